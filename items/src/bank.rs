@@ -1,0 +1,370 @@
+//! The item bank: a framework, items and the provenance of their parameters.
+//!
+//! A [`Bank`] is valid by construction: [`Bank::new`] (and therefore every reader) checks every item
+//! and the bank as a whole and reports *all* problems at once.
+
+use crate::error::{BankError, Problem, Problems};
+use crate::framework::Framework;
+use crate::item::{Item, Status};
+use crate::model::ModelKind;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+/// How and when the item parameters were obtained.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// `illustrative`, `calibrated`, `imported`, `manual`, …
+    #[serde(default)]
+    pub method: String,
+    /// Free description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// When (ISO 8601 date or time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// Software and version that produced the parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software: Option<String>,
+    /// Data the parameters were estimated from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    /// Calibration details (settings, fit), as written by the calibrator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<serde_json::Value>,
+}
+
+/// A problem with the index of the item it concerns, if any.
+pub(crate) type LocatedProblem = (Option<usize>, Problem);
+
+/// Everything a bank file holds, before validation.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BankRepr<I> {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(default, skip_serializing_if = "Framework::is_empty")]
+    framework: Framework,
+    #[serde(default)]
+    provenance: Provenance,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    levels: Option<serde_json::Value>,
+    items: Vec<I>,
+}
+
+/// A validated item bank.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bank {
+    id: String,
+    version: String,
+    name: Option<String>,
+    framework: Framework,
+    provenance: Provenance,
+    levels: Option<serde_json::Value>,
+    items: Vec<Item>,
+    index: HashMap<String, usize>,
+}
+
+/// Counts of a bank's items, as `etalon bank validate` prints them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BankSummary {
+    /// Bank id.
+    pub id: String,
+    /// Bank fingerprint (see [`Bank::fingerprint`]).
+    pub fingerprint: String,
+    /// Number of items.
+    pub items: usize,
+    /// Items per model name.
+    pub models: BTreeMap<String, usize>,
+    /// Items per competence (`(none)` for items without one).
+    pub competences: BTreeMap<String, usize>,
+    /// Items per status.
+    pub statuses: BTreeMap<String, usize>,
+}
+
+impl Bank {
+    /// Validate and build a bank. All problems are collected; `Err` lists every one of them.
+    pub fn new(
+        id: impl Into<String>,
+        framework: Framework,
+        items: Vec<Item>,
+        provenance: Provenance,
+    ) -> Result<Bank, Vec<Problem>> {
+        let (problems, index) = Self::check(&framework, &items);
+        if !problems.is_empty() {
+            return Err(problems.into_iter().map(|(_, p)| p).collect());
+        }
+        Ok(Bank {
+            id: id.into(),
+            version: String::new(),
+            name: None,
+            framework,
+            provenance,
+            levels: None,
+            items,
+            index,
+        })
+    }
+
+    /// Check items and framework; each problem comes with the index of the item it concerns.
+    pub(crate) fn check(
+        framework: &Framework,
+        items: &[Item],
+    ) -> (Vec<LocatedProblem>, HashMap<String, usize>) {
+        let mut problems: Vec<LocatedProblem> = framework.problems().into_iter().map(|p| (None, p)).collect();
+        let mut index = HashMap::with_capacity(items.len());
+        let mut shared_1pl: Option<(f64, String)> = None;
+        for (i, item) in items.iter().enumerate() {
+            if item.id.trim().is_empty() {
+                problems.push((Some(i), Problem::new("empty item id").in_field("id")));
+            } else if item.id != item.id.trim() {
+                problems.push((
+                    Some(i),
+                    Problem::new("item id has leading or trailing spaces")
+                        .for_item(&item.id)
+                        .in_field("id"),
+                ));
+            } else if let Some(&first) = index.get(&item.id) {
+                problems.push((
+                    Some(i),
+                    Problem::new(format!("duplicate item id (first used by item #{})", first + 1))
+                        .for_item(&item.id)
+                        .in_field("id"),
+                ));
+            } else {
+                index.insert(item.id.clone(), i);
+            }
+            problems.extend(item.problems().into_iter().map(|p| (Some(i), p)));
+            if let Some(c) = &item.competence
+                && !framework.is_empty()
+                && framework.competence(c).is_none()
+            {
+                problems.push((
+                    Some(i),
+                    Problem::new(format!("competence `{c}` is not in the bank's framework"))
+                        .for_item(&item.id)
+                        .in_field("competence"),
+                ));
+            }
+            if item.parameters.kind() == ModelKind::OnePl {
+                let a = item.parameters.slope();
+                match &shared_1pl {
+                    None => shared_1pl = Some((a, item.id.clone())),
+                    Some((a0, first)) if *a0 != a => problems.push((
+                        Some(i),
+                        Problem::new(format!(
+                            "1pl items share one slope: a = {a} differs from a = {a0} of item `{first}`"
+                        ))
+                        .for_item(&item.id)
+                        .in_field("a"),
+                    )),
+                    Some(_) => {}
+                }
+            }
+        }
+        (problems, index)
+    }
+
+    /// Builder: set the version string.
+    pub fn with_version(mut self, version: impl Into<String>) -> Self {
+        self.version = version.into();
+        self
+    }
+
+    /// Builder: set the display name.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Builder: attach a level map (free JSON, validated by the engine's level module).
+    pub fn with_levels(mut self, levels: Option<serde_json::Value>) -> Self {
+        self.levels = levels;
+        self
+    }
+
+    /// Bank identifier.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+    /// Bank version.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+    /// Display name.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+    /// The competence framework.
+    pub fn framework(&self) -> &Framework {
+        &self.framework
+    }
+    /// Provenance of the parameters.
+    pub fn provenance(&self) -> &Provenance {
+        &self.provenance
+    }
+    /// Replace the provenance.
+    pub fn set_provenance(&mut self, provenance: Provenance) {
+        self.provenance = provenance;
+    }
+    /// The level map stored in the bank, if any.
+    pub fn levels(&self) -> Option<&serde_json::Value> {
+        self.levels.as_ref()
+    }
+    /// Items in bank order.
+    pub fn items(&self) -> &[Item] {
+        &self.items
+    }
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+    /// Whether the bank has no item.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+    /// The position of item `id`.
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.index.get(id).copied()
+    }
+    /// The item with this id.
+    pub fn item(&self, id: &str) -> Option<&Item> {
+        self.position(id).map(|i| &self.items[i])
+    }
+
+    /// Apply `edit` to a copy of the items and keep the result only if the bank stays valid:
+    /// on error the bank is unchanged.
+    pub fn update_items(&mut self, edit: impl FnOnce(&mut Vec<Item>)) -> Result<(), Vec<Problem>> {
+        let mut items = self.items.clone();
+        edit(&mut items);
+        let (problems, index) = Self::check(&self.framework, &items);
+        if !problems.is_empty() {
+            return Err(problems.into_iter().map(|(_, p)| p).collect());
+        }
+        self.items = items;
+        self.index = index;
+        Ok(())
+    }
+
+    /// A 64-bit FNV-1a hash of the framework and the items' ids, models, parameters, competences and
+    /// statuses, as 16 hex digits: sessions record it and refuse to run on another bank.
+    pub fn fingerprint(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for &b in bytes {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            h ^= 0xff;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        };
+        eat(self.id.as_bytes());
+        for c in self.framework.competences() {
+            eat(c.id.as_bytes());
+        }
+        for item in &self.items {
+            eat(item.id.as_bytes());
+            eat(item.parameters.kind().name().as_bytes());
+            for (_, v) in item.parameters.named_parameters() {
+                eat(&v.to_bits().to_le_bytes());
+            }
+            eat(item.competence.as_deref().unwrap_or("").as_bytes());
+            eat(item.status.name().as_bytes());
+            for t in &item.tags {
+                eat(t.as_bytes());
+            }
+            if let Some(e) = item.exposure {
+                eat(&e.to_bits().to_le_bytes());
+            }
+        }
+        format!("{h:016x}")
+    }
+
+    /// Items per model, competence and status.
+    pub fn summary(&self) -> BankSummary {
+        let mut models = BTreeMap::new();
+        let mut competences = BTreeMap::new();
+        let mut statuses = BTreeMap::new();
+        for item in &self.items {
+            *models
+                .entry(item.parameters.kind().name().to_string())
+                .or_insert(0) += 1;
+            *competences
+                .entry(item.competence.clone().unwrap_or_else(|| "(none)".into()))
+                .or_insert(0) += 1;
+            *statuses.entry(item.status.name().to_string()).or_insert(0) += 1;
+        }
+        for s in [Status::Active, Status::Pretest, Status::Retired] {
+            statuses.entry(s.name().to_string()).or_insert(0);
+        }
+        BankSummary {
+            id: self.id.clone(),
+            fingerprint: self.fingerprint(),
+            items: self.items.len(),
+            models,
+            competences,
+            statuses,
+        }
+    }
+
+    /// The bank as pretty JSON.
+    pub fn to_json(&self) -> String {
+        let repr = BankRepr {
+            id: self.id.clone(),
+            version: self.version.clone(),
+            name: self.name.clone(),
+            framework: self.framework.clone(),
+            provenance: self.provenance.clone(),
+            levels: self.levels.clone(),
+            items: self.items.clone(),
+        };
+        serde_json::to_string_pretty(&repr).unwrap_or_else(|e| unreachable!("a bank always serialises: {e}"))
+    }
+
+    /// Parse a bank from JSON text. Every item is checked, and every problem reported, in one pass.
+    pub fn from_json(text: &str, path: impl Into<PathBuf>) -> Result<Bank, BankError> {
+        let path = path.into();
+        let repr: BankRepr<serde_json::Value> = serde_json::from_str(text).map_err(|e| BankError::Json {
+            path: path.clone(),
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        })?;
+        let mut problems = Vec::new();
+        let mut items = Vec::with_capacity(repr.items.len());
+        for (i, value) in repr.items.into_iter().enumerate() {
+            let id = value.get("id").and_then(|v| v.as_str()).map(str::to_string);
+            match serde_json::from_value::<Item>(value) {
+                Ok(item) => items.push(item),
+                Err(e) => {
+                    let mut p = Problem::new(e.to_string()).in_field(format!("items[{i}]"));
+                    p.item = id;
+                    problems.push(p);
+                }
+            }
+        }
+        let (bank_problems, index) = Self::check(&repr.framework, &items);
+        problems.extend(bank_problems.into_iter().map(|(_, p)| p));
+        if !problems.is_empty() {
+            return Err(BankError::Invalid {
+                path,
+                problems: Problems(problems),
+            });
+        }
+        Ok(Bank {
+            id: repr.id,
+            version: repr.version,
+            name: repr.name,
+            framework: repr.framework,
+            provenance: repr.provenance,
+            levels: repr.levels,
+            items,
+            index,
+        })
+    }
+}

@@ -1,0 +1,669 @@
+//! Response data: who answered what.
+//!
+//! * [`ResponseMatrix`]: dense person × item matrix, one byte per cell, [`MISSING`] for a missing
+//!   (not administered) cell — missing is never 0. Read from wide CSV.
+//! * [`SparseResponses`]: each person's answers only, in compressed-row form; the natural shape of
+//!   adaptive-test logs, read from long CSV (`person,item,response`).
+//!
+//! A cell holds a *category* 0 … K-1: the distinct integer codes observed for an item, in increasing
+//! order, are its categories, and [`ResponseMatrix::codes`] keeps the original codes so that results
+//! can be written back in the user's coding (`FORMATS.md`).
+
+use crate::bank::Bank;
+use crate::error::DataError;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// The byte that marks a missing response.
+pub const MISSING: u8 = u8::MAX;
+/// The largest number of distinct codes per item in a data file.
+pub const MAX_CODES: usize = 250;
+
+/// Which CSV layout a response file uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DataFormat {
+    /// Header of item ids (optional first column `person`), one row per person.
+    #[default]
+    Wide,
+    /// `person,item,response`, one row per answer.
+    Long,
+}
+
+/// Dense responses: `n_persons × n_items` bytes, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseMatrix {
+    item_ids: Vec<String>,
+    person_ids: Option<Vec<String>>,
+    codes: Vec<Vec<i64>>,
+    n_persons: usize,
+    cells: Vec<u8>,
+}
+
+/// Sparse responses in compressed-row form: person p answered `items[offsets[p]..offsets[p+1]]`
+/// with categories `categories[offsets[p]..offsets[p+1]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SparseResponses {
+    item_ids: Vec<String>,
+    person_ids: Vec<String>,
+    codes: Vec<Vec<i64>>,
+    offsets: Vec<usize>,
+    items: Vec<u32>,
+    categories: Vec<u8>,
+}
+
+/// Either layout, as read from a file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Responses {
+    /// From a wide file.
+    Dense(ResponseMatrix),
+    /// From a long file.
+    Sparse(SparseResponses),
+}
+
+/// Maps each item's codes, as they are met, to provisional categories, then to sorted categories.
+struct CodeBook {
+    /// Per item: the distinct codes in order of first appearance.
+    seen: Vec<Vec<i64>>,
+    /// Per item: direct lookup for codes 0..=15 (the common case), 0 = unseen, else index + 1.
+    small: Vec<[u8; 16]>,
+}
+
+impl CodeBook {
+    fn new(n_items: usize) -> Self {
+        CodeBook {
+            seen: vec![Vec::new(); n_items],
+            small: vec![[0; 16]; n_items],
+        }
+    }
+
+    /// The provisional category of `code` for `item`, or `None` when the item has too many codes.
+    #[inline]
+    fn provisional(&mut self, item: usize, code: i64) -> Option<u8> {
+        if (0..16).contains(&code) {
+            let slot = &mut self.small[item][code as usize];
+            if *slot != 0 {
+                return Some(*slot - 1);
+            }
+        }
+        let seen = &mut self.seen[item];
+        let idx = match seen.iter().position(|&c| c == code) {
+            Some(i) => i,
+            None => {
+                if seen.len() >= MAX_CODES {
+                    return None;
+                }
+                seen.push(code);
+                seen.len() - 1
+            }
+        };
+        if (0..16).contains(&code) {
+            self.small[item][code as usize] = idx as u8 + 1;
+        }
+        Some(idx as u8)
+    }
+
+    /// Sorted codes per item and, per item, the map provisional → final category.
+    fn finish(self) -> (Vec<Vec<i64>>, Vec<Vec<u8>>) {
+        let mut codes = Vec::with_capacity(self.seen.len());
+        let mut remap = Vec::with_capacity(self.seen.len());
+        for seen in self.seen {
+            let mut sorted = seen.clone();
+            sorted.sort_unstable();
+            let map = seen
+                .iter()
+                .map(|c| sorted.binary_search(c).map_or(MISSING, |i| i as u8))
+                .collect();
+            codes.push(sorted);
+            remap.push(map);
+        }
+        (codes, remap)
+    }
+}
+
+/// Parse one cell: `Ok(None)` for empty / `NA`, the integer code otherwise.
+#[inline]
+fn parse_cell(cell: &[u8]) -> Result<Option<i64>, ()> {
+    let t = cell.trim_ascii();
+    if t.is_empty() || t == b"NA" {
+        return Ok(None);
+    }
+    // Fast path for small non-negative integers.
+    if t.len() <= 3 && t.iter().all(u8::is_ascii_digit) {
+        return Ok(Some(
+            t.iter().fold(0i64, |acc, &d| acc * 10 + i64::from(d - b'0')),
+        ));
+    }
+    std::str::from_utf8(t)
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .map(Some)
+        .ok_or(())
+}
+
+fn open_reader(path: &Path) -> Result<Box<dyn std::io::Read>, DataError> {
+    let file = std::fs::File::open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            DataError::NotFound {
+                path: path.to_path_buf(),
+            }
+        } else {
+            DataError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            }
+        }
+    })?;
+    let buffered = std::io::BufReader::with_capacity(1 << 20, file);
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) {
+        Ok(Box::new(std::io::BufReader::with_capacity(
+            1 << 20,
+            flate2::read::MultiGzDecoder::new(buffered),
+        )))
+    } else {
+        Ok(Box::new(buffered))
+    }
+}
+
+fn csv_error(path: &Path, e: csv::Error) -> DataError {
+    let line = e.position().map_or(0, |p| p.line());
+    match e.into_kind() {
+        csv::ErrorKind::Io(source) => DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => DataError::Format {
+            path: path.to_path_buf(),
+            line,
+            column: None,
+            message: format!("{len} fields, but the header has {expected_len}"),
+        },
+        other => DataError::Format {
+            path: path.to_path_buf(),
+            line,
+            column: None,
+            message: format!("{other:?}"),
+        },
+    }
+}
+
+fn header_names(path: &Path, header: &csv::ByteRecord) -> Result<Vec<String>, DataError> {
+    let mut names = Vec::with_capacity(header.len());
+    let mut seen = HashMap::new();
+    for (i, h) in header.iter().enumerate() {
+        let name = std::str::from_utf8(h)
+            .map_err(|_| DataError::Format {
+                path: path.to_path_buf(),
+                line: 1,
+                column: None,
+                message: format!("header field {} is not UTF-8 text", i + 1),
+            })?
+            .trim()
+            .to_string();
+        if name.is_empty() {
+            return Err(DataError::Format {
+                path: path.to_path_buf(),
+                line: 1,
+                column: None,
+                message: format!("header field {} is empty", i + 1),
+            });
+        }
+        if let Some(first) = seen.insert(name.clone(), i) {
+            return Err(DataError::Format {
+                path: path.to_path_buf(),
+                line: 1,
+                column: Some(name),
+                message: format!("duplicate column (also column {})", first + 1),
+            });
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
+fn bad_code(path: &Path, line: u64, column: &str, cell: &[u8]) -> DataError {
+    DataError::Format {
+        path: path.to_path_buf(),
+        line,
+        column: Some(column.to_string()),
+        message: format!(
+            "`{}` is not an integer response code",
+            String::from_utf8_lossy(cell.trim_ascii())
+        ),
+    }
+}
+
+fn too_many_codes(path: &Path, line: u64, column: &str) -> DataError {
+    DataError::Format {
+        path: path.to_path_buf(),
+        line,
+        column: Some(column.to_string()),
+        message: format!("more than {MAX_CODES} distinct response codes"),
+    }
+}
+
+/// Read a response file in either layout (gzip when the name ends in `.gz`).
+pub fn read_responses(path: impl AsRef<Path>, format: DataFormat) -> Result<Responses, DataError> {
+    match format {
+        DataFormat::Wide => ResponseMatrix::read_wide(path).map(Responses::Dense),
+        DataFormat::Long => SparseResponses::read_long(path).map(Responses::Sparse),
+    }
+}
+
+impl ResponseMatrix {
+    /// Build from categories already coded 0 … K-1 (`MISSING` for missing). Codes default to 0 … max.
+    pub fn from_categories(item_ids: Vec<String>, n_persons: usize, cells: Vec<u8>) -> Self {
+        assert_eq!(
+            cells.len(),
+            n_persons * item_ids.len(),
+            "cells must be n_persons × n_items"
+        );
+        let n_items = item_ids.len();
+        let mut max = vec![0u8; n_items];
+        for row in cells.chunks(n_items.max(1)) {
+            for (m, &c) in max.iter_mut().zip(row) {
+                if c != MISSING && c > *m {
+                    *m = c;
+                }
+            }
+        }
+        let codes = max.iter().map(|&m| (0..=i64::from(m)).collect()).collect();
+        ResponseMatrix {
+            item_ids,
+            person_ids: None,
+            codes,
+            n_persons,
+            cells,
+        }
+    }
+
+    /// Read a wide CSV file (see `FORMATS.md`).
+    pub fn read_wide(path: impl AsRef<Path>) -> Result<Self, DataError> {
+        let path = path.as_ref();
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(open_reader(path)?);
+        let header = reader.byte_headers().map_err(|e| csv_error(path, e))?.clone();
+        if header.is_empty() || (header.len() == 1 && header[0].trim_ascii().is_empty()) {
+            return Err(DataError::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        let names = header_names(path, &header)?;
+        let has_person = names[0].eq_ignore_ascii_case("person");
+        let first_item = usize::from(has_person);
+        let item_ids: Vec<String> = names[first_item..].to_vec();
+        let n_items = item_ids.len();
+        if n_items == 0 {
+            return Err(DataError::Format {
+                path: path.to_path_buf(),
+                line: 1,
+                column: None,
+                message: "no item columns".into(),
+            });
+        }
+        let mut book = CodeBook::new(n_items);
+        let mut cells: Vec<u8> = Vec::new();
+        let mut person_ids = has_person.then(Vec::new);
+        let mut record = csv::ByteRecord::new();
+        let mut n_persons = 0usize;
+        loop {
+            match reader.read_byte_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => return Err(csv_error(path, e)),
+            }
+            let line = record.position().map_or(0, |p| p.line());
+            if let Some(ids) = person_ids.as_mut() {
+                ids.push(String::from_utf8_lossy(record[0].trim_ascii()).into_owned());
+            }
+            for (j, cell) in record.iter().skip(first_item).enumerate() {
+                let v = match parse_cell(cell) {
+                    Ok(None) => MISSING,
+                    Ok(Some(code)) => book
+                        .provisional(j, code)
+                        .ok_or_else(|| too_many_codes(path, line, &item_ids[j]))?,
+                    Err(()) => return Err(bad_code(path, line, &item_ids[j], cell)),
+                };
+                cells.push(v);
+            }
+            n_persons += 1;
+        }
+        let (codes, remap) = book.finish();
+        if remap
+            .iter()
+            .any(|m| m.iter().enumerate().any(|(i, &v)| v as usize != i))
+        {
+            for row in cells.chunks_mut(n_items) {
+                for (c, map) in row.iter_mut().zip(&remap) {
+                    if *c != MISSING {
+                        *c = map[*c as usize];
+                    }
+                }
+            }
+        }
+        cells.shrink_to_fit();
+        Ok(ResponseMatrix {
+            item_ids,
+            person_ids,
+            codes,
+            n_persons,
+            cells,
+        })
+    }
+
+    /// Number of persons (rows).
+    pub fn n_persons(&self) -> usize {
+        self.n_persons
+    }
+    /// Number of items (columns).
+    pub fn n_items(&self) -> usize {
+        self.item_ids.len()
+    }
+    /// Item ids, in column order.
+    pub fn item_ids(&self) -> &[String] {
+        &self.item_ids
+    }
+    /// Person ids from the `person` column, if the file had one.
+    pub fn person_ids(&self) -> Option<&[String]> {
+        self.person_ids.as_deref()
+    }
+    /// The label of person `p`: the id, else the 1-based row number.
+    pub fn person_label(&self, p: usize) -> String {
+        match &self.person_ids {
+            Some(ids) => ids[p].clone(),
+            None => (p + 1).to_string(),
+        }
+    }
+    /// Original codes of item `j`'s categories.
+    pub fn codes(&self, j: usize) -> &[i64] {
+        &self.codes[j]
+    }
+    /// Row `p`: one category (or `MISSING`) per item.
+    pub fn row(&self, p: usize) -> &[u8] {
+        let n = self.n_items();
+        &self.cells[p * n..(p + 1) * n]
+    }
+    /// All cells, row-major.
+    pub fn cells(&self) -> &[u8] {
+        &self.cells
+    }
+    /// Bytes held by the cells.
+    pub fn heap_bytes(&self) -> usize {
+        self.cells.capacity()
+    }
+    /// The same responses in sparse form (missing cells dropped).
+    pub fn to_sparse(&self) -> SparseResponses {
+        let n = self.n_items();
+        let mut offsets = Vec::with_capacity(self.n_persons + 1);
+        offsets.push(0);
+        let observed = self.cells.iter().filter(|&&c| c != MISSING).count();
+        let mut items = Vec::with_capacity(observed);
+        let mut categories = Vec::with_capacity(observed);
+        for p in 0..self.n_persons {
+            for (j, &c) in self.cells[p * n..(p + 1) * n].iter().enumerate() {
+                if c != MISSING {
+                    items.push(j as u32);
+                    categories.push(c);
+                }
+            }
+            offsets.push(items.len());
+        }
+        SparseResponses {
+            item_ids: self.item_ids.clone(),
+            person_ids: (0..self.n_persons).map(|p| self.person_label(p)).collect(),
+            codes: self.codes.clone(),
+            offsets,
+            items,
+            categories,
+        }
+    }
+}
+
+impl SparseResponses {
+    /// Read a long CSV file: header `person,item,response` (in any order), one row per answer.
+    pub fn read_long(path: impl AsRef<Path>) -> Result<Self, DataError> {
+        let path = path.as_ref();
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(open_reader(path)?);
+        let header = reader.byte_headers().map_err(|e| csv_error(path, e))?.clone();
+        if header.is_empty() || (header.len() == 1 && header[0].trim_ascii().is_empty()) {
+            return Err(DataError::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        let names = header_names(path, &header)?;
+        let find = |n: &str| {
+            names
+                .iter()
+                .position(|h| h.eq_ignore_ascii_case(n))
+                .ok_or_else(|| DataError::Format {
+                    path: path.to_path_buf(),
+                    line: 1,
+                    column: Some(n.to_string()),
+                    message: "missing required column (a long file has person,item,response)".into(),
+                })
+        };
+        let (pc, ic, rc) = (find("person")?, find("item")?, find("response")?);
+        let mut person_index: HashMap<Vec<u8>, u32> = HashMap::new();
+        let mut item_index: HashMap<Vec<u8>, u32> = HashMap::new();
+        let (mut person_ids, mut item_ids) = (Vec::new(), Vec::new());
+        let mut book = CodeBook::new(0);
+        let (mut ps, mut is, mut cs) = (Vec::new(), Vec::new(), Vec::new());
+        let mut record = csv::ByteRecord::new();
+        loop {
+            match reader.read_byte_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => return Err(csv_error(path, e)),
+            }
+            let line = record.position().map_or(0, |p| p.line());
+            let code = match parse_cell(&record[rc]) {
+                Ok(Some(c)) => c,
+                Ok(None) => continue, // an explicit missing answer carries no information
+                Err(()) => return Err(bad_code(path, line, "response", &record[rc])),
+            };
+            let intern = |index: &mut HashMap<Vec<u8>, u32>, ids: &mut Vec<String>, key: &[u8]| -> u32 {
+                let key = key.trim_ascii();
+                if let Some(&i) = index.get(key) {
+                    return i;
+                }
+                let i = ids.len() as u32;
+                ids.push(String::from_utf8_lossy(key).into_owned());
+                index.insert(key.to_vec(), i);
+                i
+            };
+            let p = intern(&mut person_index, &mut person_ids, &record[pc]);
+            let i = intern(&mut item_index, &mut item_ids, &record[ic]);
+            if i as usize >= book.seen.len() {
+                book.seen.push(Vec::new());
+                book.small.push([0; 16]);
+            }
+            let c = book
+                .provisional(i as usize, code)
+                .ok_or_else(|| too_many_codes(path, line, &item_ids[i as usize]))?;
+            ps.push(p);
+            is.push(i);
+            cs.push(c);
+        }
+        let (codes, remap) = book.finish();
+        // Counting sort by person, keeping file order within a person.
+        let n_persons = person_ids.len();
+        let mut offsets = vec![0usize; n_persons + 1];
+        for &p in &ps {
+            offsets[p as usize + 1] += 1;
+        }
+        for k in 0..n_persons {
+            offsets[k + 1] += offsets[k];
+        }
+        let mut next = offsets.clone();
+        let mut items = vec![0u32; ps.len()];
+        let mut categories = vec![0u8; ps.len()];
+        for ((&p, &i), &c) in ps.iter().zip(&is).zip(&cs) {
+            let at = next[p as usize];
+            items[at] = i;
+            categories[at] = remap[i as usize][c as usize];
+            next[p as usize] += 1;
+        }
+        // Two answers of one person to one item are an error, never silently merged.
+        let mut scratch = Vec::new();
+        for p in 0..n_persons {
+            scratch.clear();
+            scratch.extend_from_slice(&items[offsets[p]..offsets[p + 1]]);
+            scratch.sort_unstable();
+            if let Some(w) = scratch.windows(2).find(|w| w[0] == w[1]) {
+                return Err(DataError::DuplicateResponse {
+                    path: path.to_path_buf(),
+                    person: person_ids[p].clone(),
+                    item: item_ids[w[0] as usize].clone(),
+                });
+            }
+        }
+        Ok(SparseResponses {
+            item_ids,
+            person_ids,
+            codes,
+            offsets,
+            items,
+            categories,
+        })
+    }
+
+    /// Number of persons.
+    pub fn n_persons(&self) -> usize {
+        self.person_ids.len()
+    }
+    /// Number of items.
+    pub fn n_items(&self) -> usize {
+        self.item_ids.len()
+    }
+    /// Number of recorded answers.
+    pub fn n_responses(&self) -> usize {
+        self.items.len()
+    }
+    /// Item ids.
+    pub fn item_ids(&self) -> &[String] {
+        &self.item_ids
+    }
+    /// Person ids, in order of first appearance.
+    pub fn person_ids(&self) -> &[String] {
+        &self.person_ids
+    }
+    /// Original codes of item `j`'s categories.
+    pub fn codes(&self, j: usize) -> &[i64] {
+        &self.codes[j]
+    }
+    /// Person `p`'s answers: item indices and categories.
+    pub fn person(&self, p: usize) -> (&[u32], &[u8]) {
+        let r = self.offsets[p]..self.offsets[p + 1];
+        (&self.items[r.clone()], &self.categories[r])
+    }
+}
+
+impl Responses {
+    /// Number of persons.
+    pub fn n_persons(&self) -> usize {
+        match self {
+            Responses::Dense(m) => m.n_persons(),
+            Responses::Sparse(s) => s.n_persons(),
+        }
+    }
+    /// Item ids.
+    pub fn item_ids(&self) -> &[String] {
+        match self {
+            Responses::Dense(m) => m.item_ids(),
+            Responses::Sparse(s) => s.item_ids(),
+        }
+    }
+    /// Original codes of item `j`.
+    pub fn codes(&self, j: usize) -> &[i64] {
+        match self {
+            Responses::Dense(m) => m.codes(j),
+            Responses::Sparse(s) => s.codes(j),
+        }
+    }
+    /// Label of person `p` (id, else 1-based row number).
+    pub fn person_label(&self, p: usize) -> String {
+        match self {
+            Responses::Dense(m) => m.person_label(p),
+            Responses::Sparse(s) => s.person_ids[p].clone(),
+        }
+    }
+    /// Call `f(item, category)` for each answer of person `p` (data item indices).
+    #[inline]
+    pub fn for_each_answer(&self, p: usize, mut f: impl FnMut(usize, u8)) {
+        match self {
+            Responses::Dense(m) => {
+                for (j, &c) in m.row(p).iter().enumerate() {
+                    if c != MISSING {
+                        f(j, c);
+                    }
+                }
+            }
+            Responses::Sparse(s) => {
+                let (items, cats) = s.person(p);
+                for (&j, &c) in items.iter().zip(cats) {
+                    f(j as usize, c);
+                }
+            }
+        }
+    }
+
+    /// Map the data onto a bank: for each data item, its bank position and the bank category of each
+    /// data category. Codes go through the bank's recorded codes; for an item without recorded codes,
+    /// data codes 0 … K-1 are taken as they are, and otherwise (Likert 1–4 for a 4-category item, say)
+    /// the observed codes in increasing order are the categories, if there are exactly K of them.
+    pub fn align(&self, bank: &Bank) -> Result<Alignment, DataError> {
+        let ids = self.item_ids();
+        let missing: Vec<String> = ids
+            .iter()
+            .filter(|id| bank.position(id).is_none())
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            return Err(DataError::UnknownItems(missing));
+        }
+        let mut columns = Vec::with_capacity(ids.len());
+        let mut categories = Vec::with_capacity(ids.len());
+        for (j, id) in ids.iter().enumerate() {
+            let pos = bank.position(id).unwrap_or_else(|| unreachable!("checked above"));
+            let item = &bank.items()[pos];
+            let data_codes = self.codes(j);
+            let k = item.parameters.categories();
+            let in_range = data_codes.iter().all(|&c| item.category_of(c).is_some());
+            let map: Vec<u8> = if in_range {
+                data_codes
+                    .iter()
+                    .map(|&c| item.category_of(c).map_or(MISSING, |x| x as u8))
+                    .collect()
+            } else if item.codes.is_none() && data_codes.len() == k {
+                (0..k as u8).collect()
+            } else {
+                let code = data_codes
+                    .iter()
+                    .copied()
+                    .find(|&c| item.category_of(c).is_none())
+                    .unwrap_or_default();
+                return Err(DataError::UnknownCode {
+                    item: id.clone(),
+                    code,
+                    allowed: item.response_codes(),
+                });
+            };
+            columns.push(pos);
+            categories.push(map);
+        }
+        Ok(Alignment { columns, categories })
+    }
+}
+
+/// How data columns map onto a bank (see [`Responses::align`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alignment {
+    /// Bank position of each data item.
+    pub columns: Vec<usize>,
+    /// For each data item, bank category of each data category.
+    pub categories: Vec<Vec<u8>>,
+}

@@ -1,0 +1,43 @@
+//! Helpers shared by the end-to-end tests: run the `etalon` binary, locate `../shared`.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// `../shared` beside the checkout.
+pub fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
+}
+
+/// Run `etalon` with these arguments.
+pub fn etalon(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_etalon"))
+        .args(args)
+        .output()
+        .expect("the etalon binary runs")
+}
+
+/// Standard output parsed as one JSON object (panics with stderr shown otherwise).
+pub fn json_out(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "etalon failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON object ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// Assert a clean failure: exit code 1, no panic, stderr containing every `needle`.
+pub fn assert_fails_with(out: &Output, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "expected exit 1, stderr: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks `{n}`: {err}");
+    }
+}
