@@ -315,8 +315,8 @@ impl Posterior {
 #[inline]
 fn score_sums(models: &[ItemModel], answers: &[Answer], theta: f64) -> (f64, f64) {
     answers.iter().fold((0.0, 0.0), |(g, h), a| {
-        let t = models[a.item as usize].log_lik_terms(theta, a.category as usize);
-        (g + t.d1, h + t.d2)
+        let (d1, d2) = models[a.item as usize].score_terms(theta, a.category as usize);
+        (g + d1, h + d2)
     })
 }
 
@@ -444,9 +444,9 @@ fn warm_score(models: &[ItemModel], answers: &[Answer], t: f64) -> (f64, f64) {
     let (mut g, mut h, mut info, mut j) = (0.0, 0.0, 0.0, 0.0);
     for a in answers {
         let m = &models[a.item as usize];
-        let terms = m.log_lik_terms(t, a.category as usize);
-        g += terms.d1;
-        h += terms.d2;
+        let (d1, d2) = m.score_terms(t, a.category as usize);
+        g += d1;
+        h += d2;
         let (i, jj) = m.information_and_warm_j(t);
         info += i;
         j += jj;
@@ -524,7 +524,7 @@ impl Estimator {
     /// Estimate θ from `answers` with the configured method. `buf` is grid-sized scratch (reuse it).
     pub fn estimate(&self, answers: &[Answer], buf: &mut Vec<f64>) -> Result<Estimate, EstimationError> {
         check_answers(&self.models, answers)?;
-        Ok(self.estimate_checked(answers, buf)?)
+        self.estimate_checked(answers, buf)
     }
 
     /// As [`Estimator::estimate`], for answers already checked.
@@ -549,5 +549,28 @@ impl Estimator {
                 wle(&self.models, answers, (lo, hi), start)
             }
         }
+    }
+}
+
+impl Estimator {
+    /// Estimate `n` persons in parallel (rayon); `fill(p, answers)` writes person p's answers into the
+    /// (cleared) buffer. Results come back in person order, identical whatever the number of threads.
+    pub fn estimate_many(
+        &self,
+        n: usize,
+        fill: impl Fn(usize, &mut Vec<Answer>) + Sync,
+    ) -> Vec<Result<Estimate, EstimationError>> {
+        use rayon::prelude::*;
+        (0..n)
+            .into_par_iter()
+            .map_init(
+                || (Vec::new(), Vec::with_capacity(self.table.grid().len())),
+                |(answers, buf), p| {
+                    answers.clear();
+                    fill(p, answers);
+                    self.estimate(answers, buf)
+                },
+            )
+            .collect()
     }
 }

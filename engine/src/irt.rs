@@ -57,6 +57,11 @@ pub trait ResponseFunction {
     fn n_categories(&self) -> usize;
     /// log P(X = k | θ) with its first two derivatives in θ.
     fn log_lik_terms(&self, theta: f64, k: usize) -> LogLikTerms;
+    /// (∂ log P/∂θ, ∂² log P/∂θ²) of category k: what Newton steps need, without the log-probability.
+    fn score_terms(&self, theta: f64, k: usize) -> (f64, f64) {
+        let t = self.log_lik_terms(theta, k);
+        (t.d1, t.d2)
+    }
     /// log P(X = k | θ).
     fn log_prob(&self, theta: f64, k: usize) -> f64 {
         self.log_lik_terms(theta, k).log_p
@@ -136,13 +141,40 @@ pub fn logistic_prob(l: &Logistic, theta: f64) -> f64 {
     l.c() + (l.d() - l.c()) * sigmoid(l.a() * (theta - l.b()))
 }
 
-/// Fisher information of a dichotomous item, a²(d - c)² s²t² / (PQ), as the product of the two score
-/// ratios (a·t and a·s when c = 0, d = 1: I = a²PQ).
+/// (s, t) = (σ(z), σ(-z)) from a single exponential.
+#[inline]
+fn sigmoid_pair(z: f64) -> (f64, f64) {
+    let e = (-z.abs()).exp();
+    let r = 1.0 / (1.0 + e);
+    if z >= 0.0 { (r, e * r) } else { (e * r, r) }
+}
+
+/// (∂ log P/∂θ, ∂² log P/∂θ²) of a dichotomous response, with one exponential.
+#[inline]
+pub fn logistic_score(l: &Logistic, theta: f64, correct: bool) -> (f64, f64) {
+    let (a, c, d) = (l.a(), l.c(), l.d());
+    let (s, t) = sigmoid_pair(a * (theta - l.b()));
+    if c == 0.0 && d == 1.0 {
+        return (if correct { a * t } else { -a * s }, -a * a * s * t);
+    }
+    let terms = logistic_terms(l, theta, correct);
+    (terms.d1, terms.d2)
+}
+
+/// Fisher information of a dichotomous item, a²(d - c)² s²t² / (PQ) (= a²PQ when c = 0, d = 1),
+/// with one exponential; 0 where P or Q underflows (the limit).
 #[inline]
 pub fn logistic_info(l: &Logistic, theta: f64) -> f64 {
-    let r1 = logistic_terms(l, theta, true).d1;
-    let r0 = logistic_terms(l, theta, false).d1;
-    -r1 * r0
+    let (a, c, d) = (l.a(), l.c(), l.d());
+    let (s, t) = sigmoid_pair(a * (theta - l.b()));
+    if c == 0.0 && d == 1.0 {
+        return a * a * s * t;
+    }
+    let span = d - c;
+    let p = c + span * s;
+    let q = (1.0 - d) + span * t;
+    let num = a * span * s * t;
+    if p * q > 0.0 { num * num / (p * q) } else { 0.0 }
 }
 
 /// Terms of a graded response in category `k`.
@@ -230,6 +262,34 @@ impl ResponseFunction for ItemModel {
             | ItemModel::FourPl(l) => logistic_terms(l, theta, k == 1),
             ItemModel::Graded(p) => graded_terms(p, theta, k),
             ItemModel::Gpcm(p) => gpcm_terms(p, theta, k),
+        }
+    }
+
+    #[inline]
+    fn score_terms(&self, theta: f64, k: usize) -> (f64, f64) {
+        match self.logistic() {
+            Some(l) => logistic_score(l, theta, k == 1),
+            None => {
+                let t = self.log_lik_terms(theta, k);
+                (t.d1, t.d2)
+            }
+        }
+    }
+
+    #[inline]
+    fn information_and_warm_j(&self, theta: f64) -> (f64, f64) {
+        match self.logistic() {
+            // P'' / P' = a(t - s) for every logistic item, so J = P'P''/(PQ) = I · a(t - s).
+            Some(l) => {
+                let info = logistic_info(l, theta);
+                let (s, t) = sigmoid_pair(l.a() * (theta - l.b()));
+                (info, info * l.a() * (t - s))
+            }
+            None => (0..self.n_categories()).fold((0.0, 0.0), |(i, j), k| {
+                let t = self.log_lik_terms(theta, k);
+                let p = t.log_p.exp();
+                (i + p * t.d1 * t.d1, j + p * t.d1 * (t.d2 + t.d1 * t.d1))
+            }),
         }
     }
 

@@ -613,8 +613,9 @@ impl Responses {
 
     /// Map the data onto a bank: for each data item, its bank position and the bank category of each
     /// data category. Codes go through the bank's recorded codes; for an item without recorded codes,
-    /// data codes 0 … K-1 are taken as they are, and otherwise (Likert 1–4 for a 4-category item, say)
-    /// the observed codes in increasing order are the categories, if there are exactly K of them.
+    /// data codes 0 … K-1 are taken as they are, and otherwise, for a polytomous item (Likert 1–4 for a
+    /// 4-category item, say), the observed codes in increasing order are the categories if there are
+    /// exactly K of them. Dichotomous items without recorded codes take 0/1 only.
     pub fn align(&self, bank: &Bank) -> Result<Alignment, DataError> {
         let ids = self.item_ids();
         let missing: Vec<String> = ids
@@ -638,7 +639,8 @@ impl Responses {
                     .iter()
                     .map(|&c| item.category_of(c).map_or(MISSING, |x| x as u8))
                     .collect()
-            } else if item.codes.is_none() && data_codes.len() == k {
+            } else if item.codes.is_none() && item.parameters.kind().is_polytomous() && data_codes.len() == k
+            {
                 (0..k as u8).collect()
             } else {
                 let code = data_codes

@@ -1,7 +1,9 @@
 //! Command-line definitions (clap) and dispatch.
 
 mod bank;
+mod common;
 mod data;
+mod score;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -13,7 +15,9 @@ Examples:
   etalon bank convert bank.json bank.csv       convert between JSON and CSV
   etalon bank convert --from mirt --model 2pl SAT12_2PL.csv bank.csv
                                                import a mirt coefficient table
-  etalon data info responses.csv.gz            read a response file and summarise it";
+  etalon data info responses.csv.gz            read a response file and summarise it
+  etalon score --bank bank.csv --responses data.csv --method eap --out scores.csv
+                                               estimate every person's ability";
 
 /// Etalon: adaptive competency assessment — item banks, ability estimation, adaptive tests, calibration.
 #[derive(Parser)]
@@ -31,6 +35,8 @@ enum Command {
     /// Response data: read and summarise.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Estimate every person's ability (EAP, MAP, ML or WLE) from a response file.
+    Score(score::ScoreArgs),
 }
 
 /// Print a JSON value on standard output as one line.
@@ -44,6 +50,7 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Bank(cmd) => bank::run(cmd),
         Command::Data(cmd) => data::run(cmd).map(|()| ExitCode::SUCCESS),
+        Command::Score(args) => score::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -41,3 +41,14 @@ pub fn assert_fails_with(out: &Output, needles: &[&str]) {
         assert!(err.contains(n), "stderr lacks `{n}`: {err}");
     }
 }
+
+/// Assert an argument rejected by the parser: non-zero exit (clap uses 2), no panic, a message.
+pub fn assert_rejects_argument(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && out.status.code().is_some(),
+        "expected failure, stderr: {err}"
+    );
+    assert!(!err.contains("panicked"), "panic: {err}");
+    assert!(err.contains(needle), "stderr lacks `{needle}`: {err}");
+}

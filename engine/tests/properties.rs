@@ -1,0 +1,231 @@
+//! Property tests of the IRT kernel and the estimators.
+
+use etalon_engine::estimate::{self, Answer, EapTable, Estimator, EstimatorConfig, Method, Posterior};
+use etalon_engine::irt::{ResponseFunction, sigmoid};
+use etalon_engine::quadrature::{Grid, GridSpec, Prior};
+use etalon_items::ItemModel;
+use proptest::prelude::*;
+
+fn model() -> impl Strategy<Value = ItemModel> {
+    prop_oneof![
+        (-4.0f64..4.0).prop_map(|b| ItemModel::rasch(b).unwrap()),
+        (0.2f64..3.0, -4.0f64..4.0).prop_map(|(a, b)| ItemModel::two_pl(a, b).unwrap()),
+        (0.2f64..3.0, -4.0f64..4.0, 0.0f64..0.4).prop_map(|(a, b, c)| ItemModel::three_pl(a, b, c).unwrap()),
+        (0.2f64..3.0, -4.0f64..4.0, 0.0f64..0.3, 0.7f64..1.0)
+            .prop_map(|(a, b, c, d)| ItemModel::four_pl(a, b, c, d).unwrap()),
+        (0.2f64..3.0, prop::collection::vec(-3.0f64..3.0, 1..5)).prop_map(|(a, mut t)| {
+            t.sort_by(f64::total_cmp);
+            for i in 1..t.len() {
+                if t[i] <= t[i - 1] {
+                    t[i] = t[i - 1] + 0.05;
+                }
+            }
+            ItemModel::graded(a, t).unwrap()
+        }),
+        (0.2f64..3.0, prop::collection::vec(-3.0f64..3.0, 1..5))
+            .prop_map(|(a, t)| ItemModel::gpcm(a, t).unwrap()),
+    ]
+}
+
+fn bounds_of(m: &ItemModel) -> (f64, f64) {
+    m.logistic().map_or((0.0, 1.0), |l| (l.c(), l.d()))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn probabilities_sum_to_one_and_lie_in_c_d(m in model(), theta in -20.0f64..20.0) {
+        let mut p = vec![0.0; m.n_categories()];
+        m.category_probabilities(theta, &mut p);
+        prop_assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        prop_assert!(p.iter().all(|&x| (0.0..=1.0).contains(&x)));
+        if m.n_categories() == 2 {
+            let (c, d) = bounds_of(&m);
+            prop_assert!(p[1] >= c - 1e-15 && p[1] <= d + 1e-15, "P = {} outside [{c}, {d}]", p[1]);
+        }
+    }
+
+    #[test]
+    fn information_is_nonnegative_and_a2pq_for_2pl(m in model(), theta in -20.0f64..20.0) {
+        let info = m.information(theta);
+        prop_assert!(info >= 0.0 && info.is_finite());
+        if let ItemModel::TwoPl(l) = &m {
+            let p = sigmoid(l.a() * (theta - l.b()));
+            prop_assert!((info - l.a() * l.a() * p * (1.0 - p)).abs() < 1e-12);
+        }
+        // Information equals -E[∂² log P/∂θ²].
+        let mut p = vec![0.0; m.n_categories()];
+        m.category_probabilities(theta, &mut p);
+        let expected: f64 = (0..m.n_categories()).map(|k| -p[k] * m.log_lik_terms(theta, k).d2).sum();
+        prop_assert!((info - expected).abs() < 1e-9 * (1.0 + info), "{info} vs {expected}");
+    }
+
+    #[test]
+    fn analytic_derivatives_equal_finite_differences(m in model(), theta in -6.0f64..6.0) {
+        let h = 1e-5;
+        for k in 0..m.n_categories() {
+            let t = m.log_lik_terms(theta, k);
+            let up = m.log_lik_terms(theta + h, k);
+            let dn = m.log_lik_terms(theta - h, k);
+            let d1 = (up.log_p - dn.log_p) / (2.0 * h);
+            let d2 = (up.d1 - dn.d1) / (2.0 * h);
+            prop_assert!((t.d1 - d1).abs() < 1e-5 * (1.0 + t.d1.abs()), "k={k} d1 {} vs {d1}", t.d1);
+            prop_assert!((t.d2 - d2).abs() < 1e-5 * (1.0 + t.d2.abs()), "k={k} d2 {} vs {d2}", t.d2);
+        }
+    }
+
+    #[test]
+    fn estimates_do_not_depend_on_answer_order(
+        items in prop::collection::vec(model(), 2..12),
+        seed in any::<u64>(),
+    ) {
+        let answers: Vec<Answer> = items.iter().enumerate()
+            .map(|(j, m)| Answer::new(j, ((seed >> (j % 60)) as usize) % m.n_categories()))
+            .collect();
+        let mut reversed = answers.clone();
+        reversed.reverse();
+        for method in [Method::Eap, Method::Map, Method::Ml, Method::Wle] {
+            let est = Estimator::new(items.clone(), EstimatorConfig { method, ..Default::default() }).unwrap();
+            let mut buf = Vec::new();
+            let a = est.estimate(&answers, &mut buf).unwrap();
+            let b = est.estimate(&reversed, &mut buf).unwrap();
+            prop_assert!(a.theta == b.theta || (a.theta - b.theta).abs() < 1e-9, "{method:?} {} vs {}", a.theta, b.theta);
+        }
+    }
+
+    #[test]
+    fn incremental_eap_equals_batch(
+        items in prop::collection::vec(model(), 1..20),
+        seed in any::<u64>(),
+    ) {
+        let grid = Grid::new(GridSpec::default(), Prior::default()).unwrap();
+        let table = EapTable::new(&items, grid.clone());
+        let answers: Vec<Answer> = items.iter().enumerate()
+            .map(|(j, m)| Answer::new(j, ((seed >> (j % 60)) as usize) % m.n_categories()))
+            .collect();
+        let mut post = Posterior::new(&grid);
+        let mut buf = Vec::new();
+        for a in &answers {
+            post.add(&table, *a);
+        }
+        let inc = post.estimate(&grid, &mut buf);
+        let batch = table.eap(&answers, &mut buf);
+        prop_assert!((inc.theta - batch.theta).abs() < 1e-12 && (inc.se - batch.se).abs() < 1e-12);
+    }
+
+    #[test]
+    fn rasch_eap_is_monotone_in_number_correct(bs in prop::collection::vec(-3.0f64..3.0, 2..15)) {
+        let items: Vec<ItemModel> = bs.iter().map(|&b| ItemModel::rasch(b).unwrap()).collect();
+        let est = Estimator::new(items.clone(), EstimatorConfig::default()).unwrap();
+        let mut buf = Vec::new();
+        let mut last = f64::NEG_INFINITY;
+        for score in 0..=items.len() {
+            let answers: Vec<Answer> = (0..items.len()).map(|j| Answer::new(j, usize::from(j < score))).collect();
+            let e = est.estimate(&answers, &mut buf).unwrap();
+            prop_assert!(e.theta > last, "score {score}: {} ≤ {last}", e.theta);
+            last = e.theta;
+        }
+    }
+
+    #[test]
+    fn wle_is_finite_for_every_pattern(items in prop::collection::vec(model(), 1..10), high in any::<bool>()) {
+        let answers: Vec<Answer> = items.iter().enumerate()
+            .map(|(j, m)| Answer::new(j, if high { m.n_categories() - 1 } else { 0 }))
+            .collect();
+        let e = estimate::wle(&items, &answers, (-20.0, 20.0), 0.0).unwrap();
+        prop_assert!(e.theta.is_finite() && e.se.is_finite());
+    }
+}
+
+#[test]
+fn thousands_of_answers_do_not_underflow() {
+    let items: Vec<ItemModel> = (0..5000)
+        .map(|j| ItemModel::two_pl(1.5, (j % 7) as f64 - 3.0).unwrap())
+        .collect();
+    let answers: Vec<Answer> = (0..5000)
+        .map(|j| Answer::new(j, usize::from(j % 3 != 0)))
+        .collect();
+    let est = Estimator::new(items, EstimatorConfig::default()).unwrap();
+    let e = est.estimate(&answers, &mut Vec::new()).unwrap();
+    assert!(e.theta.is_finite() && e.se.is_finite() && e.se > 0.0, "{e:?}");
+}
+
+#[test]
+fn bad_input_gets_clear_errors_or_documented_results() {
+    let items = vec![
+        ItemModel::two_pl(1.0, 0.0).unwrap(),
+        ItemModel::graded(1.0, vec![-1.0, 1.0]).unwrap(),
+    ];
+    let est = Estimator::new(items.clone(), EstimatorConfig::default()).unwrap();
+    let mut buf = Vec::new();
+    // A category the item does not have.
+    let e = est.estimate(&[Answer::new(0, 2)], &mut buf).unwrap_err();
+    assert!(e.to_string().contains("category 2"), "{e}");
+    // An item the bank does not have.
+    assert!(
+        est.estimate(&[Answer::new(7, 0)], &mut buf)
+            .unwrap_err()
+            .to_string()
+            .contains("#7")
+    );
+    // No answers: EAP returns the prior, ML and WLE refuse.
+    let e = est.estimate(&[], &mut buf).unwrap();
+    assert!(e.theta.abs() < 1e-12 && (e.se - 1.0).abs() < 1e-3, "{e:?}");
+    for method in [Method::Ml, Method::Wle] {
+        let est = Estimator::new(
+            items.clone(),
+            EstimatorConfig {
+                method,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(
+            est.estimate(&[], &mut buf)
+                .unwrap_err()
+                .to_string()
+                .contains("at least one answer")
+        );
+    }
+    let map = Estimator::new(
+        items.clone(),
+        EstimatorConfig {
+            method: Method::Map,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(map.estimate(&[], &mut buf).unwrap().theta, 0.0);
+    // Invalid prior SD.
+    for sd in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let cfg = EstimatorConfig {
+            prior: Prior { mean: 0.0, sd },
+            ..Default::default()
+        };
+        assert!(
+            Estimator::new(items.clone(), cfg)
+                .unwrap_err()
+                .to_string()
+                .contains("prior SD")
+        );
+    }
+}
+
+proptest! {
+    #[test]
+    fn fast_paths_equal_the_general_formulas(m in model(), theta in -20.0f64..20.0) {
+        use etalon_engine::irt::LogLikTerms;
+        // The general category sums, written out here, against the specialised overrides.
+        let terms: Vec<LogLikTerms> = (0..m.n_categories()).map(|k| m.log_lik_terms(theta, k)).collect();
+        let info: f64 = terms.iter().map(|t| t.log_p.exp() * t.d1 * t.d1).sum();
+        let j: f64 = terms.iter().map(|t| t.log_p.exp() * t.d1 * (t.d2 + t.d1 * t.d1)).sum();
+        let (fi, fj) = m.information_and_warm_j(theta);
+        prop_assert!((fi - info).abs() < 1e-10 * (1.0 + info), "I {fi} vs {info}");
+        prop_assert!((fj - j).abs() < 1e-9 * (1.0 + j.abs()), "J {fj} vs {j}");
+        for (k, t) in terms.iter().enumerate() {
+            let (d1, d2) = m.score_terms(theta, k);
+            prop_assert!((d1 - t.d1).abs() < 1e-10 * (1.0 + t.d1.abs()) && (d2 - t.d2).abs() < 1e-10 * (1.0 + t.d2.abs()));
+        }
+    }
+}

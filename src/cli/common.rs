@@ -1,0 +1,106 @@
+//! Arguments and helpers shared by several commands.
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use etalon::engine::estimate::EstimatorConfig;
+use etalon::engine::quadrature::{GridSpec, Prior};
+use etalon::items::{self, Bank, Responses};
+use std::path::{Path, PathBuf};
+
+/// Load a bank, or the embedded example bank.
+pub fn load_bank(path: Option<&Path>) -> Result<Bank> {
+    match path {
+        Some(p) => items::read_bank(p).map_err(|e| anyhow::anyhow!("{e}")),
+        None => Ok(items::example::example_bank()),
+    }
+}
+
+/// Size rayon's global pool.
+pub fn set_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(n) = threads {
+        if n == 0 {
+            bail!("--threads must be at least 1");
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("setting the thread count")?;
+    }
+    Ok(())
+}
+
+/// `--responses FILE --format wide|long`.
+#[derive(Args)]
+pub struct DataArgs {
+    /// Response data (wide or long CSV, optionally .gz).
+    #[arg(long)]
+    responses: PathBuf,
+    /// Layout of the response file.
+    #[arg(long, value_enum, default_value_t = crate::cli::data::Format::Wide)]
+    format: crate::cli::data::Format,
+}
+
+impl DataArgs {
+    /// Read the file.
+    pub fn read(&self) -> Result<Responses> {
+        Ok(items::read_responses(&self.responses, self.format.into())?)
+    }
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.responses
+    }
+}
+
+/// Prior and grid options shared by scoring and simulation.
+#[derive(Args, Clone)]
+pub struct GridArgs {
+    /// Prior mean.
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    prior_mean: f64,
+    /// Prior standard deviation.
+    #[arg(long, default_value_t = 1.0)]
+    prior_sd: f64,
+    /// Number of EAP quadrature points.
+    #[arg(long, default_value_t = 61)]
+    quadrature: usize,
+    /// θ range: bounds the estimates and is the EAP grid's range (`lo,hi`).
+    #[arg(long, default_value = "-6,6", allow_hyphen_values = true, value_parser = parse_range)]
+    theta_range: (f64, f64),
+}
+
+/// Parse `lo,hi`.
+pub fn parse_range(s: &str) -> Result<(f64, f64), String> {
+    let parts: Vec<&str> = s.split(',').collect();
+    let bad = || format!("`{s}` is not a range `lo,hi` with lo < hi");
+    if parts.len() != 2 {
+        return Err(bad());
+    }
+    let lo: f64 = parts[0].trim().parse().map_err(|_| bad())?;
+    let hi: f64 = parts[1].trim().parse().map_err(|_| bad())?;
+    if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+        return Err(bad());
+    }
+    Ok((lo, hi))
+}
+
+impl GridArgs {
+    /// The estimator settings these options describe (method left at its default).
+    pub fn config(&self) -> Result<EstimatorConfig> {
+        let config = EstimatorConfig {
+            prior: Prior {
+                mean: self.prior_mean,
+                sd: self.prior_sd,
+            },
+            grid: GridSpec {
+                lower: self.theta_range.0,
+                upper: self.theta_range.1,
+                points: self.quadrature,
+                ..GridSpec::default()
+            },
+            bounds: self.theta_range,
+            ..EstimatorConfig::default()
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
