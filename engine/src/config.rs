@@ -35,7 +35,7 @@ impl SelectionRule {
 }
 
 /// Exposure control applied to the ranking of the selection rule.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Exposure {
     /// Always the best item.
@@ -216,7 +216,7 @@ impl SessionConfig {
         }
         if let Some(c) = &s.classification {
             if c.cuts.is_empty()
-                || c.cuts.windows(2).any(|w| !(w[0] < w[1]))
+                || c.cuts.windows(2).any(|w| w[0] >= w[1])
                 || c.cuts.iter().any(|x| !x.is_finite())
             {
                 return Err(ConfigError::Stopping(
@@ -230,11 +230,8 @@ impl SessionConfig {
                 )));
             }
         }
-        match self.selection.exposure {
-            Exposure::Randomesque { k } if k == 0 => {
-                return Err(ConfigError::Exposure("randomesque k must be at least 1".into()));
-            }
-            _ => {}
+        if let Exposure::Randomesque { k: 0 } = self.selection.exposure {
+            return Err(ConfigError::Exposure("randomesque k must be at least 1".into()));
         }
         match self.start {
             StartConfig::Fixed { theta } if !theta.is_finite() => {

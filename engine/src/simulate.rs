@@ -150,7 +150,8 @@ pub struct ExposureSummary {
     /// Expected share of items two examinees have in common (Chen, Ankenmann & Spray 2003:
     /// T = J·S²_r / L̄ + L̄ / J).
     pub mean_overlap: f64,
-    /// Administration count per item id (only items used at least once).
+    /// Administration count per item id (only items used at least once; not serialised).
+    #[serde(skip)]
     pub counts: BTreeMap<String, usize>,
 }
 
@@ -339,7 +340,7 @@ impl PredrawnMatrix {
     /// `cells` is row-major, `n_items` bank items per examinee.
     pub fn new(n_items: usize, cells: Vec<u8>) -> Self {
         assert!(
-            n_items > 0 && cells.len() % n_items == 0,
+            n_items > 0 && cells.len().is_multiple_of(n_items),
             "cells must be examinees × items"
         );
         PredrawnMatrix { n_items, cells }

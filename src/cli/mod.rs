@@ -1,15 +1,18 @@
 //! Command-line definitions (clap) and dispatch.
 
+mod assess;
 mod bank;
 mod common;
 mod data;
 mod score;
+mod simulate;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 const EXAMPLES: &str = "\
 Examples:
+  etalon assess                                take an adaptive test on the example bank
   etalon bank example --out bank.json          write the embedded example bank
   etalon bank validate bank.json               check a bank, print a JSON summary
   etalon bank convert bank.json bank.csv       convert between JSON and CSV
@@ -17,7 +20,9 @@ Examples:
                                                import a mirt coefficient table
   etalon data info responses.csv.gz            read a response file and summarise it
   etalon score --bank bank.csv --responses data.csv --method eap --out scores.csv
-                                               estimate every person's ability";
+                                               estimate every person's ability
+  etalon simulate --bank bank.csv --examinees 10000 --stop-se 0.3 --out results.csv
+                                               simulate adaptive tests";
 
 /// Etalon: adaptive competency assessment — item banks, ability estimation, adaptive tests, calibration.
 #[derive(Parser)]
@@ -29,6 +34,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Take an adaptive test in the terminal (the embedded example bank by default).
+    Assess(assess::AssessArgs),
     /// Item banks: validate, convert, write the example.
     #[command(subcommand)]
     Bank(bank::BankCommand),
@@ -37,6 +44,8 @@ enum Command {
     Data(data::DataCommand),
     /// Estimate every person's ability (EAP, MAP, ML or WLE) from a response file.
     Score(score::ScoreArgs),
+    /// Simulate adaptive tests for examinees of known ability.
+    Simulate(Box<simulate::SimulateArgs>),
 }
 
 /// Print a JSON value on standard output as one line.
@@ -48,9 +57,11 @@ pub(crate) fn print_json(value: &serde_json::Value) {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Assess(args) => assess::run(args).map(|()| ExitCode::SUCCESS),
         Command::Bank(cmd) => bank::run(cmd),
         Command::Data(cmd) => data::run(cmd).map(|()| ExitCode::SUCCESS),
         Command::Score(args) => score::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Simulate(args) => simulate::run(*args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

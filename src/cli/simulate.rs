@@ -1,0 +1,336 @@
+//! `etalon simulate`: adaptive tests for simulated examinees (FORMATS.md), optionally calibrating
+//! Sympson–Hetter exposure parameters first.
+
+use crate::cli::common::{load_bank, parse_range, set_threads};
+use crate::cli::score::{format_estimate, parse_method};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use etalon::engine::config::{Classification, Exposure, SelectionRule, SessionConfig, StartConfig};
+use etalon::engine::estimate::Method;
+use etalon::engine::quadrature::Rule;
+use etalon::engine::session::CatEngine;
+use etalon::engine::simulate::{self, DrawAll, PredrawnMatrix};
+use etalon::items::{self, Bank, DataFormat};
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+use serde_json::json;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Args)]
+pub struct SimulateArgs {
+    /// Item bank; the embedded example bank when omitted.
+    #[arg(long)]
+    bank: Option<PathBuf>,
+    /// True abilities: CSV with a `theta` column, one examinee per row.
+    #[arg(long, conflicts_with = "examinees")]
+    thetas: Option<PathBuf>,
+    /// Number of examinees, abilities drawn from N(0, 1).
+    #[arg(long)]
+    examinees: Option<usize>,
+    /// Pre-drawn responses (wide CSV, one row per examinee in THETAS order).
+    #[arg(long)]
+    responses: Option<PathBuf>,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Session configuration (JSON); the options below override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Selection rule: mfi, mpwi, kl, urry, random.
+    #[arg(long, value_parser = parse_rule)]
+    select: Option<SelectionRule>,
+    /// Exposure control: none, randomesque:K, sympson-hetter, pix.
+    #[arg(long, value_parser = parse_exposure)]
+    exposure: Option<Exposure>,
+    /// Estimator: eap, map, ml, wle.
+    #[arg(long, value_parser = parse_method)]
+    estimator: Option<Method>,
+    /// EAP quadrature points.
+    #[arg(long)]
+    quadrature: Option<usize>,
+    /// Quadrature rule: rectangle (mirt), trapezoid (catR), gauss-hermite.
+    #[arg(long, value_parser = parse_quadrature_rule)]
+    quadrature_rule: Option<Rule>,
+    /// θ range `lo,hi`: bounds the estimates and is the EAP grid's range.
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_range)]
+    theta_range: Option<(f64, f64)>,
+    /// Prior mean.
+    #[arg(long, allow_hyphen_values = true)]
+    prior_mean: Option<f64>,
+    /// Prior SD.
+    #[arg(long)]
+    prior_sd: Option<f64>,
+    /// Stop when SE ≤ this.
+    #[arg(long)]
+    stop_se: Option<f64>,
+    /// Maximum number of items.
+    #[arg(long)]
+    max_items: Option<usize>,
+    /// Minimum number of items.
+    #[arg(long)]
+    min_items: Option<usize>,
+    /// Starting θ (the first item is chosen by the rule at this θ).
+    #[arg(long, allow_hyphen_values = true)]
+    start_theta: Option<f64>,
+    /// Cut scores `c1,c2,…`: classification stopping and accuracy.
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_cuts)]
+    cuts: Option<Cuts>,
+    /// Calibrate Sympson–Hetter parameters for this maximum exposure rate first, write them into the
+    /// bank (see --bank-out) and simulate with them.
+    #[arg(long)]
+    calibrate_exposure: Option<f64>,
+    /// Where to write the bank with exposure parameters (default: the --bank file itself).
+    #[arg(long)]
+    bank_out: Option<PathBuf>,
+    /// Results CSV: examinee,true_theta,theta,se,length,items.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+fn parse_rule(s: &str) -> Result<SelectionRule, String> {
+    SelectionRule::parse(s)
+        .ok_or_else(|| format!("unknown selection rule `{s}` (mfi, mpwi, kl, urry, random)"))
+}
+
+fn parse_quadrature_rule(s: &str) -> Result<Rule, String> {
+    serde_json::from_value(json!(s))
+        .map_err(|_| format!("unknown rule `{s}` (rectangle, trapezoid, gauss-hermite)"))
+}
+
+fn parse_exposure(s: &str) -> Result<Exposure, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "none" => Ok(Exposure::None),
+        "pix" => Ok(Exposure::Pix),
+        "sympson-hetter" | "sh" => Ok(Exposure::SympsonHetter),
+        other => match other.strip_prefix("randomesque:").map(str::parse::<usize>) {
+            Some(Ok(k)) if k > 0 => Ok(Exposure::Randomesque { k }),
+            _ => Err(format!(
+                "unknown exposure control `{s}` (none, randomesque:K, sympson-hetter, pix)"
+            )),
+        },
+    }
+}
+
+/// Strictly increasing cut scores (a newtype so that clap takes one value).
+#[derive(Clone)]
+pub struct Cuts(pub Vec<f64>);
+
+pub fn parse_cuts(s: &str) -> Result<Cuts, String> {
+    let cuts: Vec<f64> = s
+        .split(',')
+        .map(|x| {
+            x.trim()
+                .parse::<f64>()
+                .map_err(|_| format!("`{x}` is not a number"))
+        })
+        .collect::<Result<_, _>>()?;
+    if cuts.windows(2).any(|w| w[0] >= w[1]) || cuts.iter().any(|c| !c.is_finite()) {
+        return Err("cuts must be finite and strictly increasing".into());
+    }
+    Ok(Cuts(cuts))
+}
+
+impl SimulateArgs {
+    /// The session configuration: the --config file (or the FORMATS defaults), then the options.
+    fn session_config(&self) -> Result<SessionConfig> {
+        let mut c = match &self.config {
+            Some(p) => {
+                let text =
+                    std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+                serde_json::from_str(&text)
+                    .with_context(|| format!("{}: invalid session configuration", p.display()))?
+            }
+            None => {
+                let mut c = SessionConfig::default();
+                c.estimator.bounds = (c.estimator.grid.lower, c.estimator.grid.upper);
+                c
+            }
+        };
+        if let Some(r) = self.select {
+            c.selection.rule = r;
+        }
+        if let Some(e) = self.exposure {
+            c.selection.exposure = e;
+        }
+        if let Some(m) = self.estimator {
+            c.estimator.method = m;
+        }
+        if let Some(q) = self.quadrature {
+            c.estimator.grid.points = q;
+        }
+        if let Some(r) = self.quadrature_rule {
+            c.estimator.grid.rule = r;
+        }
+        if let Some((lo, hi)) = self.theta_range {
+            c.estimator.grid.lower = lo;
+            c.estimator.grid.upper = hi;
+            c.estimator.bounds = (lo, hi);
+        }
+        if let Some(m) = self.prior_mean {
+            c.estimator.prior.mean = m;
+        }
+        if let Some(sd) = self.prior_sd {
+            c.estimator.prior.sd = sd;
+        }
+        if let Some(se) = self.stop_se {
+            c.stopping.se_target = Some(se);
+        }
+        if let Some(n) = self.max_items {
+            c.stopping.max_items = n;
+        }
+        if let Some(n) = self.min_items {
+            c.stopping.min_items = n;
+        }
+        if let Some(t) = self.start_theta {
+            c.start = StartConfig::Fixed { theta: t };
+        }
+        if let Some(cuts) = &self.cuts {
+            c.stopping.classification = Some(Classification {
+                cuts: cuts.0.clone(),
+                confidence: 0.95,
+            });
+        }
+        Ok(c)
+    }
+
+    fn thetas(&self) -> Result<Vec<f64>> {
+        match (&self.thetas, self.examinees) {
+            (Some(p), _) => read_thetas(p),
+            (None, Some(n)) => {
+                let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(simulate::derive_seed(
+                    self.seed,
+                    u64::MAX - 1,
+                ));
+                Ok((0..n).map(|_| StandardNormal.sample(&mut rng)).collect())
+            }
+            (None, None) => bail!("give --thetas FILE or --examinees N"),
+        }
+    }
+}
+
+/// Read a `theta` column.
+fn read_thetas(path: &std::path::Path) -> Result<Vec<f64>> {
+    let mut rdr = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let col = rdr
+        .headers()
+        .with_context(|| format!("{}: no header", path.display()))?
+        .iter()
+        .position(|h| h.trim() == "theta")
+        .with_context(|| format!("{}: no `theta` column", path.display()))?;
+    let mut out = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.with_context(|| format!("{}", path.display()))?;
+        let line = rec.position().map_or(0, |p| p.line());
+        let cell = rec.get(col).unwrap_or("");
+        let t: f64 = cell
+            .trim()
+            .parse()
+            .ok()
+            .filter(|t: &f64| t.is_finite())
+            .with_context(|| format!("{}: line {line}: `{cell}` is not a finite θ", path.display()))?;
+        out.push(t);
+    }
+    if out.is_empty() {
+        bail!("{}: no examinee", path.display());
+    }
+    Ok(out)
+}
+
+/// Pre-drawn responses aligned to the bank.
+fn predrawn(path: &std::path::Path, bank: &Bank, examinees: usize) -> Result<PredrawnMatrix> {
+    let r = items::read_responses(path, DataFormat::Wide)?;
+    if r.n_persons() < examinees {
+        bail!(
+            "{}: {} rows for {examinees} examinees",
+            path.display(),
+            r.n_persons()
+        );
+    }
+    let al = r.align(bank).with_context(|| format!("{}", path.display()))?;
+    let mut cells = vec![u8::MAX; examinees * bank.len()];
+    for p in 0..examinees {
+        r.for_each_answer(p, |j, c| {
+            cells[p * bank.len() + al.columns[j]] = al.categories[j][c as usize]
+        });
+    }
+    Ok(PredrawnMatrix::new(bank.len(), cells))
+}
+
+pub fn run(args: SimulateArgs) -> Result<()> {
+    set_threads(args.threads)?;
+    let start = Instant::now();
+    let mut bank = load_bank(args.bank.as_deref())?;
+    let mut config = args.session_config()?;
+    let thetas = args.thetas()?;
+    let mut calibration = serde_json::Value::Null;
+    if let Some(target) = args.calibrate_exposure {
+        if !(target > 0.0 && target <= 1.0) {
+            bail!("--calibrate-exposure must be in (0, 1] (got {target})");
+        }
+        let out = args
+            .bank_out
+            .clone()
+            .or_else(|| args.bank.clone())
+            .context("--calibrate-exposure on the embedded bank needs --bank-out FILE")?;
+        config.selection.exposure = Exposure::SympsonHetter;
+        let engine = CatEngine::new(&bank, config.clone())?;
+        eprintln!("calibrating Sympson–Hetter parameters for a maximum exposure of {target} …");
+        let rounds = 10;
+        let (k, max_rate) =
+            simulate::calibrate_sympson_hetter(&engine, target, thetas.len().max(1000), rounds, args.seed)?;
+        bank.update_items(|items| {
+            for (item, &kj) in items.iter_mut().zip(&k) {
+                item.exposure = (kj < 1.0).then_some(kj);
+            }
+        })
+        .map_err(|p| anyhow::anyhow!("{}", items::Problems(p)))?;
+        items::write_bank(&bank, &out).map_err(|e| anyhow::anyhow!("{e}"))?;
+        calibration = json!({"target": target, "rounds": rounds, "max_rate_last_round": max_rate,
+            "items_controlled": k.iter().filter(|&&x| x < 1.0).count(), "bank_out": out.display().to_string()});
+    }
+    let engine = CatEngine::new(&bank, config.clone())?;
+    let predrawn = match &args.responses {
+        Some(p) => Some(predrawn(p, &bank, thetas.len())?),
+        None => None,
+    };
+    eprintln!("simulating {} examinees …", thetas.len());
+    let t0 = Instant::now();
+    let tests = match &predrawn {
+        Some(m) => simulate::simulate(&engine, &thetas, args.seed, m)?,
+        None => simulate::simulate(&engine, &thetas, args.seed, &DrawAll)?,
+    };
+    let simulation_s = t0.elapsed().as_secs_f64();
+    let cuts = config.stopping.classification.as_ref().map(|c| c.cuts.clone());
+    let summary = simulate::summarise(&engine, &tests, cuts.as_deref());
+    if let Some(out) = &args.out {
+        let file = std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
+        let mut w = std::io::BufWriter::new(file);
+        writeln!(w, "examinee,true_theta,theta,se,length,items")?;
+        for t in &tests {
+            let (theta, se) = format_estimate(t.result.theta, t.result.se);
+            writeln!(
+                w,
+                "{},{},{theta},{se},{},{}",
+                t.examinee,
+                t.true_theta,
+                t.result.length,
+                t.result.items.join(";")
+            )?;
+        }
+        w.flush()?;
+    }
+    let mut value = serde_json::to_value(&summary)?;
+    value["elapsed_s"] = json!(start.elapsed().as_secs_f64());
+    value["simulation_s"] = json!(simulation_s);
+    value["us_per_examinee"] = json!(simulation_s * 1e6 / thetas.len() as f64);
+    if !calibration.is_null() {
+        value["exposure_calibration"] = calibration;
+    }
+    crate::cli::print_json(&value);
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! End to end: `etalon simulate` (FORMATS.md contract, catR reproduction through the CLI, exposure
+//! calibration) and `etalon assess` (an interactive test driven through standard input).
+
+mod common;
+use common::*;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+#[test]
+fn simulate_reproduces_catr_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = shared().join("reference/catR");
+    let out = dir.path().join("results.csv");
+    let p = |name: &str| c.join(name).to_string_lossy().into_owned();
+    let s = json_out(&etalon(&[
+        "simulate",
+        "--bank",
+        &p("bank_2pl_500.csv"),
+        "--thetas",
+        &p("thetas_1000.csv"),
+        "--responses",
+        &p("responses_1000x500.csv.gz"),
+        "--quadrature",
+        "33",
+        "--quadrature-rule",
+        "trapezoid",
+        "--theta-range",
+        "-4,4",
+        "--estimator",
+        "eap",
+        "--select",
+        "mfi",
+        "--stop-se",
+        "0.3",
+        "--max-items",
+        "40",
+        "--start-theta",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    for key in [
+        "examinees",
+        "mean_length",
+        "bias",
+        "rmse",
+        "mean_se",
+        "max_exposure",
+        "elapsed_s",
+    ] {
+        assert!(s.get(key).is_some(), "summary lacks {key}: {s}");
+    }
+    assert_eq!(s["examinees"], 1000);
+    assert!((s["mean_length"].as_f64().unwrap() - 9.844).abs() < 1e-9);
+    let ours = std::fs::read_to_string(&out).unwrap();
+    let theirs = std::fs::read_to_string(c.join("catR_EAP_results.csv")).unwrap();
+    let mut lines = ours.lines();
+    assert_eq!(lines.next(), Some("examinee,true_theta,theta,se,length,items"));
+    let same = lines
+        .zip(theirs.lines().skip(1))
+        .filter(|(a, b)| a.rsplit(',').next() == b.rsplit(',').next())
+        .count();
+    assert_eq!(same, 1000);
+}
+
+#[test]
+fn simulate_options_config_and_determinism() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("session.json");
+    std::fs::write(
+        &cfg,
+        r#"{"selection": {"rule": "mpwi", "exposure": {"method": "randomesque", "k": 3}},
+            "content": {"avoid_consecutive": true, "one_per_tag_prefix": "skill:"},
+            "stopping": {"max_items": 12, "se_target": 0.45}}"#,
+    )
+    .unwrap();
+    let run = |threads: &str| {
+        let out = dir.path().join(format!("r{threads}.csv"));
+        let s = json_out(&etalon(&[
+            "simulate",
+            "--examinees",
+            "300",
+            "--seed",
+            "7",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--cuts",
+            "-1,0,1",
+            "--threads",
+            threads,
+            "--out",
+            out.to_str().unwrap(),
+        ]));
+        (s, std::fs::read_to_string(out).unwrap())
+    };
+    let (s1, r1) = run("1");
+    let (s2, r2) = run("2");
+    assert_eq!(r1, r2, "results depend on the thread count");
+    assert_eq!(s1["rmse"], s2["rmse"]);
+    assert!(s1["length"]["max"].as_u64().unwrap() <= 12);
+    assert!(s1["classification_accuracy"].as_f64().unwrap() > 0.3);
+    assert!(s1["exposure"]["never_used"].as_f64().unwrap() < 1.0);
+    // A typo in the configuration is named.
+    std::fs::write(&cfg, r#"{"stopping": {"max_itemz": 12}}"#).unwrap();
+    assert_fails_with(
+        &etalon(&["simulate", "--examinees", "3", "--config", cfg.to_str().unwrap()]),
+        &["max_itemz"],
+    );
+    assert_fails_with(&etalon(&["simulate"]), &["--thetas", "--examinees"]);
+    assert_rejects_argument(
+        &etalon(&["simulate", "--examinees", "3", "--exposure", "sometimes"]),
+        "exposure",
+    );
+}
+
+#[test]
+fn exposure_calibration_writes_parameters_and_caps_exposure() {
+    let dir = tempfile::tempdir().unwrap();
+    let bank = shared().join("reference/catR/bank_2pl_500.csv");
+    let out = dir.path().join("bank_sh.csv");
+    let s = json_out(&etalon(&[
+        "simulate",
+        "--bank",
+        bank.to_str().unwrap(),
+        "--examinees",
+        "1000",
+        "--calibrate-exposure",
+        "0.25",
+        "--bank-out",
+        out.to_str().unwrap(),
+        "--max-items",
+        "20",
+        "--stop-se",
+        "0.3",
+    ]));
+    assert!(s["exposure_calibration"]["items_controlled"].as_u64().unwrap() > 0);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.lines().next().unwrap().contains("exposure"));
+    // Without control the most used item is given to everyone; with it, far less.
+    assert!(s["max_exposure"].as_f64().unwrap() < 0.45, "{s}");
+}
+
+#[test]
+fn assess_runs_an_interactive_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("session.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_etalon"))
+        .args(["assess", "--seed", "11", "--save", save.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A wrong input first (re-asked), then always choice 2.
+    let answers = "x\n".to_string() + &"2\n".repeat(40);
+    child.stdin.take().unwrap().write_all(answers.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let s = json_out(&out);
+    let ui = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        ui.contains("Question 1") && ui.contains("please type a number"),
+        "{ui}"
+    );
+    assert!(s["length"].as_u64().unwrap() >= 1 && s["se"].as_f64().unwrap() > 0.0);
+    assert!(
+        s["tutorials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["url"].as_str().unwrap().starts_with("https://"))
+    );
+    assert!(save.exists());
+    // Input that ends early: a clear error, not a panic.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_etalon"))
+        .args(["assess", "--seed", "11"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"1\n").unwrap();
+    assert_fails_with(&child.wait_with_output().unwrap(), &["input ended"]);
+}
