@@ -1,0 +1,190 @@
+//! Response data prepared for calibration: categories per item, persons and items without any
+//! answer set aside (with a warning), dense or sparse storage kept as read.
+
+use etalon_items::{MISSING, ModelKind, Responses};
+
+/// Why the data cannot be calibrated.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DataError {
+    /// A dichotomous model needs codes 0/1.
+    #[error("item `{item}`: the {model} model needs responses coded 0/1, the data have codes {codes:?}")]
+    NotDichotomous {
+        /// Item id.
+        item: String,
+        /// Model.
+        model: ModelKind,
+        /// Codes found.
+        codes: Vec<i64>,
+    },
+    /// Nothing to calibrate.
+    #[error("no item has responses from at least one person")]
+    NoData,
+}
+
+/// Calibration data: persons with at least one answer, items with at least one answer.
+#[derive(Debug, Clone)]
+pub struct CalibData {
+    item_ids: Vec<String>,
+    codes: Vec<Vec<i64>>,
+    categories: Vec<usize>,
+    n_persons: usize,
+    dense: Option<Vec<u8>>,
+    offsets: Vec<usize>,
+    items: Vec<u32>,
+    cats: Vec<u8>,
+    /// Items of the file left out (no answer), by id.
+    pub dropped_items: Vec<String>,
+    /// Persons of the file left out (no answer).
+    pub dropped_persons: usize,
+}
+
+impl CalibData {
+    /// Prepare `responses` for items of `models` (one model per data item, in data order).
+    pub fn new(responses: &Responses, models: &[ModelKind]) -> Result<Self, DataError> {
+        let ids = responses.item_ids();
+        // Items with at least one answer.
+        let mut answered = vec![0usize; ids.len()];
+        let mut person_has = vec![false; responses.n_persons()];
+        for p in 0..responses.n_persons() {
+            responses.for_each_answer(p, |j, _| {
+                answered[j] += 1;
+                person_has[p] = true;
+            });
+        }
+        let keep: Vec<usize> = (0..ids.len()).filter(|&j| answered[j] > 0).collect();
+        if keep.is_empty() {
+            return Err(DataError::NoData);
+        }
+        let dropped_items = (0..ids.len())
+            .filter(|&j| answered[j] == 0)
+            .map(|j| ids[j].clone())
+            .collect();
+        let mut new_index = vec![u32::MAX; ids.len()];
+        for (n, &j) in keep.iter().enumerate() {
+            new_index[j] = n as u32;
+        }
+        // Category maps: dichotomous models read codes 0/1 as categories 0/1.
+        let mut codes = Vec::with_capacity(keep.len());
+        let mut categories = Vec::with_capacity(keep.len());
+        let mut remap: Vec<Vec<u8>> = Vec::with_capacity(keep.len());
+        for &j in &keep {
+            let c = responses.codes(j).to_vec();
+            if models[j].is_polytomous() {
+                categories.push(c.len().max(2));
+                remap.push((0..c.len() as u8).collect());
+                codes.push(c);
+            } else {
+                if c.iter().any(|&x| x != 0 && x != 1) {
+                    return Err(DataError::NotDichotomous {
+                        item: ids[j].clone(),
+                        model: models[j],
+                        codes: c,
+                    });
+                }
+                categories.push(2);
+                remap.push(c.iter().map(|&x| x as u8).collect());
+                codes.push(vec![0, 1]);
+            }
+        }
+        let persons: Vec<usize> = (0..responses.n_persons()).filter(|&p| person_has[p]).collect();
+        let dropped_persons = responses.n_persons() - persons.len();
+        let mut data = CalibData {
+            item_ids: keep.iter().map(|&j| ids[j].clone()).collect(),
+            codes,
+            categories,
+            n_persons: persons.len(),
+            dense: None,
+            offsets: vec![0],
+            items: Vec::new(),
+            cats: Vec::new(),
+            dropped_items,
+            dropped_persons,
+        };
+        match responses {
+            Responses::Dense(m) => {
+                let nj = keep.len();
+                let mut cells = vec![MISSING; persons.len() * nj];
+                for (row, &p) in persons.iter().enumerate() {
+                    let src = m.row(p);
+                    for (n, &j) in keep.iter().enumerate() {
+                        let c = src[j];
+                        cells[row * nj + n] = if c == MISSING {
+                            MISSING
+                        } else {
+                            remap[n][c as usize]
+                        };
+                    }
+                }
+                data.dense = Some(cells);
+            }
+            Responses::Sparse(_) => {
+                for &p in &persons {
+                    responses.for_each_answer(p, |j, c| {
+                        let n = new_index[j];
+                        data.items.push(n);
+                        data.cats.push(remap[n as usize][c as usize]);
+                    });
+                    data.offsets.push(data.items.len());
+                }
+            }
+        }
+        Ok(data)
+    }
+
+    /// Number of persons (with at least one answer).
+    pub fn n_persons(&self) -> usize {
+        self.n_persons
+    }
+    /// Number of items (with at least one answer).
+    pub fn n_items(&self) -> usize {
+        self.item_ids.len()
+    }
+    /// Item ids.
+    pub fn item_ids(&self) -> &[String] {
+        &self.item_ids
+    }
+    /// Original codes of item j's categories.
+    pub fn codes(&self, j: usize) -> &[i64] {
+        &self.codes[j]
+    }
+    /// Number of categories of item j.
+    pub fn categories(&self, j: usize) -> usize {
+        self.categories[j]
+    }
+    /// Dense cells (row-major persons × items), when the data came from a wide file.
+    pub fn dense_cells(&self) -> Option<&[u8]> {
+        self.dense.as_deref()
+    }
+    /// Person p's answers (sparse data).
+    pub fn sparse_person(&self, p: usize) -> (&[u32], &[u8]) {
+        let r = self.offsets[p]..self.offsets[p + 1];
+        (&self.items[r.clone()], &self.cats[r])
+    }
+    /// Call `f(item, category)` for each answer of person p.
+    pub fn for_each_answer(&self, p: usize, mut f: impl FnMut(usize, usize)) {
+        match &self.dense {
+            Some(cells) => {
+                let nj = self.n_items();
+                for (j, &c) in cells[p * nj..(p + 1) * nj].iter().enumerate() {
+                    if c != MISSING {
+                        f(j, c as usize);
+                    }
+                }
+            }
+            None => {
+                let (items, cats) = self.sparse_person(p);
+                for (&j, &c) in items.iter().zip(cats) {
+                    f(j as usize, c as usize);
+                }
+            }
+        }
+    }
+    /// Observed count of each category of each item.
+    pub fn category_counts(&self) -> Vec<Vec<usize>> {
+        let mut counts: Vec<Vec<usize>> = self.categories.iter().map(|&k| vec![0; k]).collect();
+        for p in 0..self.n_persons {
+            self.for_each_answer(p, |j, c| counts[j][c] += 1);
+        }
+        counts
+    }
+}

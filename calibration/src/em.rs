@@ -1,0 +1,497 @@
+//! Marginal maximum likelihood by EM (Bock & Aitkin 1981), with Bayes modal priors (Mislevy 1986).
+//!
+//! Each cycle: tabulate log P_jk(θ_q) for every item (in parallel), run the E-step
+//! ([`crate::estep`]), then maximise Σ_q Σ_k r_jkq log P_jk(θ_q) + log prior(φ_j) for each item
+//! independently (in parallel) by Fisher scoring with step halving; the shared 1PL slope is updated
+//! after the intercepts; the latent variance (Rasch) or mean and variance (anchored calibration) are
+//! updated from the expected counts at the quadrature points. Convergence: the largest change of any
+//! parameter (slope–intercept form, logit asymptotes, latent variance) below the tolerance, as mirt's
+//! `TOL`.
+
+use crate::data::CalibData;
+use crate::estep::{self, Expected, LogTable};
+use crate::params::{ItemState, MAX_INTERCEPT, MAX_SLOPE, MIN_SLOPE};
+use etalon_items::ModelKind;
+use nalgebra::{DMatrix, DVector};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A normal prior N(mean, sd²) on one parameter (lognormal for slopes: normal on log a).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct NormalPrior {
+    /// Mean.
+    pub mean: f64,
+    /// Standard deviation.
+    pub sd: f64,
+}
+
+/// Priors of Bayes modal estimation. The defaults: none on slopes and intercepts; logit g ~ N(-1.5, 1)
+/// for 3PL and 4PL (mirt's customary guessing prior, without which 3PL does not converge on SAT12 or
+/// ICAR16); logit u ~ N(1.5, 1) for 4PL.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Priors {
+    /// log a ~ N(mean, sd²).
+    pub slope: Option<NormalPrior>,
+    /// d ~ N(mean, sd²) (intercepts, slope–intercept form).
+    pub intercept: Option<NormalPrior>,
+    /// logit g ~ N(mean, sd²).
+    pub guessing: Option<NormalPrior>,
+    /// logit u ~ N(mean, sd²).
+    pub upper: Option<NormalPrior>,
+}
+
+impl Default for Priors {
+    fn default() -> Self {
+        Priors {
+            slope: None,
+            intercept: None,
+            guessing: Some(NormalPrior { mean: -1.5, sd: 1.0 }),
+            upper: Some(NormalPrior { mean: 1.5, sd: 1.0 }),
+        }
+    }
+}
+
+/// EM settings (mirt's defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmConfig {
+    /// Number of equally spaced quadrature points on [-6, 6].
+    pub quadrature: usize,
+    /// Largest parameter change that counts as converged.
+    pub tol: f64,
+    /// Maximum number of EM cycles.
+    pub max_cycles: usize,
+    /// Priors.
+    pub priors: Priors,
+}
+
+impl Default for EmConfig {
+    fn default() -> Self {
+        EmConfig {
+            quadrature: 61,
+            tol: 1e-4,
+            max_cycles: 500,
+            priors: Priors::default(),
+        }
+    }
+}
+
+/// Latent distribution N(mean, variance) evaluated on the fixed grid.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Latent {
+    /// Mean (0 unless anchored).
+    pub mean: f64,
+    /// Variance (1 unless Rasch or anchored).
+    pub variance: f64,
+}
+
+/// The EM state that the standard-error and fit code reuse.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// Quadrature points.
+    pub theta: Vec<f64>,
+    /// Item states, data order.
+    pub items: Vec<ItemState>,
+    /// Latent distribution.
+    pub latent: Latent,
+    /// Estimate the latent variance (Rasch).
+    pub free_variance: bool,
+    /// Estimate the latent mean too (anchored calibration).
+    pub free_mean: bool,
+    /// Priors.
+    pub priors: Priors,
+}
+
+impl Model {
+    /// log π_q of N(mean, variance) on the grid, normalised to Σ π_q = 1.
+    pub fn log_prior(&self) -> Vec<f64> {
+        let l: Vec<f64> = self
+            .theta
+            .iter()
+            .map(|t| -0.5 * (t - self.latent.mean).powi(2) / self.latent.variance)
+            .collect();
+        let max = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let norm = l.iter().map(|x| (x - max).exp()).sum::<f64>().ln() + max;
+        l.iter().map(|x| x - norm).collect()
+    }
+
+    /// Tabulate log P_jk(θ_q).
+    pub fn table(&self) -> LogTable {
+        let q = self.theta.len();
+        let mut offsets = Vec::with_capacity(self.items.len() + 1);
+        let mut total = 0;
+        for it in &self.items {
+            offsets.push(total);
+            total += it.categories() * q;
+        }
+        offsets.push(total);
+        let rows: Vec<Vec<f64>> = self
+            .items
+            .par_iter()
+            .map(|it| {
+                let k = it.categories();
+                let mut out = vec![0.0; k * q];
+                let mut p = vec![0.0; k];
+                for (qq, &t) in self.theta.iter().enumerate() {
+                    it.probs_and_grads(t, &mut p, None, false);
+                    for c in 0..k {
+                        out[c * q + qq] = p[c].max(1e-300).ln();
+                    }
+                }
+                out
+            })
+            .collect();
+        LogTable {
+            offsets,
+            values: rows.concat(),
+            q,
+        }
+    }
+
+    /// E-step at the current parameters.
+    pub fn e_step(&self, data: &CalibData) -> Expected {
+        estep::e_step(data, &self.table(), &self.log_prior())
+    }
+
+    /// Number of estimated parameters (items, shared slope, latent moments).
+    pub fn n_parameters(&self) -> usize {
+        let items: usize = self
+            .items
+            .iter()
+            .filter(|i| !i.fixed)
+            .map(ItemState::n_free)
+            .sum();
+        let shared = usize::from(self.items.iter().any(|i| i.kind == ModelKind::OnePl && !i.fixed));
+        items + shared + usize::from(self.free_variance) + usize::from(self.free_mean)
+    }
+}
+
+/// Log prior density of an item's free parameters, with gradient and (positive) curvature added into
+/// `grad` and `info`.
+pub fn add_prior(st: &ItemState, priors: &Priors, grad: Option<&mut [f64]>, info: Option<&mut [f64]>) -> f64 {
+    let n = st.n_free();
+    let names = st.free_names();
+    let mut lp = 0.0;
+    let mut g = vec![0.0; n];
+    let mut h = vec![0.0; n];
+    let v = st.free();
+    for (i, name) in names.iter().enumerate() {
+        let x = v[i];
+        match name.as_str() {
+            "a" => {
+                if let Some(p) = priors.slope {
+                    // log a ~ N(μ, σ²): log density -ln a - (ln a - μ)²/(2σ²).
+                    let z = x.max(MIN_SLOPE).ln() - p.mean;
+                    let s2 = p.sd * p.sd;
+                    lp += -x.ln() - z * z / (2.0 * s2);
+                    g[i] = -1.0 / x - z / (s2 * x);
+                    h[i] = ((1.0 - z) / s2 - 1.0).max(0.0) / (x * x) + 1.0 / (s2 * x * x);
+                }
+            }
+            "logit_g" | "logit_u" => {
+                let prior = if name == "logit_g" {
+                    priors.guessing
+                } else {
+                    priors.upper
+                };
+                if let Some(p) = prior {
+                    let s2 = p.sd * p.sd;
+                    lp += -(x - p.mean).powi(2) / (2.0 * s2);
+                    g[i] = -(x - p.mean) / s2;
+                    h[i] = 1.0 / s2;
+                }
+            }
+            _ => {
+                if let Some(p) = priors.intercept {
+                    let s2 = p.sd * p.sd;
+                    lp += -(x - p.mean).powi(2) / (2.0 * s2);
+                    g[i] = -(x - p.mean) / s2;
+                    h[i] = 1.0 / s2;
+                }
+            }
+        }
+    }
+    if let Some(grad) = grad {
+        grad.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
+    }
+    if let Some(info) = info {
+        for i in 0..n {
+            info[i * n + i] += h[i];
+        }
+    }
+    lp
+}
+
+/// Expected complete-data log-likelihood of one item (plus its log prior), and optionally its gradient
+/// and Fisher information in the free parameters. `r` holds r_kq (category-major).
+pub fn item_objective(
+    st: &ItemState,
+    r: &[f64],
+    theta: &[f64],
+    priors: &Priors,
+    mut grad: Option<&mut [f64]>,
+    mut info: Option<&mut [f64]>,
+) -> f64 {
+    let k = st.categories();
+    let n = st.n_free();
+    let q = theta.len();
+    let mut p = vec![0.0; k];
+    let mut dp = vec![0.0; k * n];
+    let want = grad.is_some() || info.is_some();
+    if let Some(g) = grad.as_deref_mut() {
+        g.iter_mut().for_each(|x| *x = 0.0);
+    }
+    if let Some(h) = info.as_deref_mut() {
+        h.iter_mut().for_each(|x| *x = 0.0);
+    }
+    let mut f = 0.0;
+    for (qq, &t) in theta.iter().enumerate() {
+        st.probs_and_grads(t, &mut p, want.then_some(&mut dp[..]), false);
+        let nq: f64 = (0..k).map(|c| r[c * q + qq]).sum();
+        for c in 0..k {
+            let rc = r[c * q + qq];
+            let pc = p[c].max(1e-300);
+            f += rc * pc.ln();
+            if !want {
+                continue;
+            }
+            let row = &dp[c * n..(c + 1) * n];
+            if let Some(g) = grad.as_deref_mut() {
+                let w = rc / pc;
+                g.iter_mut().zip(row).for_each(|(a, b)| *a += w * b);
+            }
+            if let Some(h) = info.as_deref_mut() {
+                let w = nq / pc;
+                for i in 0..n {
+                    for jj in 0..n {
+                        h[i * n + jj] += w * row[i] * row[jj];
+                    }
+                }
+            }
+        }
+    }
+    f + add_prior(st, priors, grad, info)
+}
+
+/// Solve `info · x = grad` (Cholesky; a ridge if `info` is not positive definite).
+fn newton_step(info: &[f64], grad: &[f64]) -> Vec<f64> {
+    let n = grad.len();
+    let g = DVector::from_column_slice(grad);
+    let mut ridge = 0.0;
+    for _ in 0..8 {
+        let mut m = DMatrix::from_row_slice(n, n, info);
+        for i in 0..n {
+            m[(i, i)] += ridge + 1e-12;
+        }
+        if let Some(ch) = m.cholesky() {
+            return ch.solve(&g).iter().copied().collect();
+        }
+        ridge = if ridge == 0.0 { 1e-6 } else { ridge * 100.0 };
+    }
+    grad.to_vec()
+}
+
+/// The M-step for one item: Fisher scoring with step halving, keeping the parameters admissible.
+pub fn m_step_item(st: &ItemState, r: &[f64], theta: &[f64], priors: &Priors) -> ItemState {
+    let n = st.n_free();
+    let mut cur = st.clone();
+    let mut grad = vec![0.0; n];
+    let mut info = vec![0.0; n * n];
+    let mut f = item_objective(&cur, r, theta, priors, Some(&mut grad), Some(&mut info));
+    for _ in 0..50 {
+        let step = newton_step(&info, &grad);
+        let base = cur.free();
+        let mut t = 1.0;
+        let mut accepted = None;
+        for _ in 0..40 {
+            let mut cand = cur.clone();
+            let v: Vec<f64> = base.iter().zip(&step).map(|(x, s)| x + t * s).collect();
+            cand.set_free(&v);
+            clamp(&mut cand);
+            if cand.admissible() {
+                let fc = item_objective(&cand, r, theta, priors, None, None);
+                if fc >= f - 1e-12 * f.abs().max(1.0) {
+                    accepted = Some((cand, fc));
+                    break;
+                }
+            }
+            t *= 0.5;
+        }
+        let Some((cand, fc)) = accepted else { break };
+        let moved = cand
+            .free()
+            .iter()
+            .zip(&base)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        cur = cand;
+        f = fc;
+        if moved < 1e-10 {
+            break;
+        }
+        f = item_objective(&cur, r, theta, priors, Some(&mut grad), Some(&mut info)).max(f);
+    }
+    cur
+}
+
+/// Keep parameters inside the box the bank can hold (finite, a > 0).
+fn clamp(st: &mut ItemState) {
+    st.a = st.a.clamp(MIN_SLOPE, MAX_SLOPE);
+    let lim = MAX_INTERCEPT * (1.0 + st.d.len() as f64);
+    st.d.iter_mut().for_each(|d| *d = d.clamp(-lim, lim));
+}
+
+/// The shared slope of 1PL items: one Fisher-scoring step sequence with the intercepts fixed.
+fn m_step_shared_slope(items: &mut [ItemState], r_of: impl Fn(usize) -> Vec<f64>, theta: &[f64]) {
+    let idx: Vec<usize> = (0..items.len())
+        .filter(|&j| items[j].kind == ModelKind::OnePl && !items[j].fixed)
+        .collect();
+    if idx.is_empty() {
+        return;
+    }
+    let rs: Vec<Vec<f64>> = idx.iter().map(|&j| r_of(j)).collect();
+    let q = theta.len();
+    let objective = |items: &[ItemState], a: f64, want: bool| -> (f64, f64, f64) {
+        let (mut f, mut g, mut h) = (0.0, 0.0, 0.0);
+        let mut p = [0.0; 2];
+        let mut dp = [0.0; 4];
+        for (n, &j) in idx.iter().enumerate() {
+            let mut st = items[j].clone();
+            st.a = a;
+            for (qq, &t) in theta.iter().enumerate() {
+                st.probs_and_grads(t, &mut p, Some(&mut dp), true);
+                let (r0, r1) = (rs[n][qq], rs[n][q + qq]);
+                f += r0 * p[0].max(1e-300).ln() + r1 * p[1].max(1e-300).ln();
+                if want {
+                    let d1 = dp[3]; // ∂P1/∂a (slope column)
+                    g += (r1 / p[1] - r0 / p[0]) * d1;
+                    h += (r0 + r1) * d1 * d1 / (p[0] * p[1]);
+                }
+            }
+        }
+        (f, g, h)
+    };
+    let mut a = items[idx[0]].a;
+    for _ in 0..50 {
+        let (f, g, h) = objective(items, a, true);
+        let step = if h > 0.0 { g / h } else { 0.0 };
+        let mut t = 1.0;
+        let mut moved = false;
+        for _ in 0..40 {
+            let cand = (a + t * step).clamp(MIN_SLOPE, MAX_SLOPE);
+            if objective(items, cand, false).0 >= f - 1e-12 * f.abs() {
+                moved = (cand - a).abs() > 1e-11;
+                a = cand;
+                break;
+            }
+            t *= 0.5;
+        }
+        if !moved {
+            break;
+        }
+    }
+    for &j in &idx {
+        items[j].a = a;
+    }
+}
+
+/// What one EM run ends with.
+#[derive(Debug, Clone)]
+pub struct EmOutcome {
+    /// The fitted model.
+    pub model: Model,
+    /// Log-likelihood at the final parameters.
+    pub loglik: f64,
+    /// Cycles used.
+    pub cycles: usize,
+    /// Whether the change fell below the tolerance.
+    pub converged: bool,
+    /// Largest parameter change of the last cycle.
+    pub last_change: f64,
+}
+
+/// Run EM from `model` until convergence. `progress(cycle, loglik, change)` is called each cycle.
+pub fn run_em(
+    data: &CalibData,
+    mut model: Model,
+    config: &EmConfig,
+    mut progress: impl FnMut(usize, f64, f64),
+) -> EmOutcome {
+    let q = model.theta.len();
+    let mut converged = false;
+    let mut cycles = 0;
+    let mut last_change = f64::INFINITY;
+    for cycle in 1..=config.max_cycles {
+        cycles = cycle;
+        let table = model.table();
+        let expected = estep::e_step(data, &table, &model.log_prior());
+        let r_of = |j: usize| -> Vec<f64> {
+            let s = table.offsets[j];
+            expected.r[s..s + model.items[j].categories() * q].to_vec()
+        };
+        let mut new_items: Vec<ItemState> = model
+            .items
+            .par_iter()
+            .enumerate()
+            .map(|(j, st)| {
+                if st.fixed {
+                    st.clone()
+                } else {
+                    m_step_item(st, &r_of(j), &model.theta, &model.priors)
+                }
+            })
+            .collect();
+        m_step_shared_slope(&mut new_items, r_of, &model.theta);
+        let mut change = 0.0f64;
+        for (old, new) in model.items.iter().zip(&new_items) {
+            for (x, y) in old.free().iter().zip(new.free()) {
+                change = change.max((x - y).abs());
+            }
+            change = change.max((old.a - new.a).abs());
+        }
+        model.items = new_items;
+        if model.free_variance || model.free_mean {
+            let total: f64 = expected.n.iter().sum();
+            let mean = if model.free_mean {
+                expected
+                    .n
+                    .iter()
+                    .zip(&model.theta)
+                    .map(|(n, t)| n * t)
+                    .sum::<f64>()
+                    / total
+            } else {
+                model.latent.mean
+            };
+            let var = expected
+                .n
+                .iter()
+                .zip(&model.theta)
+                .map(|(n, t)| n * (t - mean).powi(2))
+                .sum::<f64>()
+                / total;
+            change = change
+                .max((var - model.latent.variance).abs())
+                .max((mean - model.latent.mean).abs());
+            model.latent = Latent {
+                mean,
+                variance: var.max(1e-4),
+            };
+        }
+        last_change = change;
+        progress(cycle, expected.loglik, change);
+        if change < config.tol {
+            converged = true;
+            break;
+        }
+    }
+    let loglik = model.e_step(data).loglik;
+    EmOutcome {
+        model,
+        loglik,
+        cycles,
+        converged,
+        last_change,
+    }
+}
