@@ -151,7 +151,7 @@ impl Model {
 
     /// E-step at the current parameters.
     pub fn e_step(&self, data: &CalibData) -> Expected {
-        estep::e_step(data, &self.table(), &self.log_prior())
+        estep::e_step(data, &self.table(), &self.log_prior(), &estep::Workspace::empty())
     }
 
     /// Number of estimated parameters (items, shared slope, latent moments).
@@ -411,82 +411,187 @@ pub struct EmOutcome {
     pub last_change: f64,
 }
 
-/// Run EM from `model` until convergence. `progress(cycle, loglik, change)` is called each cycle.
+impl Model {
+    /// All free parameters as one vector: items' free parameters (data order), the shared 1PL slope,
+    /// the latent mean and variance when estimated.
+    pub fn flatten(&self) -> Vec<f64> {
+        let mut v = Vec::new();
+        for it in self.items.iter().filter(|i| !i.fixed) {
+            v.extend(it.free());
+        }
+        if let Some(it) = self.items.iter().find(|i| i.kind == ModelKind::OnePl && !i.fixed) {
+            v.push(it.a);
+        }
+        if self.free_mean {
+            v.push(self.latent.mean);
+        }
+        if self.free_variance {
+            v.push(self.latent.variance);
+        }
+        v
+    }
+
+    /// Set the free parameters from [`Model::flatten`]'s layout.
+    pub fn unflatten(&mut self, v: &[f64]) {
+        let mut at = 0;
+        for it in self.items.iter_mut().filter(|i| !i.fixed) {
+            let n = it.n_free();
+            it.set_free(&v[at..at + n]);
+            at += n;
+        }
+        if self.items.iter().any(|i| i.kind == ModelKind::OnePl && !i.fixed) {
+            let a = v[at];
+            at += 1;
+            self.items
+                .iter_mut()
+                .filter(|i| i.kind == ModelKind::OnePl && !i.fixed)
+                .for_each(|i| i.a = a);
+        }
+        if self.free_mean {
+            self.latent.mean = v[at];
+            at += 1;
+        }
+        if self.free_variance {
+            self.latent.variance = v[at];
+        }
+    }
+
+    /// Whether every item and the latent variance are admissible.
+    fn admissible(&self) -> bool {
+        self.latent.variance > 1e-4
+            && self.latent.variance.is_finite()
+            && self.latent.mean.is_finite()
+            && self.items.iter().all(ItemState::admissible)
+    }
+}
+
+/// One EM cycle: E-step at `model` (its log-likelihood is returned) and M-step.
+fn em_step(data: &CalibData, model: &Model, workspace: &estep::Workspace) -> (Model, f64) {
+    let q = model.theta.len();
+    let table = model.table();
+    let expected = estep::e_step(data, &table, &model.log_prior(), workspace);
+    let r_of = |j: usize| -> Vec<f64> {
+        let s = table.offsets[j];
+        expected.r[s..s + model.items[j].categories() * q].to_vec()
+    };
+    let mut items: Vec<ItemState> = model
+        .items
+        .par_iter()
+        .enumerate()
+        .map(|(j, st)| {
+            if st.fixed {
+                st.clone()
+            } else {
+                m_step_item(st, &r_of(j), &model.theta, &model.priors)
+            }
+        })
+        .collect();
+    m_step_shared_slope(&mut items, r_of, &model.theta);
+    let mut next = Model {
+        items,
+        ..model.clone()
+    };
+    if model.free_variance || model.free_mean {
+        let total: f64 = expected.n.iter().sum();
+        let mean = if model.free_mean {
+            expected
+                .n
+                .iter()
+                .zip(&model.theta)
+                .map(|(n, t)| n * t)
+                .sum::<f64>()
+                / total
+        } else {
+            model.latent.mean
+        };
+        let var = expected
+            .n
+            .iter()
+            .zip(&model.theta)
+            .map(|(n, t)| n * (t - mean).powi(2))
+            .sum::<f64>()
+            / total;
+        next.latent = Latent {
+            mean,
+            variance: var.max(1e-4),
+        };
+    }
+    (next, expected.loglik)
+}
+
+fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+}
+
+/// Run EM from `model` until convergence, accelerated by SQUAREM (Varadhan & Roland 2008, scheme S3):
+/// from φ0, two EM steps give φ1, φ2; with r = φ1 - φ0, v = φ2 - 2φ1 + φ0 and α = -‖r‖/‖v‖ (at most
+/// -1), the extrapolation φ0 - 2αr + α²v is accepted (after one stabilising EM step) only if it is
+/// admissible and its log-likelihood is at least that of φ2; otherwise the plain EM sequence goes on.
+/// Convergence is judged on plain EM steps: the largest parameter change of one EM step below `tol`.
+/// `progress(cycle, loglik, change)` is called after every EM step.
 pub fn run_em(
     data: &CalibData,
     mut model: Model,
     config: &EmConfig,
     mut progress: impl FnMut(usize, f64, f64),
 ) -> EmOutcome {
-    let q = model.theta.len();
+    let workspace = estep::Workspace::new(data, 256 << 20);
+    let mut cycles = 0usize;
     let mut converged = false;
-    let mut cycles = 0;
     let mut last_change = f64::INFINITY;
-    for cycle in 1..=config.max_cycles {
-        cycles = cycle;
-        let table = model.table();
-        let expected = estep::e_step(data, &table, &model.log_prior());
-        let r_of = |j: usize| -> Vec<f64> {
-            let s = table.offsets[j];
-            expected.r[s..s + model.items[j].categories() * q].to_vec()
-        };
-        let mut new_items: Vec<ItemState> = model
-            .items
-            .par_iter()
-            .enumerate()
-            .map(|(j, st)| {
-                if st.fixed {
-                    st.clone()
-                } else {
-                    m_step_item(st, &r_of(j), &model.theta, &model.priors)
-                }
-            })
+    let step = |m: &Model, cycles: &mut usize| -> (Model, f64) {
+        *cycles += 1;
+        em_step(data, m, &workspace)
+    };
+    'outer: while cycles < config.max_cycles {
+        let p0 = model.flatten();
+        let (m1, ll0) = step(&model, &mut cycles);
+        let p1 = m1.flatten();
+        last_change = max_abs_diff(&p0, &p1);
+        progress(cycles, ll0, last_change);
+        if last_change < config.tol || cycles >= config.max_cycles {
+            model = m1;
+            converged = last_change < config.tol;
+            break 'outer;
+        }
+        let (m2, ll1) = step(&m1, &mut cycles);
+        let p2 = m2.flatten();
+        last_change = max_abs_diff(&p1, &p2);
+        progress(cycles, ll1, last_change);
+        if last_change < config.tol || cycles >= config.max_cycles {
+            model = m2;
+            converged = last_change < config.tol;
+            break 'outer;
+        }
+        // Extrapolate.
+        let r: Vec<f64> = p1.iter().zip(&p0).map(|(a, b)| a - b).collect();
+        let v: Vec<f64> = p2.iter().zip(&p1).zip(&r).map(|((a, b), r)| a - b - r).collect();
+        let (nr, nv) = (
+            r.iter().map(|x| x * x).sum::<f64>().sqrt(),
+            v.iter().map(|x| x * x).sum::<f64>().sqrt(),
+        );
+        let alpha = if nv > 0.0 { (-nr / nv).min(-1.0) } else { -1.0 };
+        let ext: Vec<f64> = p0
+            .iter()
+            .zip(&r)
+            .zip(&v)
+            .map(|((p, r), v)| p - 2.0 * alpha * r + alpha * alpha * v)
             .collect();
-        m_step_shared_slope(&mut new_items, r_of, &model.theta);
-        let mut change = 0.0f64;
-        for (old, new) in model.items.iter().zip(&new_items) {
-            for (x, y) in old.free().iter().zip(new.free()) {
-                change = change.max((x - y).abs());
+        let mut candidate = m2.clone();
+        candidate.unflatten(&ext);
+        if alpha < -1.0 && candidate.admissible() {
+            let (m3, ll_ext) = step(&candidate, &mut cycles);
+            // ll_ext is the log-likelihood at the extrapolated point; φ2's is at least ll1.
+            if ll_ext >= ll1 && m3.admissible() {
+                last_change = max_abs_diff(&ext, &m3.flatten());
+                progress(cycles, ll_ext, last_change);
+                model = m3;
+                continue;
             }
-            change = change.max((old.a - new.a).abs());
         }
-        model.items = new_items;
-        if model.free_variance || model.free_mean {
-            let total: f64 = expected.n.iter().sum();
-            let mean = if model.free_mean {
-                expected
-                    .n
-                    .iter()
-                    .zip(&model.theta)
-                    .map(|(n, t)| n * t)
-                    .sum::<f64>()
-                    / total
-            } else {
-                model.latent.mean
-            };
-            let var = expected
-                .n
-                .iter()
-                .zip(&model.theta)
-                .map(|(n, t)| n * (t - mean).powi(2))
-                .sum::<f64>()
-                / total;
-            change = change
-                .max((var - model.latent.variance).abs())
-                .max((mean - model.latent.mean).abs());
-            model.latent = Latent {
-                mean,
-                variance: var.max(1e-4),
-            };
-        }
-        last_change = change;
-        progress(cycle, expected.loglik, change);
-        if change < config.tol {
-            converged = true;
-            break;
-        }
+        model = m2;
     }
-    let loglik = model.e_step(data).loglik;
+    let loglik = estep::e_step(data, &model.table(), &model.log_prior(), &workspace).loglik;
     EmOutcome {
         model,
         loglik,

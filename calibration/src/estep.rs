@@ -13,6 +13,7 @@
 //!   block order, so results are identical whatever the number of threads.
 
 use crate::data::CalibData;
+use nalgebra::DMatrix;
 use rayon::prelude::*;
 
 /// log P_jk(θ_q) for every item, category and point, item-major.
@@ -47,16 +48,19 @@ pub struct Expected {
     pub loglik: f64,
 }
 
-/// exp(x) for x ≤ 0 by range reduction and a degree-12 Taylor polynomial (relative error < 2e-15),
-/// written branch-free so that loops over it vectorise; 0 below -708.
+/// exp(x) for x ≤ 0 by range reduction and a degree-12 Taylor polynomial (relative error < 2e-15);
+/// arguments below -708 give exp(-708) ≈ 3e-308 instead of 0, which no sum of weights can notice.
+/// Branch-free and without float-to-integer conversion (2^k is assembled by shifting the bits of
+/// k + 1023 + 2^52), so loops over it vectorise even on the baseline x86-64 target.
 #[inline(always)]
 pub fn fast_exp(x: f64) -> f64 {
     const LOG2E: f64 = std::f64::consts::LOG2_E;
     const LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
     const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
-    let under = x < -708.0;
+    // Round to nearest by adding and removing 1.5·2^52.
+    const SHIFTER: f64 = 6_755_399_441_055_744.0;
     let x = x.max(-708.0);
-    let k = (x * LOG2E + 0.5).floor();
+    let k = (x * LOG2E + SHIFTER) - SHIFTER;
     let r = x - k * LN2_HI - k * LN2_LO;
     let mut p = 1.0 / 479_001_600.0;
     p = p * r + 1.0 / 39_916_800.0;
@@ -71,8 +75,53 @@ pub fn fast_exp(x: f64) -> f64 {
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    let scale = f64::from_bits(((k as i64 + 1023) as u64) << 52);
-    if under { 0.0 } else { p * scale }
+    // k + 1023 + 2^52 holds k + 1023 in its low mantissa bits; shifting left by 52 moves them into the
+    // exponent field (the exponent bits of 2^52 fall off the top).
+    let scale = f64::from_bits((k + (1023.0 + 4_503_599_627_370_496.0)).to_bits() << 52);
+    p * scale
+}
+
+/// Σ v with eight independent accumulators (vectorises; the order is fixed, so results are reproducible).
+#[inline]
+fn lane_sum(v: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let chunks = v.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] += c[i];
+        }
+    }
+    acc.iter().sum::<f64>() + rest.iter().sum::<f64>()
+}
+
+/// max v with eight lanes.
+#[inline]
+fn lane_max(v: &[f64]) -> f64 {
+    let mut acc = [f64::NEG_INFINITY; 8];
+    let chunks = v.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] = if c[i] > acc[i] { c[i] } else { acc[i] };
+        }
+    }
+    acc.iter().chain(rest).copied().fold(f64::NEG_INFINITY, f64::max)
+}
+
+/// Turn a person's log-likelihood column into normalised posterior weights; returns log Σ exp.
+#[inline]
+fn softmax_in_place(col: &mut [f64]) -> f64 {
+    let max = lane_max(col);
+    for x in col.iter_mut() {
+        *x = fast_exp(*x - max);
+    }
+    let sum = lane_sum(col);
+    let inv = 1.0 / sum;
+    for x in col.iter_mut() {
+        *x *= inv;
+    }
+    max + sum.ln()
 }
 
 /// Number of person blocks: fixed by the data size only, never by the thread count.
@@ -88,8 +137,129 @@ struct Acc {
     loglik: f64,
 }
 
+/// Columns of the one-hot design: (item, category) for every category k ≥ 1, and item → first column.
+fn design_columns(data: &CalibData) -> (Vec<(usize, usize)>, Vec<usize>) {
+    let mut cols = Vec::new();
+    let mut first = Vec::with_capacity(data.n_items());
+    for j in 0..data.n_items() {
+        first.push(cols.len());
+        for k in 1..data.categories(j) {
+            cols.push((j, k));
+        }
+    }
+    (cols, first)
+}
+
+/// The one-hot design of one block of persons (built once per fit when memory allows) and its
+/// missing cells (block row, item).
+pub struct BlockDesign {
+    at: DMatrix<f64>,
+    missing: Vec<(usize, usize)>,
+}
+
+/// Designs of all dense blocks, cached across EM cycles when they take at most `budget` bytes.
+pub struct Workspace {
+    blocks: Vec<Option<BlockDesign>>,
+}
+
+impl Workspace {
+    /// Build the cache for `data` (empty for sparse data or when over budget).
+    pub fn new(data: &CalibData, budget: usize) -> Self {
+        let (cols, first) = design_columns(data);
+        let n = data.n_persons();
+        let blocks = n_blocks(n);
+        let per = n.div_ceil(blocks);
+        let fits = data.dense_cells().is_some() && n.saturating_mul(cols.len()).saturating_mul(8) <= budget;
+        Workspace {
+            blocks: (0..blocks)
+                .into_par_iter()
+                .map(|b| {
+                    fits.then(|| build_design(data, cols.len(), &first, b * per, ((b + 1) * per).min(n)))
+                })
+                .collect(),
+        }
+    }
+    /// An empty workspace (designs rebuilt each cycle).
+    pub fn empty() -> Self {
+        Workspace { blocks: Vec::new() }
+    }
+}
+
+fn build_design(data: &CalibData, m: usize, first: &[usize], lo: usize, hi: usize) -> BlockDesign {
+    let nj = data.n_items();
+    let cells = data.dense_cells().unwrap_or(&[]);
+    let mut at = DMatrix::<f64>::zeros(m, hi - lo);
+    let mut missing = Vec::new();
+    let raw = at.as_mut_slice();
+    for (r, p) in (lo..hi).enumerate() {
+        for (j, &c) in cells[p * nj..(p + 1) * nj].iter().enumerate() {
+            if c == etalon_items::MISSING {
+                missing.push((r, j));
+            } else if c > 0 {
+                raw[r * m + first[j] + c as usize - 1] = 1.0;
+            }
+        }
+    }
+    BlockDesign { at, missing }
+}
+
+/// Dense block as matrix products: with Aᵀ the (item, category ≥ 1) × persons one-hot design and Dᵀ
+/// the difference rows transposed, (log L)ᵀ = base + Dᵀ·Aᵀ (minus log P_j0 for missing cells),
+/// W = softmax per person, R = Aᵀ·W. Persons are columns, so each person's Q values are contiguous.
+fn dense_block(
+    data: &CalibData,
+    table: &LogTable,
+    base: &[f64],
+    dt: &DMatrix<f64>,
+    design: &BlockDesign,
+) -> Acc {
+    let q = table.q;
+    let nj = data.n_items();
+    let (at, missing_cells) = (&design.at, &design.missing);
+    let mut llt = dt * at; // Q × rows
+    let mut acc = Acc {
+        r: vec![0.0; table.values.len()],
+        missing: vec![0.0; nj * q],
+        n: vec![0.0; q],
+        loglik: 0.0,
+    };
+    {
+        let raw = llt.as_mut_slice();
+        for &(r, j) in missing_cells {
+            raw[r * q..(r + 1) * q]
+                .iter_mut()
+                .zip(table.row(j, 0))
+                .for_each(|(x, l)| *x -= l);
+        }
+        for col in raw.chunks_exact_mut(q) {
+            col.iter_mut().zip(base).for_each(|(x, b)| *x += b);
+            acc.loglik += softmax_in_place(col);
+            col.iter().zip(acc.n.iter_mut()).for_each(|(w, n)| *n += w);
+        }
+        for &(r, j) in missing_cells {
+            acc.missing[j * q..(j + 1) * q]
+                .iter_mut()
+                .zip(&raw[r * q..(r + 1) * q])
+                .for_each(|(m, w)| *m += w);
+        }
+    }
+    let w = llt.transpose(); // rows × Q
+    let rk = at * &w; // m × Q
+    let mut col = 0;
+    for j in 0..nj {
+        for k in 1..data.categories(j) {
+            let s = table.offsets[j] + k * q;
+            for qq in 0..q {
+                acc.r[s + qq] = rk[(col, qq)];
+            }
+            col += 1;
+        }
+    }
+    acc
+}
+
 /// Run the E-step. `log_prior` holds log π_q with Σ π_q = 1.
-pub fn e_step(data: &CalibData, table: &LogTable, log_prior: &[f64]) -> Expected {
+pub fn e_step(data: &CalibData, table: &LogTable, log_prior: &[f64], workspace: &Workspace) -> Expected {
     let q = table.q;
     let n_items = data.n_items();
     let blocks = n_blocks(data.n_persons());
@@ -115,9 +285,28 @@ pub fn e_step(data: &CalibData, table: &LogTable, log_prior: &[f64]) -> Expected
     } else {
         (log_prior.to_vec(), Vec::new())
     };
+    let (cols, first) = design_columns(data);
+    let d_matrix = DMatrix::from_fn(q, cols.len(), |qq, c| {
+        let (j, k) = cols[c];
+        diff.get(table.offsets[j] + k * q + qq).copied().unwrap_or(0.0)
+    });
     let accs: Vec<Acc> = (0..blocks)
         .into_par_iter()
         .map(|b| {
+            if dense {
+                let lo = b * per;
+                let hi = ((b + 1) * per).min(data.n_persons());
+                return match workspace.blocks.get(b) {
+                    Some(Some(design)) => dense_block(data, table, &base, &d_matrix, design),
+                    _ => dense_block(
+                        data,
+                        table,
+                        &base,
+                        &d_matrix,
+                        &build_design(data, cols.len(), &first, lo, hi),
+                    ),
+                };
+            }
             let mut acc = Acc {
                 r: vec![0.0; table.values.len()],
                 missing: if dense { vec![0.0; n_items * q] } else { Vec::new() },
@@ -148,15 +337,7 @@ pub fn e_step(data: &CalibData, table: &LogTable, log_prior: &[f64]) -> Expected
                             .for_each(|(x, l)| *x += l);
                     }
                 }
-                let max = ll.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                let mut sum = 0.0;
-                for x in ll.iter_mut() {
-                    *x = fast_exp(*x - max);
-                    sum += *x;
-                }
-                acc.loglik += max + sum.ln();
-                let inv = 1.0 / sum;
-                ll.iter_mut().for_each(|x| *x *= inv);
+                acc.loglik += softmax_in_place(&mut ll);
                 acc.n.iter_mut().zip(&ll).for_each(|(n, w)| *n += w);
                 if let Some(cells) = data.dense_cells() {
                     let row = &cells[p * n_items..(p + 1) * n_items];
@@ -225,12 +406,12 @@ mod tests {
 
     #[test]
     fn fast_exp_is_accurate() {
-        let mut x = -750.0;
+        let mut x: f64 = -750.0;
         while x <= 0.0 {
             let e = x.exp();
             let f = fast_exp(x);
             if x < -708.0 {
-                assert_eq!(f, 0.0);
+                assert!(f < 1e-307);
             } else {
                 assert!(((f - e) / e).abs() < 2e-15, "x = {x}: {f} vs {e}");
             }

@@ -2,6 +2,7 @@
 
 mod assess;
 mod bank;
+mod calibrate;
 mod common;
 mod data;
 mod score;
@@ -18,6 +19,8 @@ Examples:
   etalon bank convert bank.json bank.csv       convert between JSON and CSV
   etalon bank convert --from mirt --model 2pl SAT12_2PL.csv bank.csv
                                                import a mirt coefficient table
+  etalon calibrate responses.csv --model 2pl --out bank.csv --se
+                                               fit item parameters (MML-EM)
   etalon data info responses.csv.gz            read a response file and summarise it
   etalon score --bank bank.csv --responses data.csv --method eap --out scores.csv
                                                estimate every person's ability
@@ -39,6 +42,8 @@ enum Command {
     /// Item banks: validate, convert, write the example.
     #[command(subcommand)]
     Bank(bank::BankCommand),
+    /// Fit item parameters by marginal maximum likelihood (EM) and write a bank.
+    Calibrate(Box<calibrate::CalibrateArgs>),
     /// Response data: read and summarise.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -59,6 +64,7 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Assess(args) => assess::run(args).map(|()| ExitCode::SUCCESS),
         Command::Bank(cmd) => bank::run(cmd),
+        Command::Calibrate(args) => calibrate::run(*args).map(|()| ExitCode::SUCCESS),
         Command::Data(cmd) => data::run(cmd).map(|()| ExitCode::SUCCESS),
         Command::Score(args) => score::run(args).map(|()| ExitCode::SUCCESS),
         Command::Simulate(args) => simulate::run(*args).map(|()| ExitCode::SUCCESS),

@@ -1,0 +1,168 @@
+//! `etalon calibrate`: fit item parameters by marginal maximum likelihood (FORMATS.md).
+
+use crate::cli::common::{load_bank, set_threads};
+use crate::cli::data::Format;
+use anyhow::{Context, Result};
+use clap::Args;
+use etalon::calibration::em::NormalPrior;
+use etalon::calibration::{CalibrationSpec, calibrate};
+use etalon::items::{self, ModelKind};
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Args)]
+pub struct CalibrateArgs {
+    /// Response data (wide or long CSV, optionally .gz).
+    data: PathBuf,
+    /// Model of every item: rasch, 1pl, 2pl, 3pl, 4pl, graded, gpcm.
+    #[arg(long, value_parser = crate::cli::bank::parse_model)]
+    model: Option<ModelKind>,
+    /// JSON specification: `{"model": "2pl", "items": {"q7": "3pl"}, "em": {…}}` (options override it).
+    #[arg(long)]
+    spec: Option<PathBuf>,
+    /// Output bank (.csv or .json).
+    #[arg(long)]
+    out: PathBuf,
+    /// Layout of the data file.
+    #[arg(long, value_enum, default_value_t = Format::Wide)]
+    format: Format,
+    /// Quadrature points on [-6, 6].
+    #[arg(long)]
+    quadrature: Option<usize>,
+    /// Convergence tolerance on the largest parameter change.
+    #[arg(long)]
+    tol: Option<f64>,
+    /// Maximum EM cycles.
+    #[arg(long)]
+    max_cycles: Option<usize>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Compute standard errors (written as se_* columns).
+    #[arg(long)]
+    se: bool,
+    /// Keep the parameters of the items of this bank fixed and calibrate only the new items, on its scale.
+    #[arg(long)]
+    anchor: Option<PathBuf>,
+    /// Prior on slopes: log a ~ N(MEAN, SD²), as `MEAN,SD`.
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_prior)]
+    prior_slope: Option<NormalPrior>,
+    /// Prior on intercepts d ~ N(MEAN, SD²), as `MEAN,SD`.
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_prior)]
+    prior_intercept: Option<NormalPrior>,
+    /// Prior on logit g (3PL/4PL), as `MEAN,SD` (default -1.5,1), or `none`.
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_optional_prior)]
+    prior_guessing: Option<Option<NormalPrior>>,
+}
+
+fn parse_prior(s: &str) -> Result<NormalPrior, String> {
+    let (m, sd) =
+        crate::cli::common::parse_range(&format!("{},{}", s.split(',').next().unwrap_or(""), "1e300"))
+            .ok()
+            .and(s.split_once(','))
+            .ok_or_else(|| format!("`{s}` is not MEAN,SD"))?;
+    let mean: f64 = m.trim().parse().map_err(|_| format!("`{m}` is not a number"))?;
+    let sd: f64 = sd.trim().parse().map_err(|_| format!("`{sd}` is not a number"))?;
+    if !(mean.is_finite() && sd.is_finite() && sd > 0.0) {
+        return Err(format!("`{s}`: need a finite mean and SD > 0"));
+    }
+    Ok(NormalPrior { mean, sd })
+}
+
+fn parse_optional_prior(s: &str) -> Result<Option<NormalPrior>, String> {
+    if s.eq_ignore_ascii_case("none") {
+        Ok(None)
+    } else {
+        parse_prior(s).map(Some)
+    }
+}
+
+pub fn run(args: CalibrateArgs) -> Result<()> {
+    set_threads(args.threads)?;
+    let start = Instant::now();
+    items::bank_format(&args.out).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut spec = match &args.spec {
+        Some(p) => serde_json::from_str::<CalibrationSpec>(
+            &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        )
+        .with_context(|| format!("{}: invalid calibration spec", p.display()))?,
+        None => CalibrationSpec::new(args.model.context("give --model MODEL (or --spec SPEC.json)")?),
+    };
+    if let Some(m) = args.model {
+        spec.model = m;
+    }
+    if let Some(q) = args.quadrature {
+        spec.em.quadrature = q;
+    }
+    if let Some(t) = args.tol {
+        spec.em.tol = t;
+    }
+    if let Some(c) = args.max_cycles {
+        spec.em.max_cycles = c;
+    }
+    spec.standard_errors |= args.se;
+    if args.prior_slope.is_some() {
+        spec.em.priors.slope = args.prior_slope;
+    }
+    if args.prior_intercept.is_some() {
+        spec.em.priors.intercept = args.prior_intercept;
+    }
+    if let Some(g) = args.prior_guessing {
+        spec.em.priors.guessing = g;
+    }
+    let anchor = match &args.anchor {
+        Some(p) => Some(load_bank(Some(p))?),
+        None => None,
+    };
+    let responses = items::read_responses(&args.data, args.format.into())?;
+    let read_s = start.elapsed().as_secs_f64();
+    eprintln!(
+        "read {} persons × {} items in {read_s:.2} s; fitting {} by EM …",
+        responses.n_persons(),
+        responses.item_ids().len(),
+        spec.model
+    );
+    let bar = indicatif::ProgressBar::new(spec.em.max_cycles as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("cycle {pos:>4} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let fit_start = Instant::now();
+    let shown = std::cell::Cell::new(false);
+    let fit = calibrate(&responses, &spec, anchor.as_ref(), |cycle, ll, change| {
+        // Progress only for runs longer than a second.
+        if fit_start.elapsed() > Duration::from_secs(1) || shown.get() {
+            shown.set(true);
+            bar.set_position(cycle as u64);
+            bar.set_message(format!("log-likelihood {ll:.4}  largest change {change:.2e}"));
+        }
+    })
+    .with_context(|| format!("{}", args.data.display()))?;
+    let fit_s = fit_start.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    items::write_bank(&fit.bank, &args.out).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for w in &fit.warnings {
+        eprintln!("warning: {w}");
+    }
+    crate::cli::print_json(&json!({
+        "model": spec.model,
+        "persons": fit.persons,
+        "items": fit.items,
+        "log_likelihood": fit.loglik,
+        "aic": fit.aic,
+        "bic": fit.bic,
+        "parameters": fit.n_parameters,
+        "cycles": fit.cycles,
+        "converged": fit.converged,
+        "last_change": fit.last_change,
+        "latent": fit.latent,
+        "item_fit": fit.item_fit,
+        "read_s": read_s,
+        "fit_s": fit_s,
+        "elapsed_s": start.elapsed().as_secs_f64(),
+        "warnings": fit.warnings,
+        "out": args.out.display().to_string(),
+    }));
+    Ok(())
+}
