@@ -124,9 +124,12 @@ fn softmax_in_place(col: &mut [f64]) -> f64 {
     max + sum.ln()
 }
 
-/// Number of person blocks: fixed by the data size only, never by the thread count.
-fn n_blocks(n_persons: usize) -> usize {
-    n_persons.div_ceil(2048).clamp(1, 48)
+/// Number of person blocks: fixed by the data only, never by the thread count. Dense data use blocks
+/// of 2,048 persons (small matrices, cache-friendly); sparse data at most 48 blocks, because each
+/// block holds accumulators for every item of a possibly large bank.
+fn n_blocks(n_persons: usize, dense: bool) -> usize {
+    let blocks = n_persons.div_ceil(2048).max(1);
+    if dense { blocks } else { blocks.min(48) }
 }
 
 /// Per-block accumulators.
@@ -167,7 +170,7 @@ impl Workspace {
     pub fn new(data: &CalibData, budget: usize) -> Self {
         let (cols, first) = design_columns(data);
         let n = data.n_persons();
-        let blocks = n_blocks(n);
+        let blocks = n_blocks(n, data.dense_cells().is_some());
         let per = n.div_ceil(blocks);
         let fits = data.dense_cells().is_some() && n.saturating_mul(cols.len()).saturating_mul(8) <= budget;
         Workspace {
@@ -262,7 +265,7 @@ fn dense_block(
 pub fn e_step(data: &CalibData, table: &LogTable, log_prior: &[f64], workspace: &Workspace) -> Expected {
     let q = table.q;
     let n_items = data.n_items();
-    let blocks = n_blocks(data.n_persons());
+    let blocks = n_blocks(data.n_persons(), data.dense_cells().is_some());
     let per = data.n_persons().div_ceil(blocks);
     let dense = data.dense_cells().is_some();
     // Dense data: base row and difference rows.

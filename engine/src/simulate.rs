@@ -359,3 +359,57 @@ impl Predrawn for PredrawnMatrix {
             .filter(|&c| c != u8::MAX)
     }
 }
+
+/// Draw responses of persons with abilities `thetas` to the items `models` (categories, row-major
+/// persons × items, [`etalon_items::MISSING`] where not administered). With `answers_per_person`,
+/// each person answers that many items chosen uniformly without replacement (the shape of adaptive
+/// logs); otherwise every item. Each person has its own seed derived from `seed`, so the result does
+/// not depend on the thread count.
+pub fn draw_responses(
+    models: &[etalon_items::ItemModel],
+    thetas: &[f64],
+    seed: u64,
+    answers_per_person: Option<usize>,
+) -> Vec<u8> {
+    use rayon::prelude::*;
+    let nj = models.len();
+    let mut cells = vec![etalon_items::MISSING; thetas.len() * nj];
+    cells
+        .par_chunks_mut(nj.max(1))
+        .zip(thetas.par_iter())
+        .enumerate()
+        .for_each(|(i, (row, &theta))| {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(derive_seed(seed, i as u64));
+            let chosen: Vec<usize> = match answers_per_person {
+                Some(k) if k < nj => {
+                    // Partial Fisher–Yates on an index vector.
+                    let mut idx: Vec<usize> = (0..nj).collect();
+                    for t in 0..k {
+                        let s = rng.random_range(t..nj);
+                        idx.swap(t, s);
+                    }
+                    idx.truncate(k);
+                    idx
+                }
+                _ => (0..nj).collect(),
+            };
+            let mut probs = Vec::new();
+            for j in chosen {
+                let m = &models[j];
+                probs.resize(m.n_categories(), 0.0);
+                m.category_probabilities(theta, &mut probs);
+                let u: f64 = rng.random();
+                let mut cum = 0.0;
+                let mut cat = probs.len() - 1;
+                for (k, p) in probs.iter().enumerate() {
+                    cum += p;
+                    if u < cum {
+                        cat = k;
+                        break;
+                    }
+                }
+                row[j] = cat as u8;
+            }
+        });
+    cells
+}
