@@ -45,10 +45,10 @@ impl CalibData {
         // Items with at least one answer.
         let mut answered = vec![0usize; ids.len()];
         let mut person_has = vec![false; responses.n_persons()];
-        for p in 0..responses.n_persons() {
+        for (p, has) in person_has.iter_mut().enumerate() {
             responses.for_each_answer(p, |j, _| {
                 answered[j] += 1;
-                person_has[p] = true;
+                *has = true;
             });
         }
         let keep: Vec<usize> = (0..ids.len()).filter(|&j| answered[j] > 0).collect();

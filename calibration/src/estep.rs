@@ -55,7 +55,7 @@ pub struct Expected {
 #[inline(always)]
 pub fn fast_exp(x: f64) -> f64 {
     const LOG2E: f64 = std::f64::consts::LOG2_E;
-    const LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
+    const LN2_HI: f64 = 0.693_147_180_369_123_8; // 0x3FE62E42FEE00000
     const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
     // Round to nearest by adding and removing 1.5·2^52.
     const SHIFTER: f64 = 6_755_399_441_055_744.0;

@@ -78,7 +78,7 @@ pub fn s_x2(data: &CalibData, model: &Model) -> Vec<ItemFit> {
             observed[(j * (max_total + 1) + t) * max_k + c] += 1.0;
         }
     }
-    if totals.len() < 20 || nj > 300 || nj < 2 {
+    if totals.len() < 20 || !(2..=300).contains(&nj) {
         return Vec::new();
     }
     let mut group_size = vec![0.0f64; max_total + 1];

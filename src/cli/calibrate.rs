@@ -57,11 +57,7 @@ pub struct CalibrateArgs {
 }
 
 fn parse_prior(s: &str) -> Result<NormalPrior, String> {
-    let (m, sd) =
-        crate::cli::common::parse_range(&format!("{},{}", s.split(',').next().unwrap_or(""), "1e300"))
-            .ok()
-            .and(s.split_once(','))
-            .ok_or_else(|| format!("`{s}` is not MEAN,SD"))?;
+    let (m, sd) = s.split_once(',').ok_or_else(|| format!("`{s}` is not MEAN,SD"))?;
     let mean: f64 = m.trim().parse().map_err(|_| format!("`{m}` is not a number"))?;
     let sd: f64 = sd.trim().parse().map_err(|_| format!("`{sd}` is not a number"))?;
     if !(mean.is_finite() && sd.is_finite() && sd > 0.0) {
