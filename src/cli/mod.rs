@@ -3,6 +3,7 @@
 mod assess;
 mod bank;
 mod calibrate;
+mod campaign;
 mod common;
 mod data;
 mod score;
@@ -21,6 +22,10 @@ Examples:
                                                import a mirt coefficient table
   etalon calibrate responses.csv --model 2pl --out bank.csv --se
                                                fit item parameters (MML-EM)
+  etalon campaign example --out campaign.json && etalon campaign run --campaign campaign.json \
+      --participants 1000 --out results.jsonl && etalon campaign report results.jsonl \
+      --campaign campaign.json --out report.json --svg levels.svg
+                                               an assessment campaign, simulated
   etalon data info responses.csv.gz            read a response file and summarise it
   etalon score --bank bank.csv --responses data.csv --method eap --out scores.csv
                                                estimate every person's ability
@@ -44,6 +49,9 @@ enum Command {
     Bank(bank::BankCommand),
     /// Fit item parameters by marginal maximum likelihood (EM) and write a bank.
     Calibrate(Box<calibrate::CalibrateArgs>),
+    /// Assessment campaigns: example, run (simulated participants), report.
+    #[command(subcommand)]
+    Campaign(campaign::CampaignCommand),
     /// Response data: read and summarise.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -65,6 +73,7 @@ pub fn run() -> ExitCode {
         Command::Assess(args) => assess::run(args).map(|()| ExitCode::SUCCESS),
         Command::Bank(cmd) => bank::run(cmd),
         Command::Calibrate(args) => calibrate::run(*args).map(|()| ExitCode::SUCCESS),
+        Command::Campaign(cmd) => campaign::run(cmd).map(|()| ExitCode::SUCCESS),
         Command::Data(cmd) => data::run(cmd).map(|()| ExitCode::SUCCESS),
         Command::Score(args) => score::run(args).map(|()| ExitCode::SUCCESS),
         Command::Simulate(args) => simulate::run(*args).map(|()| ExitCode::SUCCESS),

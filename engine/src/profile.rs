@@ -1,0 +1,415 @@
+//! Competence assessment: one test over several competences with a separate θ per competence (each
+//! competence is a unidimensional scale, as PIX measures them).
+//!
+//! A [`ProfileEngine`] holds one [`CatEngine`] per competence, built on that competence's items with the
+//! shared session settings, its own budget (`max_items_per_competence`) and classification stopping on
+//! its own level map. The test routes between competences: the next item comes from the unfinished
+//! competence with the fewest answers (ties: not the one just answered, then framework order), so every
+//! competence is visited before any gets a second item and consecutive items differ in competence when
+//! possible. A competence is done when it is classified (its θ interval within one level band), reaches
+//! its budget, its SE target, or runs out of items; the test ends when every competence is done.
+//! A [`ProfileSession`] is a plain serde value like [`Session`], resumable after any answer.
+
+use crate::config::{Classification, SessionConfig};
+use crate::estimate::Estimate;
+use crate::levels::{LevelMap, Levels};
+use crate::session::{CatEngine, Next, Session, SessionError, StopReason};
+use crate::simulate::derive_seed;
+use etalon_items::{Bank, Framework, Provenance, Status, Tutorial};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Settings of a competence assessment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProfileConfig {
+    /// Competences assessed, in order (empty: every competence of the bank's framework that has items).
+    pub competences: Vec<String>,
+    /// Session settings shared by the competences (estimator, selection, exposure, SE target, start).
+    pub session: SessionConfig,
+    /// Items per competence at most.
+    pub max_items_per_competence: usize,
+    /// Items per competence at least before it may stop.
+    pub min_items_per_competence: usize,
+    /// Stop a competence once its θ interval lies within one level band.
+    pub classify: bool,
+    /// Two-sided confidence of that interval.
+    pub confidence: f64,
+    /// Level maps (default: PIX's).
+    pub levels: Levels,
+}
+
+impl Default for ProfileConfig {
+    fn default() -> Self {
+        let mut session = SessionConfig::default();
+        session.stopping.se_target = None;
+        session.content.one_per_tag_prefix = "skill:".into();
+        ProfileConfig {
+            competences: Vec::new(),
+            session,
+            max_items_per_competence: 6,
+            min_items_per_competence: 2,
+            classify: true,
+            confidence: 0.8,
+            levels: Levels::default(),
+        }
+    }
+}
+
+/// An invalid profile configuration.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProfileError {
+    /// A competence without active items.
+    #[error("competence `{0}` has no active item in the bank")]
+    NoItems(String),
+    /// Nothing to assess.
+    #[error("no competence to assess: the bank's items carry no competence")]
+    NoCompetence,
+    /// A competence's engine rejected the settings.
+    #[error("competence `{competence}`: {source}")]
+    Config {
+        /// Competence id.
+        competence: String,
+        /// Why.
+        source: crate::config::ConfigError,
+    },
+    /// Invalid numbers.
+    #[error("{0}")]
+    Settings(String),
+}
+
+/// State of one competence assessment: one [`Session`] per competence, and the order of answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileSession {
+    bank_id: String,
+    bank_fingerprint: String,
+    competences: Vec<String>,
+    sessions: Vec<Session>,
+    order: Vec<usize>,
+    pending: Option<usize>,
+}
+
+impl ProfileSession {
+    /// The competence assessed by each answer, in order.
+    pub fn order(&self) -> &[usize] {
+        &self.order
+    }
+    /// The competences, in order.
+    pub fn competences(&self) -> &[String] {
+        &self.competences
+    }
+    /// Each competence's session.
+    pub fn sessions(&self) -> &[Session] {
+        &self.sessions
+    }
+    /// Total number of answers.
+    pub fn answered(&self) -> usize {
+        self.order.len()
+    }
+}
+
+/// The result of one competence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompetenceResult {
+    /// θ̂.
+    pub theta: f64,
+    /// SE.
+    pub se: f64,
+    /// Level 0 … L.
+    pub level: usize,
+    /// Its label.
+    pub label: String,
+    /// Probability of that level.
+    pub level_probability: f64,
+    /// Items answered.
+    pub items: usize,
+    /// PIX-style points of the competence.
+    pub score: f64,
+}
+
+/// The result of a competence assessment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProfileResult {
+    /// Per competence.
+    pub competences: BTreeMap<String, CompetenceResult>,
+    /// Sum of the competences' scores.
+    pub score: f64,
+    /// Whether every competence is done.
+    pub finished: bool,
+}
+
+/// Tutorials to show a person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feedback {
+    /// Tutorials of the items answered wrongly (lowest category), by item.
+    pub missed: Vec<(String, Tutorial)>,
+    /// Per competence, tutorials of items just above the person's level (next steps).
+    pub next_steps: BTreeMap<String, Vec<Tutorial>>,
+}
+
+/// A bank, a profile configuration, and one engine per competence.
+#[derive(Debug, Clone)]
+pub struct ProfileEngine {
+    bank: Bank,
+    fingerprint: String,
+    config: ProfileConfig,
+    competences: Vec<String>,
+    engines: Vec<CatEngine>,
+}
+
+impl ProfileEngine {
+    /// Validate and build.
+    pub fn new(bank: &Bank, config: ProfileConfig) -> Result<Self, ProfileError> {
+        if config.max_items_per_competence == 0
+            || config.min_items_per_competence > config.max_items_per_competence
+        {
+            return Err(ProfileError::Settings(format!(
+                "need 1 ≤ max_items_per_competence and min ≤ max (got min {}, max {})",
+                config.min_items_per_competence, config.max_items_per_competence
+            )));
+        }
+        if !(config.confidence > 0.0 && config.confidence < 1.0) {
+            return Err(ProfileError::Settings(format!(
+                "confidence must be in (0, 1) (got {})",
+                config.confidence
+            )));
+        }
+        let competences: Vec<String> = if config.competences.is_empty() {
+            let from_framework: Vec<String> = bank.framework().competences().map(|c| c.id.clone()).collect();
+            let mut ids: Vec<String> = if from_framework.is_empty() {
+                let mut v: Vec<String> = bank.items().iter().filter_map(|i| i.competence.clone()).collect();
+                v.sort();
+                v.dedup();
+                v
+            } else {
+                from_framework
+            };
+            ids.retain(|c| {
+                bank.items()
+                    .iter()
+                    .any(|i| i.competence.as_deref() == Some(c.as_str()) && i.status == Status::Active)
+            });
+            ids
+        } else {
+            config.competences.clone()
+        };
+        if competences.is_empty() {
+            return Err(ProfileError::NoCompetence);
+        }
+        let mut engines = Vec::with_capacity(competences.len());
+        for c in &competences {
+            let items: Vec<_> = bank
+                .items()
+                .iter()
+                .filter(|i| i.competence.as_deref() == Some(c.as_str()))
+                .cloned()
+                .collect();
+            if !items.iter().any(|i| i.status == Status::Active) {
+                return Err(ProfileError::NoItems(c.clone()));
+            }
+            let sub = Bank::new(
+                format!("{}#{c}", bank.id()),
+                Framework::default(),
+                items,
+                Provenance::default(),
+            )
+            .map_err(|p| ProfileError::Settings(etalon_items::Problems(p).to_string()))?;
+            let mut s = config.session.clone();
+            s.content = crate::config::ContentConfig {
+                one_per_tag_prefix: config.session.content.one_per_tag_prefix.clone(),
+                pretest_positions: Vec::new(),
+                ..Default::default()
+            };
+            s.stopping.max_items = config.max_items_per_competence;
+            s.stopping.min_items = config.min_items_per_competence;
+            s.stopping.classification = config.classify.then(|| Classification {
+                cuts: config.levels.for_competence(c).cuts().to_vec(),
+                confidence: config.confidence,
+            });
+            let engine = CatEngine::new(&sub, s).map_err(|source| ProfileError::Config {
+                competence: c.clone(),
+                source,
+            })?;
+            engines.push(engine);
+        }
+        Ok(ProfileEngine {
+            fingerprint: bank.fingerprint(),
+            bank: bank.clone(),
+            config,
+            competences,
+            engines,
+        })
+    }
+
+    /// The bank.
+    pub fn bank(&self) -> &Bank {
+        &self.bank
+    }
+    /// The competences assessed.
+    pub fn competences(&self) -> &[String] {
+        &self.competences
+    }
+    /// The configuration.
+    pub fn config(&self) -> &ProfileConfig {
+        &self.config
+    }
+    /// The level map of competence `index`.
+    pub fn level_map(&self, index: usize) -> &LevelMap {
+        self.config.levels.for_competence(&self.competences[index])
+    }
+
+    /// Start a test; each competence's session gets its own seed derived from `seed`.
+    pub fn start(&self, seed: u64) -> ProfileSession {
+        ProfileSession {
+            bank_id: self.bank.id().to_string(),
+            bank_fingerprint: self.fingerprint.clone(),
+            competences: self.competences.clone(),
+            sessions: self
+                .engines
+                .iter()
+                .enumerate()
+                .map(|(i, e)| e.start(derive_seed(seed, i as u64)))
+                .collect(),
+            order: Vec::new(),
+            pending: None,
+        }
+    }
+
+    fn check(&self, s: &ProfileSession) -> Result<(), SessionError> {
+        if s.bank_fingerprint != self.fingerprint || s.competences != self.competences {
+            return Err(SessionError::WrongBank {
+                session_bank: s.bank_id.clone(),
+                session_fingerprint: s.bank_fingerprint.clone(),
+                bank: self.bank.id().to_string(),
+                fingerprint: self.fingerprint.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The next item, or the end of the test.
+    pub fn next(&self, s: &mut ProfileSession) -> Result<Next, SessionError> {
+        self.check(s)?;
+        if let Some(c) = s.pending {
+            return self.engines[c].next(&mut s.sessions[c]);
+        }
+        let last = s.order.last().copied();
+        loop {
+            let open: Vec<usize> = (0..self.engines.len())
+                .filter(|&c| s.sessions[c].finished().is_none())
+                .collect();
+            let Some(&choice) = open
+                .iter()
+                .min_by_key(|&&c| (s.sessions[c].history().len(), Some(c) == last, c))
+            else {
+                return Ok(Next::Finished(StopReason::Classified));
+            };
+            match self.engines[choice].next(&mut s.sessions[choice])? {
+                Next::Item(id) => {
+                    s.pending = Some(choice);
+                    return Ok(Next::Item(id));
+                }
+                Next::Finished(_) => continue,
+            }
+        }
+    }
+
+    /// Record the answer to the pending item.
+    pub fn record(
+        &self,
+        s: &mut ProfileSession,
+        item: &str,
+        response: i64,
+    ) -> Result<Estimate, SessionError> {
+        self.check(s)?;
+        let Some(c) = s.pending else {
+            return Err(SessionError::NotOffered {
+                item: item.to_string(),
+                pending: "nothing".into(),
+            });
+        };
+        let e = self.engines[c].record(&mut s.sessions[c], item, response)?;
+        s.order.push(c);
+        s.pending = None;
+        Ok(e)
+    }
+
+    /// Per-competence results and the total score.
+    pub fn result(&self, s: &ProfileSession) -> ProfileResult {
+        let mut competences = BTreeMap::new();
+        let mut score = 0.0;
+        for (i, c) in self.competences.iter().enumerate() {
+            let (theta, se) = s.sessions[i].estimate();
+            let map = self.level_map(i);
+            let level = map.level(theta);
+            let p = map.probabilities(theta, se);
+            let points = map.score(theta);
+            score += points;
+            competences.insert(
+                c.clone(),
+                CompetenceResult {
+                    theta,
+                    se,
+                    level,
+                    label: map.label(level).to_string(),
+                    level_probability: p[level],
+                    items: s.sessions[i].scored_count(),
+                    score: points,
+                },
+            );
+        }
+        ProfileResult {
+            competences,
+            score,
+            finished: s.sessions.iter().all(|x| x.finished().is_some()),
+        }
+    }
+
+    /// Tutorials of missed items, and per competence up to three tutorials of items located just above
+    /// the person's θ̂ (within one level band), nearest first.
+    pub fn feedback(&self, s: &ProfileSession) -> Feedback {
+        let mut missed = Vec::new();
+        let mut next_steps = BTreeMap::new();
+        for (i, c) in self.competences.iter().enumerate() {
+            let session = &s.sessions[i];
+            for r in session.history().iter().filter(|r| r.category == 0) {
+                if let Some(item) = self.bank.item(&r.item) {
+                    missed.extend(item.tutorials.iter().map(|t| (item.id.clone(), t.clone())));
+                }
+            }
+            next_steps.insert(
+                c.clone(),
+                next_step_tutorials(&self.bank, c, session.estimate().0, self.level_map(i)),
+            );
+        }
+        Feedback { missed, next_steps }
+    }
+}
+
+/// Up to three tutorials of competence `c`'s items located in (θ, θ + band], nearest first (band: the
+/// width of the level band above θ, 0.75 logit for the PIX map).
+pub fn next_step_tutorials(bank: &Bank, c: &str, theta: f64, map: &LevelMap) -> Vec<Tutorial> {
+    let k = map.level(theta);
+    let band = match (map.cuts().get(k), map.cuts().get(k + 1)) {
+        (Some(lo), Some(hi)) => hi - lo,
+        _ => 1.0,
+    };
+    let mut above: Vec<(f64, &etalon_items::Item)> = bank
+        .items()
+        .iter()
+        .filter(|i| i.competence.as_deref() == Some(c) && !i.tutorials.is_empty())
+        .map(|i| (i.parameters.location() - theta, i))
+        .filter(|(d, _)| *d > 0.0 && *d <= band.max(0.75))
+        .collect();
+    above.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut out: Vec<Tutorial> = Vec::new();
+    for (_, item) in above {
+        for t in &item.tutorials {
+            if !out.contains(t) && out.len() < 3 {
+                out.push(t.clone());
+            }
+        }
+    }
+    out
+}
