@@ -163,7 +163,7 @@ impl LevelMap {
     /// P(level k | θ̂, SE) under the normal approximation; a point mass when SE is 0, NaN or infinite θ.
     pub fn probabilities(&self, theta: f64, se: f64) -> Vec<f64> {
         let n = self.n_levels();
-        if !theta.is_finite() || !(se.is_finite() && se > 0.0) {
+        if !(theta.is_finite() && se.is_finite() && se > 0.0) {
             let mut p = vec![0.0; n];
             p[self.level(theta)] = 1.0;
             return p;

@@ -33,7 +33,8 @@ pub struct ProfileConfig {
     pub min_items_per_competence: usize,
     /// Stop a competence once its θ interval lies within one level band.
     pub classify: bool,
-    /// Two-sided confidence of that interval.
+    /// Two-sided confidence of that interval (default 0.6: PIX's bands are 0.75 logit wide, and an 80%
+    /// interval fits in one only once SE < 0.29 — see the closing study in `tests/levels_campaigns.rs`).
     pub confidence: f64,
     /// Level maps (default: PIX's).
     pub levels: Levels,
@@ -50,7 +51,7 @@ impl Default for ProfileConfig {
             max_items_per_competence: 6,
             min_items_per_competence: 2,
             classify: true,
-            confidence: 0.8,
+            confidence: 0.6,
             levels: Levels::default(),
         }
     }

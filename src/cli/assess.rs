@@ -28,14 +28,67 @@ pub struct AssessArgs {
     save: Option<PathBuf>,
 }
 
-/// The default configuration of an interactive test: short, and spread over the competences.
-fn default_config() -> SessionConfig {
+/// The default configuration of an interactive test: short, visiting every competence once (up to 16)
+/// before stopping at SE ≤ 0.35 or 24 items.
+fn default_config(bank: &etalon::items::Bank) -> SessionConfig {
     let mut c = SessionConfig::default();
-    c.stopping.max_items = 20;
-    c.stopping.se_target = Some(0.4);
+    let competences = bank
+        .items()
+        .iter()
+        .filter_map(|i| i.competence.as_ref())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    c.stopping.max_items = 24;
+    c.stopping.min_items = competences.clamp(1, 16);
+    c.stopping.se_target = Some(0.35);
+    c.content.visit_all = competences > 1;
     c.content.avoid_consecutive = true;
     c.content.one_per_tag_prefix = "skill:".into();
     c
+}
+
+/// Per-competence profile from a finished session: EAP of each competence's own answers on the session
+/// grid, its level on the bank's level map (PIX's by default), the probability of that level, and the
+/// next-step tutorials.
+fn profile(engine: &CatEngine, session: &Session) -> Result<Vec<serde_json::Value>> {
+    use etalon::engine::estimate::{Answer, EapTable};
+    use etalon::engine::levels::Levels;
+    let bank = engine.bank();
+    let levels = match bank.levels() {
+        Some(v) => Levels::from_json(v).map_err(|e| anyhow::anyhow!("bank levels: {e}"))?,
+        None => Levels::default(),
+    };
+    let table: &EapTable = engine.table();
+    let mut by_comp: std::collections::BTreeMap<String, Vec<Answer>> = std::collections::BTreeMap::new();
+    for r in session.history().iter().filter(|r| r.scored) {
+        if let (Some(j), Some(c)) = (
+            bank.position(&r.item),
+            bank.item(&r.item).and_then(|i| i.competence.clone()),
+        ) {
+            by_comp
+                .entry(c)
+                .or_default()
+                .push(Answer::new(j, r.category as usize));
+        }
+    }
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    for (c, answers) in by_comp {
+        let e = table.eap(&answers, &mut buf);
+        let map = levels.for_competence(&c);
+        let level = map.level(e.theta);
+        let name = bank
+            .framework()
+            .competence(&c)
+            .map_or_else(|| c.clone(), |x| x.name.clone());
+        let next = etalon::engine::profile::next_step_tutorials(bank, &c, e.theta, map);
+        out.push(json!({
+            "competence": c, "name": name, "theta": e.theta, "se": e.se, "level": level,
+            "label": map.label(level), "level_probability": map.probabilities(e.theta, e.se)[level],
+            "items": answers.len(), "next_steps": next,
+        }));
+    }
+    Ok(out)
 }
 
 fn ask(item: &Item, n: usize, input: &mut dyn BufRead, ui: &mut dyn Write) -> Result<i64> {
@@ -90,7 +143,7 @@ pub fn run(args: AssessArgs) -> Result<()> {
             &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
         )
         .with_context(|| format!("{}: invalid session configuration", p.display()))?,
-        None => default_config(),
+        None => default_config(&bank),
     };
     let engine = CatEngine::new(&bank, config)?;
     let mut session: Session = match &args.save {
@@ -160,7 +213,34 @@ pub fn run(args: AssessArgs) -> Result<()> {
             )?;
         }
     }
+    let profile = profile(&engine, &session)?;
+    if !profile.is_empty() {
+        writeln!(
+            ui,
+            "\nYour profile (one answer or two per competence: read the certainty):"
+        )?;
+        for p in &profile {
+            writeln!(
+                ui,
+                "  {:<4} {:<48} level {} ({}), {:.0}% sure",
+                p["competence"].as_str().unwrap_or(""),
+                p["name"].as_str().unwrap_or(""),
+                p["level"],
+                p["label"].as_str().unwrap_or(""),
+                100.0 * p["level_probability"].as_f64().unwrap_or(0.0)
+            )?;
+            if let Some(t) = p["next_steps"].as_array().and_then(|a| a.first()) {
+                writeln!(
+                    ui,
+                    "         next step: {} <{}>",
+                    t["title"].as_str().unwrap_or(""),
+                    t["url"].as_str().unwrap_or("")
+                )?;
+            }
+        }
+    }
     crate::cli::print_json(&json!({
+        "profile": profile,
         "theta": result.theta,
         "se": result.se,
         "length": result.length,

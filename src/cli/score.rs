@@ -27,6 +27,15 @@ pub struct ScoreArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Level map (LEVELS.json): adds the columns level,label,level_probability.
+    #[arg(long)]
+    levels: Option<PathBuf>,
+}
+
+/// Read a level map file (the default map of a `Levels` file).
+pub fn read_levels(path: &std::path::Path) -> Result<etalon::engine::levels::Levels> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: invalid level map", path.display()))
 }
 
 pub fn parse_method(s: &str) -> Result<Method, String> {
@@ -53,6 +62,7 @@ pub fn format_estimate(theta: f64, se: f64) -> (String, String) {
 pub fn run(args: ScoreArgs) -> Result<()> {
     crate::cli::common::set_threads(args.threads)?;
     let bank = load_bank(args.bank.as_deref())?;
+    let levels = args.levels.as_deref().map(read_levels).transpose()?;
     let start = Instant::now();
     let responses = args.data.read()?;
     let read_s = start.elapsed().as_secs_f64();
@@ -79,7 +89,15 @@ pub fn run(args: ScoreArgs) -> Result<()> {
     let file =
         std::fs::File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let mut w = std::io::BufWriter::new(file);
-    writeln!(w, "person,theta,se")?;
+    writeln!(
+        w,
+        "person,theta,se{}",
+        if levels.is_some() {
+            ",level,label,level_probability"
+        } else {
+            ""
+        }
+    )?;
     let (mut infinite, mut bounded, mut failed) = (0usize, 0usize, Vec::new());
     let mut sum = 0.0;
     let mut finite = 0usize;
@@ -97,11 +115,19 @@ pub fn run(args: ScoreArgs) -> Result<()> {
                     finite += 1;
                 }
                 let (t, s) = format_estimate(e.theta, e.se);
-                writeln!(w, "{label},{t},{s}")?;
+                match &levels {
+                    Some(l) => {
+                        let map = &l.default;
+                        let level = map.level(e.theta);
+                        let p = map.probabilities(e.theta, e.se)[level];
+                        writeln!(w, "{label},{t},{s},{level},{},{p}", map.label(level))?;
+                    }
+                    None => writeln!(w, "{label},{t},{s}")?,
+                }
             }
             Err(err) => {
                 failed.push(format!("person {label}: {err}"));
-                writeln!(w, "{label},,")?;
+                writeln!(w, "{label},,{}", if levels.is_some() { ",,," } else { "" })?;
             }
         }
     }
