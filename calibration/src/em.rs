@@ -544,28 +544,32 @@ pub fn run_em(
         em_step(data, m, &workspace)
     };
     'outer: while cycles < config.max_cycles {
-        let p0 = model.flatten();
-        let (m1, ll0) = step(&model, &mut cycles);
-        let p1 = m1.flatten();
-        last_change = max_abs_diff(&p0, &p1);
-        progress(cycles, ll0, last_change);
-        if last_change < config.tol || cycles >= config.max_cycles {
-            model = m1;
-            converged = last_change < config.tol;
-            break 'outer;
+        // Two plain EM steps φ0 → φ1 → φ2; stop as soon as one of them changes less than the tolerance.
+        let mut models = vec![model.clone()];
+        let mut params = vec![model.flatten()];
+        let mut logliks = Vec::with_capacity(2);
+        for _ in 0..2 {
+            let (next, ll) = step(&models[models.len() - 1], &mut cycles);
+            let p = next.flatten();
+            last_change = max_abs_diff(&params[params.len() - 1], &p);
+            progress(cycles, ll, last_change);
+            logliks.push(ll);
+            if last_change < config.tol || cycles >= config.max_cycles {
+                model = next;
+                converged = last_change < config.tol;
+                break 'outer;
+            }
+            models.push(next);
+            params.push(p);
         }
-        let (m2, ll1) = step(&m1, &mut cycles);
-        let p2 = m2.flatten();
-        last_change = max_abs_diff(&p1, &p2);
-        progress(cycles, ll1, last_change);
-        if last_change < config.tol || cycles >= config.max_cycles {
-            model = m2;
-            converged = last_change < config.tol;
-            break 'outer;
-        }
+        let (p0, p1, p2) = (&params[0], &params[1], &params[2]);
+        let ll1 = logliks[1];
+        let m2 = models
+            .pop()
+            .unwrap_or_else(|| unreachable!("two steps were taken"));
         // Extrapolate.
-        let r: Vec<f64> = p1.iter().zip(&p0).map(|(a, b)| a - b).collect();
-        let v: Vec<f64> = p2.iter().zip(&p1).zip(&r).map(|((a, b), r)| a - b - r).collect();
+        let r: Vec<f64> = p1.iter().zip(p0).map(|(a, b)| a - b).collect();
+        let v: Vec<f64> = p2.iter().zip(p1).zip(&r).map(|((a, b), r)| a - b - r).collect();
         let (nr, nv) = (
             r.iter().map(|x| x * x).sum::<f64>().sqrt(),
             v.iter().map(|x| x * x).sum::<f64>().sqrt(),

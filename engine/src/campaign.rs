@@ -145,16 +145,7 @@ pub fn simulate_participant(
             .unwrap_or_else(|| unreachable!("items belong to a competence of the test"));
         probs.resize(item.parameters.n_categories(), 0.0);
         item.parameters.category_probabilities(truth[c], &mut probs);
-        let u: f64 = rng.random();
-        let mut cum = 0.0;
-        let mut cat = probs.len() - 1;
-        for (k, p) in probs.iter().enumerate() {
-            cum += p;
-            if u < cum {
-                cat = k;
-                break;
-            }
-        }
+        let cat = crate::simulate::draw_category(&probs, rng.random());
         engine.record(&mut session, &id, item.response_codes()[cat])?;
     }
     let result = engine.result(&session);

@@ -81,6 +81,17 @@ pub enum EstimateKind {
     Infinite,
 }
 
+impl EstimateKind {
+    /// `Bounded` when the solver stopped on a bound, else `Finite`.
+    fn from_bounded(bounded: bool) -> Self {
+        if bounded {
+            EstimateKind::Bounded
+        } else {
+            EstimateKind::Finite
+        }
+    }
+}
+
 /// θ̂ with its standard error.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
@@ -402,11 +413,7 @@ pub fn map(
     Estimate {
         theta,
         se: 1.0 / (prec - h).sqrt(),
-        kind: if bounded {
-            EstimateKind::Bounded
-        } else {
-            EstimateKind::Finite
-        },
+        kind: EstimateKind::from_bounded(bounded),
     }
 }
 
@@ -431,11 +438,7 @@ pub fn ml(
     Ok(Estimate {
         theta,
         se: 1.0 / test_information(models, answers, theta).sqrt(),
-        kind: if bounded {
-            EstimateKind::Bounded
-        } else {
-            EstimateKind::Finite
-        },
+        kind: EstimateKind::from_bounded(bounded),
     })
 }
 
@@ -478,11 +481,7 @@ pub fn wle(
     Ok(Estimate {
         theta,
         se,
-        kind: if bounded {
-            EstimateKind::Bounded
-        } else {
-            EstimateKind::Finite
-        },
+        kind: EstimateKind::from_bounded(bounded),
     })
 }
 

@@ -24,6 +24,20 @@ pub fn derive_seed(seed: u64, index: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The category drawn by a uniform `u` from category probabilities, catR's convention generalised:
+/// X ≥ k when u ≤ P(X ≥ k), so a dichotomous answer is 1{P(θ) ≥ U}.
+#[inline]
+pub fn draw_category(probs: &[f64], u: f64) -> usize {
+    let mut cum = 0.0;
+    for k in (1..probs.len()).rev() {
+        cum += probs[k];
+        if u <= cum {
+            return k;
+        }
+    }
+    0
+}
+
 /// Pre-drawn answers: row = examinee, column = bank position, category or `None`.
 pub trait Predrawn: Sync {
     /// The pre-drawn category of examinee `i` on bank item `j`, if any.
@@ -82,21 +96,7 @@ pub fn simulate_one(
                 let m = &engine.models()[j];
                 probs.resize(m.n_categories(), 0.0);
                 m.category_probabilities(theta, &mut probs);
-                if probs.len() == 2 {
-                    usize::from(probs[1] >= u)
-                } else {
-                    // Category of u in the cumulative distribution, from the top (X ≥ k).
-                    let mut cum = 0.0;
-                    let mut cat = 0;
-                    for k in (1..probs.len()).rev() {
-                        cum += probs[k];
-                        if u < cum {
-                            cat = k;
-                            break;
-                        }
-                    }
-                    cat
-                }
+                draw_category(&probs, u)
             }
         };
         let code = item.response_codes()[category];

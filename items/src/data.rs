@@ -222,6 +222,24 @@ fn header_names(path: &Path, header: &csv::ByteRecord) -> Result<Vec<String>, Da
     Ok(names)
 }
 
+/// A CSV reader over a (possibly gunzipped) file.
+type CsvReader = csv::Reader<Box<dyn std::io::Read>>;
+
+/// Open a CSV response file and read its header (empty file: [`DataError::Empty`]).
+fn open_csv(path: &Path) -> Result<(CsvReader, Vec<String>), DataError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(open_reader(path)?);
+    let header = reader.byte_headers().map_err(|e| csv_error(path, e))?.clone();
+    if header.is_empty() || (header.len() == 1 && header[0].trim_ascii().is_empty()) {
+        return Err(DataError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    let names = header_names(path, &header)?;
+    Ok((reader, names))
+}
+
 fn bad_code(path: &Path, line: u64, column: &str, cell: &[u8]) -> DataError {
     DataError::Format {
         path: path.to_path_buf(),
@@ -281,16 +299,7 @@ impl ResponseMatrix {
     /// Read a wide CSV file (see `FORMATS.md`).
     pub fn read_wide(path: impl AsRef<Path>) -> Result<Self, DataError> {
         let path = path.as_ref();
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .from_reader(open_reader(path)?);
-        let header = reader.byte_headers().map_err(|e| csv_error(path, e))?.clone();
-        if header.is_empty() || (header.len() == 1 && header[0].trim_ascii().is_empty()) {
-            return Err(DataError::Empty {
-                path: path.to_path_buf(),
-            });
-        }
-        let names = header_names(path, &header)?;
+        let (mut reader, names) = open_csv(path)?;
         let has_person = names[0].eq_ignore_ascii_case("person");
         let first_item = usize::from(has_person);
         let item_ids: Vec<String> = names[first_item..].to_vec();
@@ -425,16 +434,7 @@ impl SparseResponses {
     /// Read a long CSV file: header `person,item,response` (in any order), one row per answer.
     pub fn read_long(path: impl AsRef<Path>) -> Result<Self, DataError> {
         let path = path.as_ref();
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .from_reader(open_reader(path)?);
-        let header = reader.byte_headers().map_err(|e| csv_error(path, e))?.clone();
-        if header.is_empty() || (header.len() == 1 && header[0].trim_ascii().is_empty()) {
-            return Err(DataError::Empty {
-                path: path.to_path_buf(),
-            });
-        }
-        let names = header_names(path, &header)?;
+        let (mut reader, names) = open_csv(path)?;
         let find = |n: &str| {
             names
                 .iter()

@@ -208,3 +208,29 @@ fn mirt_import_matches_the_table() {
     let g3 = import_mirt(dir.join("LSAT7_3PL_gprior.csv"), ModelKind::ThreePl).unwrap();
     assert!((g3.items()[0].parameters.logistic().unwrap().c() - 0.165051267766511).abs() < 1e-15);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// No input, however malformed, makes the readers panic: they return a bank or a located error.
+    #[test]
+    fn arbitrary_input_never_panics(
+        bytes in prop::collection::vec(any::<u8>(), 0..400),
+        text in "[a-z0-9_.,;\"\\n{}\\[\\]: -]{0,300}",
+        header in prop::sample::select(vec!["id,model,a,b", "id,model,a,b,c,d,b1,b2", "id,model,b,competence,status,codes,exposure,se_b", ""]),
+    ) {
+        let path = std::path::Path::new("fuzz.csv");
+        let _ = bank_io::bank_from_csv(&String::from_utf8_lossy(&bytes), path);
+        let _ = bank_io::bank_from_csv(&format!("{header}\n{text}"), path);
+        let _ = Bank::from_json(&text, "fuzz.json");
+        let _ = Bank::from_json(&String::from_utf8_lossy(&bytes), "fuzz.json");
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["f.csv", "f.json", "f.csv.gz"] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, &bytes).unwrap();
+            let _ = read_bank(&p);
+            let _ = read_responses(&p, DataFormat::Wide);
+            let _ = read_responses(&p, DataFormat::Long);
+        }
+    }
+}

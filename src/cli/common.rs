@@ -3,7 +3,7 @@
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use etalon::engine::estimate::EstimatorConfig;
-use etalon::engine::quadrature::{GridSpec, Prior};
+use etalon::engine::quadrature::{GridSpec, Prior, Rule};
 use etalon::items::{self, Bank, Responses};
 use std::path::{Path, PathBuf};
 
@@ -63,9 +63,18 @@ pub struct GridArgs {
     /// Number of EAP quadrature points.
     #[arg(long, default_value_t = 61)]
     quadrature: usize,
+    /// Quadrature rule: rectangle (mirt), trapezoid (catR), gauss-hermite.
+    #[arg(long, default_value = "rectangle", value_parser = parse_quadrature_rule)]
+    quadrature_rule: Rule,
     /// θ range: bounds the estimates and is the EAP grid's range (`lo,hi`).
     #[arg(long, default_value = "-6,6", allow_hyphen_values = true, value_parser = parse_range)]
     theta_range: (f64, f64),
+}
+
+/// Parse a quadrature rule name.
+pub fn parse_quadrature_rule(s: &str) -> Result<Rule, String> {
+    serde_json::from_value(serde_json::json!(s))
+        .map_err(|_| format!("unknown rule `{s}` (rectangle, trapezoid, gauss-hermite)"))
 }
 
 /// Parse `lo,hi`.
@@ -95,7 +104,7 @@ impl GridArgs {
                 lower: self.theta_range.0,
                 upper: self.theta_range.1,
                 points: self.quadrature,
-                ..GridSpec::default()
+                rule: self.quadrature_rule,
             },
             bounds: self.theta_range,
             ..EstimatorConfig::default()

@@ -1,7 +1,7 @@
 //! `etalon simulate`: adaptive tests for simulated examinees (FORMATS.md), optionally calibrating
 //! Sympson–Hetter exposure parameters first.
 
-use crate::cli::common::{load_bank, parse_range, set_threads};
+use crate::cli::common::{load_bank, parse_quadrature_rule, parse_range, set_threads};
 use crate::cli::score::{format_estimate, parse_method};
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -95,11 +95,6 @@ pub struct SimulateArgs {
 fn parse_rule(s: &str) -> Result<SelectionRule, String> {
     SelectionRule::parse(s)
         .ok_or_else(|| format!("unknown selection rule `{s}` (mfi, mpwi, kl, urry, random)"))
-}
-
-fn parse_quadrature_rule(s: &str) -> Result<Rule, String> {
-    serde_json::from_value(json!(s))
-        .map_err(|_| format!("unknown rule `{s}` (rectangle, trapezoid, gauss-hermite)"))
 }
 
 fn parse_exposure(s: &str) -> Result<Exposure, String> {
