@@ -19,6 +19,20 @@ fn fit(r: &Responses, model: ModelKind) -> etalon::calibration::Calibration {
     calibrate(r, &CalibrationSpec::new(model), None, |_, _, _| {}).unwrap()
 }
 
+/// Responses of `n` persons with θ ~ N(0, 1) (seeded) to `models`, items named I1, I2, ….
+fn responses_from(models: &[ItemModel], n: usize, seed: u64) -> Responses {
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
+    let thetas: Vec<f64> = (0..n)
+        .map(|_| rand_distr::StandardNormal.sample(&mut rng))
+        .collect();
+    let cells = draw_responses(models, &thetas, seed, None);
+    Responses::Dense(ResponseMatrix::from_categories(
+        (1..=models.len()).map(|i| format!("I{i}")).collect(),
+        n,
+        cells,
+    ))
+}
+
 /// Simulated 2PL data: `n` persons with θ ~ N(mean, sd²), items a ~ lognormal(0, 0.25), d ~ N(0, 1).
 fn simulated(n: usize, j: usize, seed: u64, mean: f64, sd: f64) -> (Vec<ItemModel>, Responses) {
     let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
@@ -320,16 +334,7 @@ fn s_x2_flags_misfit_but_not_fit() {
     let models: Vec<ItemModel> = (0..20)
         .map(|j| ItemModel::two_pl(0.3 + 2.7 * (j % 2) as f64, (j as f64 - 10.0) / 6.0).unwrap())
         .collect();
-    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(8);
-    let thetas: Vec<f64> = (0..3000)
-        .map(|_| rand_distr::StandardNormal.sample(&mut rng))
-        .collect();
-    let cells = draw_responses(&models, &thetas, 8, None);
-    let r = Responses::Dense(ResponseMatrix::from_categories(
-        (1..=20).map(|i| format!("I{i}")).collect(),
-        3000,
-        cells,
-    ));
+    let r = responses_from(&models, 3000, 8);
     let bad = fit(&r, ModelKind::Rasch);
     let flagged = bad.item_fit.iter().filter(|f| f.p_value < 0.01).count();
     assert!(flagged >= 5, "only {flagged} misfitting items flagged");
@@ -340,16 +345,7 @@ fn one_pl_shares_its_slope_and_four_pl_runs() {
     let models: Vec<ItemModel> = (0..15)
         .map(|j| ItemModel::one_pl(1.6, (j as f64 - 7.0) / 4.0).unwrap())
         .collect();
-    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(4);
-    let thetas: Vec<f64> = (0..4000)
-        .map(|_| rand_distr::StandardNormal.sample(&mut rng))
-        .collect();
-    let cells = draw_responses(&models, &thetas, 4, None);
-    let r = Responses::Dense(ResponseMatrix::from_categories(
-        (1..=15).map(|i| format!("I{i}")).collect(),
-        4000,
-        cells,
-    ));
+    let r = responses_from(&models, 4000, 4);
     let f = fit(&r, ModelKind::OnePl);
     let a = f.bank.items()[0].parameters.slope();
     assert!(f.bank.items().iter().all(|i| i.parameters.slope() == a));
