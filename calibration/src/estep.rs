@@ -48,38 +48,7 @@ pub struct Expected {
     pub loglik: f64,
 }
 
-/// exp(x) for x ≤ 0 by range reduction and a degree-12 Taylor polynomial (relative error < 2e-15);
-/// arguments below -708 give exp(-708) ≈ 3e-308 instead of 0, which no sum of weights can notice.
-/// Branch-free and without float-to-integer conversion (2^k is assembled by shifting the bits of
-/// k + 1023 + 2^52), so loops over it vectorise even on the baseline x86-64 target.
-#[inline(always)]
-pub fn fast_exp(x: f64) -> f64 {
-    const LOG2E: f64 = std::f64::consts::LOG2_E;
-    const LN2_HI: f64 = 0.693_147_180_369_123_8; // 0x3FE62E42FEE00000
-    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
-    // Round to nearest by adding and removing 1.5·2^52.
-    const SHIFTER: f64 = 6_755_399_441_055_744.0;
-    let x = x.max(-708.0);
-    let k = (x * LOG2E + SHIFTER) - SHIFTER;
-    let r = x - k * LN2_HI - k * LN2_LO;
-    let mut p = 1.0 / 479_001_600.0;
-    p = p * r + 1.0 / 39_916_800.0;
-    p = p * r + 1.0 / 3_628_800.0;
-    p = p * r + 1.0 / 362_880.0;
-    p = p * r + 1.0 / 40_320.0;
-    p = p * r + 1.0 / 5_040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    // k + 1023 + 2^52 holds k + 1023 in its low mantissa bits; shifting left by 52 moves them into the
-    // exponent field (the exponent bits of 2^52 fall off the top).
-    let scale = f64::from_bits((k + (1023.0 + 4_503_599_627_370_496.0)).to_bits() << 52);
-    p * scale
-}
+pub use etalon_engine::irt::fast_exp;
 
 /// Σ v with eight independent accumulators (vectorises; the order is fixed, so results are reproducible).
 #[inline]
@@ -400,26 +369,5 @@ pub fn e_step(data: &CalibData, table: &LogTable, log_prior: &[f64], workspace: 
         r: total.r,
         n: total.n,
         loglik: total.loglik,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::fast_exp;
-
-    #[test]
-    fn fast_exp_is_accurate() {
-        let mut x: f64 = -750.0;
-        while x <= 0.0 {
-            let e = x.exp();
-            let f = fast_exp(x);
-            if x < -708.0 {
-                assert!(f < 1e-307);
-            } else {
-                assert!(((f - e) / e).abs() < 2e-15, "x = {x}: {f} vs {e}");
-            }
-            x += 0.013_7;
-        }
-        assert_eq!(fast_exp(0.0), 1.0);
     }
 }

@@ -227,6 +227,10 @@ pub struct CatEngine {
     polytomous: Vec<u32>,
     location: Vec<f64>,
     exposure: Vec<f64>,
+    /// Item statuses, compact (the selection scan reads them).
+    status: Vec<Status>,
+    /// Items of each competence.
+    by_competence: Vec<Vec<u32>>,
     z: f64,
 }
 
@@ -253,7 +257,7 @@ impl CatEngine {
         debug_assert!(info_table.is_empty() || info_table.len() == models.len() * q);
         let mut competences: Vec<String> = Vec::new();
         let mut index: HashMap<String, u16> = HashMap::new();
-        let competence = bank
+        let competence: Vec<u16> = bank
             .items()
             .iter()
             .map(|i| match &i.competence {
@@ -303,7 +307,15 @@ impl CatEngine {
             }
             None => f64::NAN,
         };
+        let mut by_competence = vec![Vec::new(); competences.len()];
+        for (j, &c) in competence.iter().enumerate() {
+            if c != u16::MAX {
+                by_competence[c as usize].push(j as u32);
+            }
+        }
         Ok(CatEngine {
+            status: bank.items().iter().map(|i| i.status).collect(),
+            by_competence,
             fingerprint: bank.fingerprint(),
             location: models.iter().map(ItemModel::location).collect(),
             exposure: bank.items().iter().map(|i| i.exposure.unwrap_or(1.0)).collect(),
@@ -456,13 +468,15 @@ impl CatEngine {
             s.finished = Some(r);
             return Ok(Next::Finished(r));
         }
-        let mut used = vec![false; self.models.len()];
+        // Administered and set-aside items, skills used: small sorted lists, so that eligibility is
+        // checked only for the items the (pruned) selection scan reaches, never for the whole bank.
+        let mut taken: Vec<u32> = Vec::with_capacity(s.history.len() + s.set_aside.len());
         let mut used_skill: Vec<u32> = Vec::new();
         let mut counts = vec![0usize; self.competences.len()];
         let mut last_competence = u16::MAX;
         for r in &s.history {
             if let Some(j) = self.bank.position(&r.item) {
-                used[j] = true;
+                taken.push(j as u32);
                 if self.skill[j] != u32::MAX {
                     used_skill.push(self.skill[j]);
                 }
@@ -472,14 +486,16 @@ impl CatEngine {
                 }
             }
         }
-        for id in &s.set_aside {
-            if let Some(j) = self.bank.position(id) {
-                used[j] = true;
-            }
-        }
+        taken.extend(
+            s.set_aside
+                .iter()
+                .filter_map(|id| self.bank.position(id))
+                .map(|j| j as u32),
+        );
+        taken.sort_unstable();
         let eligible = |j: usize, status: Status| {
-            !used[j]
-                && self.bank.items()[j].status == status
+            self.status[j] == status
+                && taken.binary_search(&(j as u32)).is_err()
                 && (self.skill[j] == u32::MAX || !used_skill.contains(&self.skill[j]))
         };
         // Pretest seeding at the configured positions.
@@ -496,22 +512,21 @@ impl CatEngine {
             }
         }
         let allowed = self.allowed_competences(s, &counts, last_competence, |c| {
-            (0..self.models.len()).any(|j| self.competence[j] == c && eligible(j, Status::Active))
+            self.by_competence[c as usize]
+                .iter()
+                .any(|&j| eligible(j as usize, Status::Active))
         });
-        let mut candidate: Vec<bool> = (0..self.models.len())
-            .map(|j| {
-                eligible(j, Status::Active)
-                    && match allowed.as_ref() {
-                        None => true,
-                        Some(a) => self.competence[j] != u16::MAX && a[self.competence[j] as usize],
-                    }
-            })
-            .collect();
-        if !candidate.iter().any(|&c| c) {
+        let candidate = |j: usize| {
+            eligible(j, Status::Active)
+                && match allowed.as_ref() {
+                    None => true,
+                    Some(a) => self.competence[j] != u16::MAX && a[self.competence[j] as usize],
+                }
+        };
+        let Some(chosen) = self.choose(s, &candidate) else {
             s.finished = Some(StopReason::BankExhausted);
             return Ok(Next::Finished(StopReason::BankExhausted));
-        }
-        let chosen = self.choose(s, &mut candidate);
+        };
         let id = self.bank.items()[chosen].id.clone();
         s.pending = Some(id.clone());
         Ok(Next::Item(id))
@@ -588,12 +603,13 @@ impl CatEngine {
         Some(allowed)
     }
 
-    /// Rank the candidates by the selection rule and apply exposure control.
-    fn choose(&self, s: &mut Session, candidate: &mut [bool]) -> usize {
+    /// Rank the candidates by the selection rule and apply exposure control; `None` when no item is
+    /// eligible.
+    fn choose(&self, s: &mut Session, candidate: &impl Fn(usize) -> bool) -> Option<usize> {
         let rule = self.config.selection.rule;
         if rule == SelectionRule::Random {
-            let pool: Vec<usize> = (0..candidate.len()).filter(|&j| candidate[j]).collect();
-            return pool[s.rng.random_range(0..pool.len())];
+            let pool: Vec<usize> = (0..self.models.len()).filter(|&j| candidate(j)).collect();
+            return (!pool.is_empty()).then(|| pool[s.rng.random_range(0..pool.len())]);
         }
         let k = match self.config.selection.exposure {
             Exposure::None => 1,
@@ -615,7 +631,10 @@ impl CatEngine {
             Vec::new()
         };
         let ranked = self.top_k(rule, theta, &weights, candidate, k);
-        match &self.config.selection.exposure {
+        if ranked.is_empty() {
+            return None;
+        }
+        Some(match &self.config.selection.exposure {
             Exposure::None => ranked[0].1,
             Exposure::Randomesque { .. } => ranked[s.rng.random_range(0..ranked.len())].1,
             Exposure::Pix => {
@@ -624,7 +643,7 @@ impl CatEngine {
                 let mut u = s.rng.random::<f64>() * total;
                 for (i, &wi) in w.iter().enumerate() {
                     if u < wi {
-                        return ranked[i].1;
+                        return Some(ranked[i].1);
                     }
                     u -= wi;
                 }
@@ -633,7 +652,7 @@ impl CatEngine {
             Exposure::SympsonHetter => {
                 for &(_, j) in &ranked {
                     if s.rng.random::<f64>() < self.exposure[j] {
-                        return j;
+                        return Some(j);
                     }
                     s.set_aside.push(self.bank.items()[j].id.clone());
                 }
@@ -642,7 +661,7 @@ impl CatEngine {
                 s.set_aside.retain(|id| *id != self.bank.items()[best].id);
                 best
             }
-        }
+        })
     }
 
     /// The selection criterion of item `j` (larger is better).
@@ -659,13 +678,24 @@ impl CatEngine {
                     .map(|(i, w)| i * w)
                     .sum()
             }
-            SelectionRule::Kl => (0..m.categories())
-                .map(|k| {
-                    let lp = m.log_prob(theta, k);
-                    let mean_log: f64 = self.table.row(j, k).iter().zip(weights).map(|(l, w)| l * w).sum();
-                    lp.exp() * (lp - mean_log)
-                })
-                .sum(),
+            SelectionRule::Kl => {
+                // KL_j = Σ_k P_k(θ̂) [log P_k(θ̂) - Σ_q w_q log P_k(θ_q)] (the tabulated log P).
+                let mean_log =
+                    |k: usize| -> f64 { self.table.row(j, k).iter().zip(weights).map(|(l, w)| l * w).sum() };
+                match m.logistic() {
+                    Some(l) => {
+                        let p1 = crate::irt::logistic_prob(l, theta).clamp(1e-300, 1.0 - 1e-16);
+                        let (lp1, lp0) = (p1.ln(), (-p1).ln_1p());
+                        p1 * (lp1 - mean_log(1)) + (1.0 - p1) * (lp0 - mean_log(0))
+                    }
+                    None => (0..m.categories())
+                        .map(|k| {
+                            let lp = m.log_prob(theta, k);
+                            lp.exp() * (lp - mean_log(k))
+                        })
+                        .sum(),
+                }
+            }
             SelectionRule::Urry => -(self.location[j] - theta).abs(),
             SelectionRule::Random => 0.0,
         }
@@ -673,16 +703,17 @@ impl CatEngine {
 
     /// The `k` best candidates, best first, ties to the lower bank position. Logistic items are
     /// scanned by decreasing information bound and the scan stops once the bound falls below the
-    /// k-th best criterion (MFI and MPWI: both are ≤ a²/4).
+    /// k-th best criterion (MFI and MPWI: both are ≤ a²/4); for MFI, items whose distance bound
+    /// a²/(4 + a²(θ - b)²) is below it are skipped without evaluating their information.
     fn top_k(
         &self,
         rule: SelectionRule,
         theta: f64,
         weights: &[f64],
-        candidate: &[bool],
+        candidate: &impl Fn(usize) -> bool,
         k: usize,
     ) -> Vec<(f64, usize)> {
-        let mut best: Vec<(f64, usize)> = Vec::with_capacity(k.min(candidate.len()) + 1);
+        let mut best: Vec<(f64, usize)> = Vec::with_capacity(k.min(self.models.len()) + 1);
         let better = |x: &(f64, usize), y: &(f64, usize)| x.0 > y.0 || (x.0 == y.0 && x.1 < y.1);
         let offer = |best: &mut Vec<(f64, usize)>, item: (f64, usize)| {
             if best.len() == k && !better(&item, &best[k - 1]) {
@@ -697,16 +728,27 @@ impl CatEngine {
         let prunable = matches!(rule, SelectionRule::Mfi | SelectionRule::Mpwi);
         for &(bound, j) in &self.by_bound {
             let j = j as usize;
-            if prunable && best.len() == k && bound < best[k - 1].0 {
-                break;
+            if prunable && best.len() == k {
+                let kth = best[k - 1].0;
+                if bound < kth {
+                    break;
+                }
+                // MFI: s·t = 1/(2 + 2 cosh z) ≤ 1/(4 + z²), so I(θ) ≤ a²/(4 + a²(θ - b)²) without an exp.
+                if rule == SelectionRule::Mfi {
+                    let a2 = 4.0 * bound;
+                    let z = self.location[j] - theta;
+                    if a2 / (4.0 + a2 * z * z) < kth {
+                        continue;
+                    }
+                }
             }
-            if candidate[j] {
+            if candidate(j) {
                 offer(&mut best, (self.criterion(rule, j, theta, weights), j));
             }
         }
         for &j in &self.polytomous {
             let j = j as usize;
-            if candidate[j] {
+            if candidate(j) {
                 offer(&mut best, (self.criterion(rule, j, theta, weights), j));
             }
         }
