@@ -22,14 +22,16 @@ fn data(n: usize, j: usize) -> Responses {
 }
 
 fn em_cycle(c: &mut Criterion) {
+    use etalon::calibration::{data::CalibData, em, estep::Workspace, starting_model};
     let mut group = c.benchmark_group("calibration");
     group.sample_size(10);
     for (n, j) in [(10_000, 50), (100_000, 100)] {
         let r = data(n, j);
-        let mut spec = CalibrationSpec::new(ModelKind::TwoPl);
-        spec.em.max_cycles = 1;
-        group.bench_function(format!("one EM cycle {n}x{j}"), |b| {
-            b.iter(|| calibrate(&r, &spec, None, |_, _, _| {}).unwrap())
+        let cd = CalibData::new(&r, &vec![ModelKind::TwoPl; j]).unwrap();
+        let model = starting_model(&cd, ModelKind::TwoPl);
+        let workspace = Workspace::new(&cd, 256 << 20);
+        group.bench_function(format!("one EM cycle (E-step + M-step) {n}x{j}"), |b| {
+            b.iter(|| em::em_step(&cd, &model, &workspace))
         });
     }
     let r = data(10_000, 50);

@@ -466,7 +466,7 @@ impl Model {
 }
 
 /// One EM cycle: E-step at `model` (its log-likelihood is returned) and M-step.
-fn em_step(data: &CalibData, model: &Model, workspace: &estep::Workspace) -> (Model, f64) {
+pub fn em_step(data: &CalibData, model: &Model, workspace: &estep::Workspace) -> (Model, f64) {
     let q = model.theta.len();
     let table = model.table();
     let expected = estep::e_step(data, &table, &model.log_prior(), workspace);

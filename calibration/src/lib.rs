@@ -312,6 +312,32 @@ pub fn calibrate(
     })
 }
 
+/// The starting model of a calibration of `data` under `model` for every item (61 points on [-6, 6],
+/// default priors): what the first EM cycle starts from. For benchmarks and tools that drive
+/// [`em::em_step`] themselves.
+pub fn starting_model(data: &CalibData, model: ModelKind) -> Model {
+    let counts = data.category_counts();
+    let items = counts
+        .iter()
+        .map(|c| {
+            let total: usize = c.iter().sum();
+            let props: Vec<f64> = c.iter().map(|&x| x as f64 / total.max(1) as f64).collect();
+            ItemState::start(model, &props)
+        })
+        .collect();
+    Model {
+        theta: (0..61).map(|i| -6.0 + 0.2 * i as f64).collect(),
+        items,
+        latent: Latent {
+            mean: 0.0,
+            variance: 1.0,
+        },
+        free_variance: model == ModelKind::Rasch,
+        free_mean: false,
+        priors: em::Priors::default(),
+    }
+}
+
 /// Marginal log-likelihood of `responses` under the parameters of `bank` (θ ~ N(0, 1) on `quadrature`
 /// equally spaced points in [-6, 6]), and the log prior density of those parameters under `priors`:
 /// the two terms of the objective Bayes modal EM maximises. Items of the data must be in the bank.
