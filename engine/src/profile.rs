@@ -278,6 +278,14 @@ impl ProfileEngine {
     }
 
     fn check(&self, s: &ProfileSession) -> Result<(), SessionError> {
+        if s.sessions.len() != self.engines.len()
+            || s.pending.is_some_and(|c| c >= self.engines.len())
+            || s.order.iter().any(|&c| c >= self.engines.len())
+        {
+            return Err(SessionError::Corrupt(
+                "competence sessions do not match the competences".into(),
+            ));
+        }
         if s.bank_fingerprint != self.fingerprint || s.competences != self.competences {
             return Err(SessionError::WrongBank {
                 session_bank: s.bank_id.clone(),

@@ -71,6 +71,17 @@ pub struct Record {
     pub se: f64,
 }
 
+/// Set once a session has been checked against its engine's bank (not serialised: a session read
+/// from JSON is checked again; equal whatever its value, so it never makes two sessions differ).
+#[derive(Debug, Clone, Copy, Default)]
+struct Checked(bool);
+
+impl PartialEq for Checked {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
 /// The state of one test: a plain value, saved and resumed as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,6 +96,8 @@ pub struct Session {
     history: Vec<Record>,
     set_aside: Vec<String>,
     finished: Option<StopReason>,
+    #[serde(skip)]
+    checked: Checked,
 }
 
 impl Session {
@@ -186,6 +199,9 @@ pub enum SessionError {
     /// Estimation failed.
     #[error("estimation: {0}")]
     Estimation(#[from] estimate::EstimationError),
+    /// A saved session whose content does not fit its bank (edited by hand, or damaged).
+    #[error("corrupt session: {0}")]
+    Corrupt(String),
 }
 
 /// The outcome of a test.
@@ -375,10 +391,11 @@ impl CatEngine {
             history: Vec::new(),
             set_aside: Vec::new(),
             finished: None,
+            checked: Checked(true),
         }
     }
 
-    fn check(&self, s: &Session) -> Result<(), SessionError> {
+    fn check(&self, s: &mut Session) -> Result<(), SessionError> {
         if s.bank_fingerprint != self.fingerprint || s.bank_id != self.bank.id() {
             return Err(SessionError::WrongBank {
                 session_bank: s.bank_id.clone(),
@@ -389,6 +406,37 @@ impl CatEngine {
         }
         if s.config != self.config {
             return Err(SessionError::WrongConfig);
+        }
+        if s.checked.0 {
+            return Ok(());
+        }
+        // A resumed session is data from outside: every reference must fit the bank (once).
+        for (n, r) in s.history.iter().enumerate() {
+            let Some(item) = self.bank.item(&r.item) else {
+                return Err(SessionError::Corrupt(format!(
+                    "answer {} is to unknown item `{}`",
+                    n + 1,
+                    r.item
+                )));
+            };
+            if r.category as usize >= item.parameters.categories()
+                || item.category_of(r.response) != Some(r.category as usize)
+            {
+                return Err(SessionError::Corrupt(format!(
+                    "answer {} to `{}`: response {} / category {} do not fit the item",
+                    n + 1,
+                    r.item,
+                    r.response,
+                    r.category
+                )));
+            }
+        }
+        if let Some(p) = &s.pending
+            && self.bank.item(p).is_none()
+        {
+            return Err(SessionError::Corrupt(format!(
+                "pending item `{p}` is not in the bank"
+            )));
         }
         Ok(())
     }

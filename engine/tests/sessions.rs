@@ -324,3 +324,36 @@ fn invalid_configurations_are_rejected() {
         "typos are caught"
     );
 }
+
+#[test]
+fn corrupt_saved_sessions_are_errors_not_panics() {
+    let bank = example_bank();
+    let engine = CatEngine::new(&bank, SessionConfig::default()).unwrap();
+    let mut s = engine.start(3);
+    for _ in 0..3 {
+        if let Next::Item(id) = engine.next(&mut s).unwrap() {
+            engine.record(&mut s, &id, 1).unwrap();
+        }
+    }
+    let json = serde_json::to_value(&s).unwrap();
+    let tamper = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = json.clone();
+        f(&mut v);
+        serde_json::from_value::<Session>(v)
+    };
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<Edit> = vec![
+        Box::new(|v| v["history"][0]["category"] = 9.into()),
+        Box::new(|v| v["history"][1]["item"] = "nope".into()),
+        Box::new(|v| v["history"][2]["response"] = 5.into()),
+        Box::new(|v| v["pending"] = "ghost".into()),
+    ];
+    for f in cases {
+        let mut t = tamper(&*f).unwrap();
+        assert!(matches!(engine.next(&mut t), Err(SessionError::Corrupt(_))));
+        assert!(matches!(
+            engine.record(&mut t, "q1-1-1", 1),
+            Err(SessionError::Corrupt(_))
+        ));
+    }
+}
