@@ -55,10 +55,12 @@ fn selection(c: &mut Criterion) {
             let engine = CatEngine::new(&b, config(rule)).unwrap();
             let s = after_20(&engine);
             group.bench_function(format!("{rule:?} {n} items"), |bench| {
-                bench.iter(|| {
-                    let mut t = s.clone();
-                    black_box(engine.next(&mut t).unwrap())
-                })
+                // The clone is setup, not timed: only the selection is measured.
+                bench.iter_batched(
+                    || s.clone(),
+                    |mut t| black_box(engine.next(&mut t).unwrap()),
+                    criterion::BatchSize::SmallInput,
+                )
             });
         }
     }

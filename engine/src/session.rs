@@ -522,9 +522,13 @@ impl CatEngine {
         let mut used_skill: Vec<u32> = Vec::new();
         let mut counts = vec![0usize; self.competences.len()];
         let mut last_competence = u16::MAX;
+        let mut answers: Vec<Answer> = Vec::with_capacity(s.history.len());
         for r in &s.history {
             if let Some(j) = self.bank.position(&r.item) {
                 taken.push(j as u32);
+                if r.scored {
+                    answers.push(Answer::new(j, r.category as usize));
+                }
                 if self.skill[j] != u32::MAX {
                     used_skill.push(self.skill[j]);
                 }
@@ -571,7 +575,7 @@ impl CatEngine {
                     Some(a) => self.competence[j] != u16::MAX && a[self.competence[j] as usize],
                 }
         };
-        let Some(chosen) = self.choose(s, &candidate) else {
+        let Some(chosen) = self.choose(s, &answers, &candidate) else {
             s.finished = Some(StopReason::BankExhausted);
             return Ok(Next::Finished(StopReason::BankExhausted));
         };
@@ -653,7 +657,12 @@ impl CatEngine {
 
     /// Rank the candidates by the selection rule and apply exposure control; `None` when no item is
     /// eligible.
-    fn choose(&self, s: &mut Session, candidate: &impl Fn(usize) -> bool) -> Option<usize> {
+    fn choose(
+        &self,
+        s: &mut Session,
+        answers: &[Answer],
+        candidate: &impl Fn(usize) -> bool,
+    ) -> Option<usize> {
         let rule = self.config.selection.rule;
         if rule == SelectionRule::Random {
             let pool: Vec<usize> = (0..self.models.len()).filter(|&j| candidate(j)).collect();
@@ -666,10 +675,9 @@ impl CatEngine {
             Exposure::SympsonHetter => usize::MAX,
         };
         let (theta, _) = s.estimate();
-        let answers = self.answers(s);
         let weights = if matches!(rule, SelectionRule::Mpwi | SelectionRule::Kl) {
             let mut post = estimate::Posterior::new(self.table.grid());
-            for a in &answers {
+            for a in answers {
                 post.add(&self.table, *a);
             }
             let mut w = Vec::with_capacity(self.table.grid().len());
