@@ -1,7 +1,7 @@
 //! Response data prepared for calibration: categories per item, persons and items without any
 //! answer set aside (with a warning), dense or sparse storage kept as read.
 
-use etalon_items::{MISSING, ModelKind, Responses};
+use etalon_items::{MISSING, ModelKind, ResponseMatrix, Responses, SparseResponses};
 
 /// Why the data cannot be calibrated.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -28,10 +28,8 @@ pub struct CalibData {
     codes: Vec<Vec<i64>>,
     categories: Vec<usize>,
     n_persons: usize,
-    dense: Option<Vec<u8>>,
-    offsets: Vec<usize>,
-    items: Vec<u32>,
-    cats: Vec<u8>,
+    /// The kept persons' answers, in categories, in the layout they were read in.
+    responses: Responses,
     /// Items of the file left out (no answer), by id.
     pub dropped_items: Vec<String>,
     /// Persons of the file left out (no answer).
@@ -88,22 +86,12 @@ impl CalibData {
         }
         let persons: Vec<usize> = (0..responses.n_persons()).filter(|&p| person_has[p]).collect();
         let dropped_persons = responses.n_persons() - persons.len();
-        let mut data = CalibData {
-            item_ids: keep.iter().map(|&j| ids[j].clone()).collect(),
-            codes,
-            categories,
-            n_persons: persons.len(),
-            dense: None,
-            offsets: vec![0],
-            items: Vec::new(),
-            cats: Vec::new(),
-            dropped_items,
-            dropped_persons,
-        };
-        match responses {
+        let item_ids: Vec<String> = keep.iter().map(|&j| ids[j].clone()).collect();
+        let n_persons = persons.len();
+        let kept = match responses {
             Responses::Dense(m) => {
                 let nj = keep.len();
-                let mut cells = vec![MISSING; persons.len() * nj];
+                let mut cells = vec![MISSING; n_persons * nj];
                 for (row, &p) in persons.iter().enumerate() {
                     let src = m.row(p);
                     for (n, &j) in keep.iter().enumerate() {
@@ -115,19 +103,42 @@ impl CalibData {
                         };
                     }
                 }
-                data.dense = Some(cells);
+                Responses::Dense(ResponseMatrix::from_categories(
+                    item_ids.clone(),
+                    n_persons,
+                    cells,
+                ))
             }
             Responses::Sparse(_) => {
+                let (mut offsets, mut items, mut cats) = (vec![0], Vec::new(), Vec::new());
                 for &p in &persons {
                     responses.for_each_answer(p, |j, c| {
                         let n = new_index[j];
-                        data.items.push(n);
-                        data.cats.push(remap[n as usize][c as usize]);
+                        items.push(n);
+                        cats.push(remap[n as usize][c as usize]);
                     });
-                    data.offsets.push(data.items.len());
+                    offsets.push(items.len());
                 }
+                let person_ids = persons.iter().map(|&p| responses.person_label(p)).collect();
+                Responses::Sparse(SparseResponses::from_parts(
+                    item_ids.clone(),
+                    person_ids,
+                    codes.clone(),
+                    offsets,
+                    items,
+                    cats,
+                ))
             }
-        }
+        };
+        let data = CalibData {
+            item_ids,
+            codes,
+            categories,
+            n_persons,
+            responses: kept,
+            dropped_items,
+            dropped_persons,
+        };
         Ok(data)
     }
 
@@ -153,31 +164,21 @@ impl CalibData {
     }
     /// Dense cells (row-major persons × items), when the data came from a wide file.
     pub fn dense_cells(&self) -> Option<&[u8]> {
-        self.dense.as_deref()
+        match &self.responses {
+            Responses::Dense(m) => Some(m.cells()),
+            Responses::Sparse(_) => None,
+        }
     }
-    /// Person p's answers (sparse data).
+    /// Person p's answers (sparse data; empty for dense data).
     pub fn sparse_person(&self, p: usize) -> (&[u32], &[u8]) {
-        let r = self.offsets[p]..self.offsets[p + 1];
-        (&self.items[r.clone()], &self.cats[r])
+        match &self.responses {
+            Responses::Sparse(s) => s.person(p),
+            Responses::Dense(_) => (&[], &[]),
+        }
     }
     /// Call `f(item, category)` for each answer of person p.
     pub fn for_each_answer(&self, p: usize, mut f: impl FnMut(usize, usize)) {
-        match &self.dense {
-            Some(cells) => {
-                let nj = self.n_items();
-                for (j, &c) in cells[p * nj..(p + 1) * nj].iter().enumerate() {
-                    if c != MISSING {
-                        f(j, c as usize);
-                    }
-                }
-            }
-            None => {
-                let (items, cats) = self.sparse_person(p);
-                for (&j, &c) in items.iter().zip(cats) {
-                    f(j as usize, c as usize);
-                }
-            }
-        }
+        self.responses.for_each_answer(p, |j, c| f(j, c as usize));
     }
     /// Observed count of each category of each item.
     pub fn category_counts(&self) -> Vec<Vec<usize>> {

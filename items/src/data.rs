@@ -531,6 +531,35 @@ impl SparseResponses {
         })
     }
 
+    /// Build from compressed rows: person p answered `items[offsets[p]..offsets[p+1]]` with
+    /// `categories[…]`. Panics if the parts are inconsistent (a programming error, not user input).
+    pub fn from_parts(
+        item_ids: Vec<String>,
+        person_ids: Vec<String>,
+        codes: Vec<Vec<i64>>,
+        offsets: Vec<usize>,
+        items: Vec<u32>,
+        categories: Vec<u8>,
+    ) -> Self {
+        assert_eq!(
+            offsets.len(),
+            person_ids.len() + 1,
+            "one offset per person, plus one"
+        );
+        assert_eq!(codes.len(), item_ids.len(), "one code list per item");
+        assert!(offsets.windows(2).all(|w| w[0] <= w[1]) && offsets.first() == Some(&0));
+        assert!(offsets.last() == Some(&items.len()) && items.len() == categories.len());
+        assert!(items.iter().all(|&j| (j as usize) < item_ids.len()));
+        SparseResponses {
+            item_ids,
+            person_ids,
+            codes,
+            offsets,
+            items,
+            categories,
+        }
+    }
+
     /// Number of persons.
     pub fn n_persons(&self) -> usize {
         self.person_ids.len()
