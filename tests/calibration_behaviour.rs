@@ -187,76 +187,58 @@ fn non_integer_codes_are_rejected_with_their_line() {
     assert!(e.contains("line 3") && e.contains("0.5"), "{e}");
 }
 
-#[test]
-fn parameter_recovery_is_as_good_as_mirt() {
-    // On the shared sim_10000x50, against the truth: no worse than mirt's estimates of the same data.
-    let truth: Vec<(f64, f64)> = csv::Reader::from_path(shared().join("data/sim_10000x50_truth.csv"))
+/// Columns 1 and 3 (a and b) of a CSV file under `shared`.
+fn a_b_columns(path: &str) -> Vec<(f64, f64)> {
+    csv::Reader::from_path(shared().join(path))
         .unwrap()
         .records()
         .map(|r| {
             let r = r.unwrap();
             (r[1].parse().unwrap(), r[3].parse().unwrap())
         })
-        .collect();
-    let mirt: Vec<(f64, f64)> =
-        csv::Reader::from_path(shared().join("reference/mirt/sim_10000x50_mirt_single_est.csv"))
-            .unwrap()
-            .records()
-            .map(|r| {
-                let r = r.unwrap();
-                (r[1].parse().unwrap(), r[3].parse().unwrap())
-            })
-            .collect();
-    let rmse = |est: &[(f64, f64)]| {
-        let n = est.len() as f64;
-        let a = (est
-            .iter()
-            .zip(&truth)
-            .map(|(e, t)| (e.0 - t.0).powi(2))
+        .collect()
+}
+
+/// RMSE of slopes and of difficulties of `est` against `truth`.
+fn rmse(est: &[(f64, f64)], truth: &[(f64, f64)]) -> (f64, f64) {
+    let n = est.len() as f64;
+    let of = |pick: fn(&(f64, f64)) -> f64| {
+        (est.iter()
+            .zip(truth)
+            .map(|(e, t)| (pick(e) - pick(t)).powi(2))
             .sum::<f64>()
             / n)
-            .sqrt();
-        let b = (est
-            .iter()
-            .zip(&truth)
-            .map(|(e, t)| (e.1 - t.1).powi(2))
-            .sum::<f64>()
-            / n)
-            .sqrt();
-        (a, b)
+            .sqrt()
     };
+    (of(|x| x.0), of(|x| x.1))
+}
+
+/// Slopes and difficulties of a list of models.
+fn a_b(models: impl Iterator<Item = ItemModel>) -> Vec<(f64, f64)> {
+    models.map(|m| (m.slope(), m.location())).collect()
+}
+
+#[test]
+fn parameter_recovery_is_as_good_as_mirt() {
+    // On the shared sim_10000x50, against the truth: no worse than mirt's estimates of the same data.
+    let truth = a_b_columns("data/sim_10000x50_truth.csv");
+    let mirt = a_b_columns("reference/mirt/sim_10000x50_mirt_single_est.csv");
     let f = fit(
         &items::read_responses(shared().join("data/sim_10000x50.csv.gz"), DataFormat::Wide).unwrap(),
         ModelKind::TwoPl,
     );
-    let ours: Vec<(f64, f64)> = f
-        .bank
-        .items()
-        .iter()
-        .map(|i| (i.parameters.slope(), i.parameters.location()))
-        .collect();
-    let (oa, ob) = rmse(&ours);
-    let (ma, mb) = rmse(&mirt);
+    let ours = a_b(f.bank.items().iter().map(|i| i.parameters.clone()));
+    let (oa, ob) = rmse(&ours, &truth);
+    let (ma, mb) = rmse(&mirt, &truth);
     eprintln!("sim_10000x50 RMSE: ours a {oa:.4} b {ob:.4}; mirt a {ma:.4} b {mb:.4}");
     assert!(oa <= ma + 5e-4 && ob <= mb + 5e-4);
     // Fresh data of the same design (another sample, so a margin over mirt's 0.031 / 0.036).
     let (models, r) = simulated(10_000, 50, 2026, 0.0, 1.0);
     let f = fit(&r, ModelKind::TwoPl);
-    let n = models.len() as f64;
-    let ra = (models
-        .iter()
-        .zip(f.bank.items())
-        .map(|(m, i)| (m.slope() - i.parameters.slope()).powi(2))
-        .sum::<f64>()
-        / n)
-        .sqrt();
-    let rb = (models
-        .iter()
-        .zip(f.bank.items())
-        .map(|(m, i)| (m.location() - i.parameters.location()).powi(2))
-        .sum::<f64>()
-        / n)
-        .sqrt();
+    let (ra, rb) = rmse(
+        &a_b(f.bank.items().iter().map(|i| i.parameters.clone())),
+        &a_b(models.into_iter()),
+    );
     eprintln!("fresh 10000x50 RMSE: a {ra:.4} b {rb:.4}");
     assert!(ra < 0.045 && rb < 0.05, "a {ra}, b {rb}");
 }
