@@ -2,7 +2,7 @@
 //! anchored calibration, parameter recovery, item fit.
 
 mod common;
-use common::shared;
+use common::reference;
 use etalon::calibration::{CalibrationSpec, calibrate};
 use etalon::engine::simulate::draw_responses;
 use etalon::items::{
@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, LogNormal, Normal};
 
 fn read(name: &str) -> Responses {
-    items::read_responses(shared().join("data").join(name), DataFormat::Wide).unwrap()
+    items::read_responses(reference().join("data").join(name), DataFormat::Wide).unwrap()
 }
 
 fn fit(r: &Responses, model: ModelKind) -> etalon::calibration::Calibration {
@@ -72,7 +72,7 @@ fn standard_errors_match_mirt_oakes() {
         let mut spec = CalibrationSpec::new(model);
         spec.standard_errors = true;
         let f = calibrate(&read(data), &spec, None, |_, _, _| {}).unwrap();
-        let mut rdr = csv::Reader::from_path(shared().join("reference/mirt").join(file)).unwrap();
+        let mut rdr = csv::Reader::from_path(reference().join("mirt").join(file)).unwrap();
         let mut n = 0;
         for r in rdr.records().map(Result::unwrap) {
             if &r[3] == "NA" || !["a", "b", "b1", "b2", "b3"].contains(&&r[1]) {
@@ -187,9 +187,9 @@ fn non_integer_codes_are_rejected_with_their_line() {
     assert!(e.contains("line 3") && e.contains("0.5"), "{e}");
 }
 
-/// Columns 1 and 3 (a and b) of a CSV file under `shared`.
+/// Columns 1 and 3 (a and b) of a CSV file under `reference/`.
 fn a_b_columns(path: &str) -> Vec<(f64, f64)> {
-    csv::Reader::from_path(shared().join(path))
+    csv::Reader::from_path(reference().join(path))
         .unwrap()
         .records()
         .map(|r| {
@@ -220,11 +220,11 @@ fn a_b(models: impl Iterator<Item = ItemModel>) -> Vec<(f64, f64)> {
 
 #[test]
 fn parameter_recovery_is_as_good_as_mirt() {
-    // On the shared sim_10000x50, against the truth: no worse than mirt's estimates of the same data.
+    // On the reference sim_10000x50, against the truth: no worse than mirt's estimates of the same data.
     let truth = a_b_columns("data/sim_10000x50_truth.csv");
-    let mirt = a_b_columns("reference/mirt/sim_10000x50_mirt_single_est.csv");
+    let mirt = a_b_columns("mirt/sim_10000x50_mirt_single_est.csv");
     let f = fit(
-        &items::read_responses(shared().join("data/sim_10000x50.csv.gz"), DataFormat::Wide).unwrap(),
+        &items::read_responses(reference().join("data/sim_10000x50.csv.gz"), DataFormat::Wide).unwrap(),
         ModelKind::TwoPl,
     );
     let ours = a_b(f.bank.items().iter().map(|i| i.parameters.clone()));

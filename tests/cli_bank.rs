@@ -26,7 +26,7 @@ fn example_bank_writes_and_validates_in_both_formats() {
 #[test]
 fn mirt_table_converts_and_validates() {
     let dir = tempfile::tempdir().unwrap();
-    let mirt = shared().join("reference/mirt/SAT12_2PL.csv");
+    let mirt = reference().join("mirt/SAT12_2PL.csv");
     for ext in ["csv", "json"] {
         let out = dir.path().join(format!("sat.{ext}"));
         let s = json_out(&etalon(&[
@@ -202,7 +202,7 @@ fn help_shows_examples_and_bad_arguments_fail_cleanly() {
 
 #[test]
 fn data_info_reads_the_shared_matrix() {
-    let p = shared().join("data/SAT12_missingNA.csv");
+    let p = reference().join("data/SAT12_missingNA.csv");
     let s = json_out(&etalon(&["data", "info", p.to_str().unwrap()]));
     assert_eq!(s["persons"], 600);
     assert_eq!(s["missing"], 69);

@@ -7,7 +7,7 @@ use common::*;
 #[test]
 fn calibrate_writes_the_bank_and_the_summary() {
     let dir = tempfile::tempdir().unwrap();
-    let data = shared().join("data/Science.csv");
+    let data = reference().join("data/Science.csv");
     for ext in ["csv", "json"] {
         let out = dir.path().join(format!("science.{ext}"));
         let s = json_out(&etalon(&[
@@ -62,7 +62,7 @@ fn anchored_long_format_calibration() {
     let dir = tempfile::tempdir().unwrap();
     // A bank of 30 items, data on 30 + 5 new items, written in long format.
     let full = dir.path().join("full.csv");
-    let sat = shared().join("data/SAT12.csv");
+    let sat = reference().join("data/SAT12.csv");
     json_out(&etalon(&[
         "calibrate",
         sat.to_str().unwrap(),
@@ -98,7 +98,7 @@ fn anchored_long_format_calibration() {
 #[test]
 fn generate_then_calibrate_long_logs() {
     let dir = tempfile::tempdir().unwrap();
-    let bank = shared().join("reference/catR/bank_2pl_500.csv");
+    let bank = reference().join("catR/bank_2pl_500.csv");
     let log = dir.path().join("log.csv.gz");
     let g = json_out(&etalon(&[
         "data",
@@ -135,7 +135,7 @@ fn generate_then_calibrate_long_logs() {
 #[test]
 fn bad_calibration_input_fails_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let data = shared().join("data/LSAT7.csv");
+    let data = reference().join("data/LSAT7.csv");
     let d = data.to_str().unwrap();
     let o = dir.path().join("o.csv");
     let o = o.to_str().unwrap();
@@ -152,7 +152,7 @@ fn bad_calibration_input_fails_cleanly() {
         &etalon(&["calibrate", d, "--model", "2pl", "--out", o, "--quadrature", "1"]),
         &["quadrature"],
     );
-    let sci = shared().join("data/Science.csv");
+    let sci = reference().join("data/Science.csv");
     assert_fails_with(
         &etalon(&["calibrate", sci.to_str().unwrap(), "--model", "3pl", "--out", o]),
         &["0/1"],

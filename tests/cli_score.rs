@@ -19,7 +19,7 @@ fn score(args: &[&str]) -> (serde_json::Value, Vec<Vec<String>>) {
 
 fn mirt_bank(dir: &tempfile::TempDir, table: &str, model: &str) -> String {
     let out = dir.path().join(format!("{model}.csv"));
-    let src = shared().join("reference/mirt").join(table);
+    let src = reference().join("mirt").join(table);
     json_out(&etalon(&[
         "bank",
         "convert",
@@ -37,8 +37,8 @@ fn mirt_bank(dir: &tempfile::TempDir, table: &str, model: &str) -> String {
 fn sat12_eap_and_ml_through_the_cli_match_mirt() {
     let dir = tempfile::tempdir().unwrap();
     let bank = mirt_bank(&dir, "SAT12_2PL.csv", "2pl");
-    let data = shared().join("data/SAT12.csv");
-    let mut rdr = csv::Reader::from_path(shared().join("reference/mirt/SAT12_2PL_fscores_all.csv")).unwrap();
+    let data = reference().join("data/SAT12.csv");
+    let mut rdr = csv::Reader::from_path(reference().join("mirt/SAT12_2PL_fscores_all.csv")).unwrap();
     let reference: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
     let (s, rows) = score(&[
         "--bank",
@@ -97,7 +97,7 @@ fn sat12_eap_and_ml_through_the_cli_match_mirt() {
 fn likert_codes_long_format_and_threads() {
     let dir = tempfile::tempdir().unwrap();
     let bank = mirt_bank(&dir, "Science_graded.csv", "graded");
-    let wide = shared().join("data/Science.csv");
+    let wide = reference().join("data/Science.csv");
     let (_, rows_wide) = score(&[
         "--bank",
         &bank,

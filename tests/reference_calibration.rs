@@ -1,15 +1,15 @@
-//! Calibration against mirt 1.45.1 (`../shared/reference/mirt/`, EM, 61 points on [-6, 6],
+//! Calibration against mirt 1.45.1 (`reference/mirt/`, EM, 61 points on [-6, 6],
 //! TOL 1e-4, 500 cycles). Tolerances from the issue: every slope, difficulty and threshold within
 //! 0.005 of mirt's, log-likelihood within 0.01, Rasch latent variance within 0.005; 3PL with mirt's
 //! prior (normal(-1.5, 1) on logit g): log-likelihood within 0.05.
 
 mod common;
-use common::shared;
+use common::reference;
 use etalon::calibration::{CalibrationSpec, calibrate};
 use etalon::items::{self, DataFormat, ModelKind};
 
 fn mirt_params(name: &str) -> Vec<(String, Vec<f64>)> {
-    let mut rdr = csv::Reader::from_path(shared().join("reference/mirt").join(name)).unwrap();
+    let mut rdr = csv::Reader::from_path(reference().join("mirt").join(name)).unwrap();
     rdr.records()
         .map(|r| {
             let r = r.unwrap();
@@ -22,7 +22,7 @@ fn mirt_params(name: &str) -> Vec<(String, Vec<f64>)> {
 }
 
 fn mirt_loglik(dataset: &str, model: &str) -> f64 {
-    let mut rdr = csv::Reader::from_path(shared().join("reference/mirt/summary.csv")).unwrap();
+    let mut rdr = csv::Reader::from_path(reference().join("mirt/summary.csv")).unwrap();
     rdr.records()
         .map(Result::unwrap)
         .find(|r| &r[0] == dataset && &r[1] == model)
@@ -32,7 +32,7 @@ fn mirt_loglik(dataset: &str, model: &str) -> f64 {
 }
 
 fn fit_at(data: &str, model: ModelKind, tol: f64) -> etalon::calibration::Calibration {
-    let responses = items::read_responses(shared().join("data").join(data), DataFormat::Wide).unwrap();
+    let responses = items::read_responses(reference().join("data").join(data), DataFormat::Wide).unwrap();
     let mut spec = CalibrationSpec::new(model);
     spec.em.tol = tol;
     spec.em.max_cycles = 5000;
@@ -173,12 +173,9 @@ fn three_pl_with_the_guessing_prior() {
     // by our code at mirt's own parameters, its penalised log-likelihood is below ours; we require ours
     // to be at least as good rather than equally short of the optimum.
     let fit = fit_at("SAT12.csv", ModelKind::ThreePl, 1e-4);
-    let responses = items::read_responses(shared().join("data/SAT12.csv"), DataFormat::Wide).unwrap();
-    let theirs = items::import_mirt(
-        shared().join("reference/mirt/SAT12_3PL_gprior.csv"),
-        ModelKind::ThreePl,
-    )
-    .unwrap();
+    let responses = items::read_responses(reference().join("data/SAT12.csv"), DataFormat::Wide).unwrap();
+    let theirs =
+        items::import_mirt(reference().join("mirt/SAT12_3PL_gprior.csv"), ModelKind::ThreePl).unwrap();
     let priors = etalon::calibration::em::Priors::default();
     let (ll_m, lp_m) = etalon::calibration::evaluate(&responses, &theirs, 61, &priors).unwrap();
     let (ll_o, lp_o) = etalon::calibration::evaluate(&responses, &fit.bank, 61, &priors).unwrap();
@@ -199,7 +196,7 @@ fn three_pl_with_the_guessing_prior() {
 #[test]
 fn sim_10000x50_2pl() {
     let responses =
-        items::read_responses(shared().join("data/sim_10000x50.csv.gz"), DataFormat::Wide).unwrap();
+        items::read_responses(reference().join("data/sim_10000x50.csv.gz"), DataFormat::Wide).unwrap();
     let fit = calibrate(
         &responses,
         &CalibrationSpec::new(ModelKind::TwoPl),
@@ -208,8 +205,7 @@ fn sim_10000x50_2pl() {
     )
     .unwrap();
     assert!((fit.loglik - -276455.0492).abs() <= 0.01, "{}", fit.loglik);
-    let mut rdr =
-        csv::Reader::from_path(shared().join("reference/mirt/sim_10000x50_mirt_single_est.csv")).unwrap();
+    let mut rdr = csv::Reader::from_path(reference().join("mirt/sim_10000x50_mirt_single_est.csv")).unwrap();
     for r in rdr.records().map(Result::unwrap) {
         let m = &fit.bank.item(&r[0]).unwrap().parameters;
         let (a, b): (f64, f64) = (r[1].parse().unwrap(), r[3].parse().unwrap());

@@ -1,10 +1,10 @@
-//! Adaptive tests against catR 3.17 `randomCAT` (`../shared/reference/catR/`): same 500-item 2PL bank,
+//! Adaptive tests against catR 3.17 `randomCAT` (`reference/catR/`): same 500-item 2PL bank,
 //! same true abilities, same pre-drawn answers; EAP on 33 points in [-4, 4] (trapezoid), MFI, stop at
 //! SE ≤ 0.3 or 40 items; ML bounded to [-4, 4]. Required: ≥ 95% of the 1,000 item sequences identical,
 //! mean length within ±0.3 item and RMSE within ±0.01 of catR's.
 
 mod common;
-use common::shared;
+use common::reference;
 use etalon::engine::config::{SessionConfig, StoppingConfig};
 use etalon::engine::estimate::{EstimatorConfig, Method};
 use etalon::engine::quadrature::{GridSpec, Prior, Rule};
@@ -36,7 +36,7 @@ fn catr_config(method: Method) -> SessionConfig {
 }
 
 fn load() -> (Bank, Vec<f64>, PredrawnMatrix) {
-    let dir = shared().join("reference/catR");
+    let dir = reference().join("catR");
     let bank = items::read_bank(dir.join("bank_2pl_500.csv")).unwrap();
     let mut rdr = csv::Reader::from_path(dir.join("thetas_1000.csv")).unwrap();
     let thetas: Vec<f64> = rdr.records().map(|r| r.unwrap()[1].parse().unwrap()).collect();
@@ -55,7 +55,7 @@ fn compare(method: Method, file: &str) {
     let (bank, thetas, predrawn) = load();
     let engine = CatEngine::new(&bank, catr_config(method)).unwrap();
     let tests = simulate::simulate(&engine, &thetas, 1, &predrawn).unwrap();
-    let mut rdr = csv::Reader::from_path(shared().join("reference/catR").join(file)).unwrap();
+    let mut rdr = csv::Reader::from_path(reference().join("catR").join(file)).unwrap();
     let reference: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
     let same = tests
         .iter()

@@ -1,19 +1,19 @@
-//! Ability estimates against mirt 1.45.1 `fscores` (`../shared/reference/mirt/`), with mirt's item
+//! Ability estimates against mirt 1.45.1 `fscores` (`reference/mirt/`), with mirt's item
 //! parameters loaded as banks. Tolerances: EAP, its SD, MAP and its SE to 1e-4; ML, ML SE, WLE and its
 //! SE to 1e-3 (SEs relative to max(1, SE)); infinite ML exactly where mirt's is. Graded and GPCM EAP against an independent
 //! brute-force integration to 1e-6.
 
 mod common;
-use common::shared;
+use common::reference;
 use etalon::engine::estimate::{Answer, EstimateKind, Estimator, EstimatorConfig, Method};
 use etalon::items::{self, Bank, DataFormat, ModelKind, Responses};
 
 fn mirt_bank(name: &str, model: ModelKind) -> Bank {
-    items::import_mirt(shared().join("reference/mirt").join(name), model).unwrap()
+    items::import_mirt(reference().join("mirt").join(name), model).unwrap()
 }
 
 fn data(name: &str) -> Responses {
-    items::read_responses(shared().join("data").join(name), DataFormat::Wide).unwrap()
+    items::read_responses(reference().join("data").join(name), DataFormat::Wide).unwrap()
 }
 
 fn answers_of(r: &Responses, bank: &Bank) -> Vec<Vec<Answer>> {
@@ -31,7 +31,7 @@ fn answers_of(r: &Responses, bank: &Bank) -> Vec<Vec<Answer>> {
 
 /// Rows of a mirt CSV as maps column → value (`Inf`, `-Inf`, `NA` parsed as ±∞ and NaN).
 fn mirt_rows(name: &str) -> Vec<std::collections::HashMap<String, f64>> {
-    let mut rdr = csv::Reader::from_path(shared().join("reference/mirt").join(name)).unwrap();
+    let mut rdr = csv::Reader::from_path(reference().join("mirt").join(name)).unwrap();
     let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
     rdr.records()
         .map(|r| {

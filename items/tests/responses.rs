@@ -143,7 +143,7 @@ fn alignment_maps_codes_through_the_bank() {
 
 #[test]
 fn shared_datasets_load() {
-    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../reference/data");
     let m = ResponseMatrix::read_wide(data.join("SAT12_missingNA.csv")).unwrap();
     assert_eq!((m.n_persons(), m.n_items()), (600, 32));
     assert_eq!(m.cells().iter().filter(|&&c| c == MISSING).count(), 69);

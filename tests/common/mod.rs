@@ -1,12 +1,12 @@
-//! Helpers shared by the end-to-end tests: run the `etalon` binary, locate `../shared`.
+//! Helpers shared by the end-to-end tests: run the `etalon` binary, locate `reference/`.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// `../shared` beside the checkout.
-pub fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
+/// `reference/` in the repository: data sets and mirt/catR/toolkit reference values.
+pub fn reference() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("reference")
 }
 
 /// Run `etalon` with these arguments.
