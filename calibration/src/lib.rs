@@ -293,7 +293,15 @@ pub fn calibrate(
     };
     let id = anchor.map_or_else(|| "calibrated".to_string(), |b| b.id().to_string());
     let framework = anchor.map_or_else(Framework::default, |b| b.framework().clone());
+    // The estimated latent distribution (Rasch, anchored calibrations) is the scale of the parameters:
+    // the bank records it unless it is the standard N(0, 1).
+    let latent =
+        (model.latent.mean != 0.0 || model.latent.variance != 1.0).then_some(etalon_items::BankLatent {
+            mean: model.latent.mean,
+            variance: model.latent.variance,
+        });
     let bank = Bank::new(id, framework, bank_items, provenance)
+        .and_then(|bank| bank.with_latent(latent))
         .map_err(|p| CalibrationError::Settings(etalon_items::Problems(p).to_string()))?;
     Ok(Calibration {
         bank,

@@ -35,6 +35,58 @@ pub struct Provenance {
     pub calibration: Option<serde_json::Value>,
 }
 
+/// The latent (ability) distribution N(mean, variance) the item parameters are scaled to.
+///
+/// A bank without one is on the standard N(0, 1) scale. Calibrations that estimate the latent
+/// moments (Rasch, anchored calibrations) record them here, because scoring needs them as the prior.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Latent {
+    /// Mean of the latent distribution.
+    pub mean: f64,
+    /// Variance of the latent distribution (> 0).
+    pub variance: f64,
+}
+
+impl Latent {
+    /// The standard normal N(0, 1): the scale of a bank that records no latent distribution.
+    pub const STANDARD: Latent = Latent {
+        mean: 0.0,
+        variance: 1.0,
+    };
+
+    /// Whether this is exactly N(0, 1).
+    pub fn is_standard(&self) -> bool {
+        *self == Latent::STANDARD
+    }
+
+    /// Standard deviation (the square root of the variance).
+    pub fn sd(&self) -> f64 {
+        self.variance.sqrt()
+    }
+
+    /// Why the mean is invalid (it must be finite), if it is.
+    pub(crate) fn mean_problem(&self) -> Option<String> {
+        (!self.mean.is_finite()).then(|| format!("latent mean must be finite (got {})", self.mean))
+    }
+
+    /// Why the variance is invalid (it must be finite and > 0), if it is.
+    pub(crate) fn variance_problem(&self) -> Option<String> {
+        (!(self.variance.is_finite() && self.variance > 0.0))
+            .then(|| format!("latent variance must be finite and > 0 (got {})", self.variance))
+    }
+
+    /// What is wrong with these moments (the mean must be finite, the variance finite and > 0),
+    /// each problem in field `latent`.
+    pub fn problems(&self) -> Vec<Problem> {
+        [self.mean_problem(), self.variance_problem()]
+            .into_iter()
+            .flatten()
+            .map(|m| Problem::new(m).in_field("latent"))
+            .collect()
+    }
+}
+
 /// A problem with the index of the item it concerns, if any.
 pub(crate) type LocatedProblem = (Option<usize>, Problem);
 
@@ -53,6 +105,8 @@ struct BankRepr<I> {
     #[serde(default)]
     provenance: Provenance,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    latent: Option<Latent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     levels: Option<serde_json::Value>,
     items: Vec<I>,
 }
@@ -65,6 +119,7 @@ pub struct Bank {
     name: Option<String>,
     framework: Framework,
     provenance: Provenance,
+    latent: Option<Latent>,
     levels: Option<serde_json::Value>,
     items: Vec<Item>,
     index: HashMap<String, usize>,
@@ -85,6 +140,9 @@ pub struct BankSummary {
     pub competences: BTreeMap<String, usize>,
     /// Items per status.
     pub statuses: BTreeMap<String, usize>,
+    /// The latent distribution the parameters are scaled to, when the bank records one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latent: Option<Latent>,
 }
 
 impl Bank {
@@ -105,6 +163,7 @@ impl Bank {
             name: None,
             framework,
             provenance,
+            latent: None,
             levels: None,
             items,
             index,
@@ -188,6 +247,18 @@ impl Bank {
         self
     }
 
+    /// Builder: record the latent distribution N(mean, variance) the parameters are scaled to
+    /// (`None`: the standard N(0, 1) scale). A mean that is not finite or a variance that is not
+    /// finite and > 0 is refused with its problems (field `latent`); the bank is then dropped.
+    pub fn with_latent(mut self, latent: Option<Latent>) -> Result<Self, Vec<Problem>> {
+        let problems = latent.map(|l| l.problems()).unwrap_or_default();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        self.latent = latent;
+        Ok(self)
+    }
+
     /// Bank identifier.
     pub fn id(&self) -> &str {
         &self.id
@@ -211,6 +282,11 @@ impl Bank {
     /// Replace the provenance.
     pub fn set_provenance(&mut self, provenance: Provenance) {
         self.provenance = provenance;
+    }
+    /// The latent distribution the parameters are scaled to, if the bank records one
+    /// (`None`: the standard N(0, 1)).
+    pub fn latent(&self) -> Option<Latent> {
+        self.latent
     }
     /// The level map stored in the bank, if any.
     pub fn levels(&self) -> Option<&serde_json::Value> {
@@ -251,8 +327,10 @@ impl Bank {
         Ok(())
     }
 
-    /// A 64-bit FNV-1a hash of the framework and the items' ids, models, parameters, competences and
-    /// statuses, as 16 hex digits: sessions record it and refuse to run on another bank.
+    /// A 64-bit FNV-1a hash of the framework, the items' ids, models, parameters, competences and
+    /// statuses, and the latent distribution, as 16 hex digits: sessions record it and refuse to run
+    /// on another bank. A latent distribution that is absent or exactly N(0, 1) adds nothing, so banks
+    /// without one keep the fingerprint they had before banks recorded it.
     pub fn fingerprint(&self) -> String {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         let mut eat = |bytes: &[u8]| {
@@ -282,6 +360,11 @@ impl Bank {
                 eat(&e.to_bits().to_le_bytes());
             }
         }
+        if let Some(l) = self.latent.filter(|l| !l.is_standard()) {
+            eat(b"latent");
+            eat(&l.mean.to_bits().to_le_bytes());
+            eat(&l.variance.to_bits().to_le_bytes());
+        }
         format!("{h:016x}")
     }
 
@@ -309,6 +392,7 @@ impl Bank {
             models,
             competences,
             statuses,
+            latent: self.latent,
         }
     }
 
@@ -320,6 +404,7 @@ impl Bank {
             name: self.name.clone(),
             framework: self.framework.clone(),
             provenance: self.provenance.clone(),
+            latent: self.latent,
             levels: self.levels.clone(),
             items: self.items.clone(),
         };
@@ -350,6 +435,9 @@ impl Bank {
         }
         let (bank_problems, index) = Self::check(&repr.framework, &items);
         problems.extend(bank_problems.into_iter().map(|(_, p)| p));
+        if let Some(l) = &repr.latent {
+            problems.extend(l.problems());
+        }
         if !problems.is_empty() {
             return Err(BankError::Invalid {
                 path,
@@ -362,6 +450,7 @@ impl Bank {
             name: repr.name,
             framework: repr.framework,
             provenance: repr.provenance,
+            latent: repr.latent,
             levels: repr.levels,
             items,
             index,

@@ -21,7 +21,7 @@ pub mod framework;
 pub mod item;
 pub mod model;
 
-pub use bank::{Bank, BankSummary, Provenance};
+pub use bank::{Bank, BankSummary, Latent as BankLatent, Provenance};
 pub use bank_io::{BankFormat, bank_format, import_mirt, read_bank, write_bank};
 pub use data::{Alignment, DataFormat, MISSING, ResponseMatrix, Responses, SparseResponses, read_responses};
 pub use error::{BankError, DataError, Problem, Problems};

@@ -53,12 +53,24 @@ fn item(i: usize) -> impl Strategy<Value = Item> {
         })
 }
 
+/// A latent distribution, sometimes: none, the standard one, or estimated-looking moments.
+fn latent() -> impl Strategy<Value = Option<BankLatent>> {
+    prop_oneof![
+        2 => Just(None),
+        1 => Just(Some(BankLatent { mean: 0.0, variance: 1.0 })),
+        2 => (finite(), prop_oneof![1e-6f64..10.0, Just(1.0), Just(1e-9), 1.0f64..1e6])
+            .prop_map(|(mean, variance)| Some(BankLatent { mean, variance })),
+    ]
+}
+
 fn bank() -> impl Strategy<Value = Bank> {
-    (1usize..12).prop_flat_map(|n| {
-        (0..n)
-            .map(item)
-            .collect::<Vec<_>>()
-            .prop_map(|items| Bank::new("b", Framework::default(), items, Provenance::default()).unwrap())
+    (1usize..12, latent()).prop_flat_map(|(n, latent)| {
+        (0..n).map(item).collect::<Vec<_>>().prop_map(move |items| {
+            Bank::new("b", Framework::default(), items, Provenance::default())
+                .unwrap()
+                .with_latent(latent)
+                .unwrap()
+        })
     })
 }
 
@@ -72,6 +84,8 @@ proptest! {
         write_bank(&bank, &path).unwrap();
         let back = read_bank(&path).unwrap();
         prop_assert_eq!(back.items(), bank.items());
+        prop_assert_eq!(back.latent(), bank.latent());
+        prop_assert_eq!(back.fingerprint(), bank.fingerprint());
         // Writing again gives the same bytes.
         let path2 = dir.path().join("b2.csv");
         write_bank(&back, &path2).unwrap();
@@ -217,7 +231,13 @@ proptest! {
     fn arbitrary_input_never_panics(
         bytes in prop::collection::vec(any::<u8>(), 0..400),
         text in "[a-z0-9_.,;\"\\n{}\\[\\]: -]{0,300}",
-        header in prop::sample::select(vec!["id,model,a,b", "id,model,a,b,c,d,b1,b2", "id,model,b,competence,status,codes,exposure,se_b", ""]),
+        header in prop::sample::select(vec![
+            "id,model,a,b",
+            "id,model,a,b,c,d,b1,b2",
+            "id,model,b,competence,status,codes,exposure,se_b",
+            "id,model,b,latent_mean,latent_variance",
+            "",
+        ]),
     ) {
         let path = std::path::Path::new("fuzz.csv");
         let _ = bank_io::bank_from_csv(&String::from_utf8_lossy(&bytes), path);
