@@ -37,7 +37,7 @@ fn em_cycle(c: &mut Criterion) {
     let r = data(10_000, 50);
     let spec = CalibrationSpec::new(ModelKind::TwoPl);
     group.bench_function("full 2PL fit 10000x50", |b| {
-        b.iter(|| calibrate(&r, &spec, None, |_, _, _| {}).unwrap())
+        b.iter(|| calibrate(&r, &spec, None, ()).unwrap())
     });
     group.finish();
 }

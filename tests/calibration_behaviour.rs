@@ -16,7 +16,7 @@ fn read(name: &str) -> Responses {
 }
 
 fn fit(r: &Responses, model: ModelKind) -> etalon::calibration::Calibration {
-    calibrate(r, &CalibrationSpec::new(model), None, |_, _, _| {}).unwrap()
+    calibrate(r, &CalibrationSpec::new(model), None, ()).unwrap()
 }
 
 /// Responses of `n` persons with θ ~ N(0, 1) (seeded) to `models`, items named I1, I2, ….
@@ -71,7 +71,7 @@ fn standard_errors_match_mirt_oakes() {
     ] {
         let mut spec = CalibrationSpec::new(model);
         spec.standard_errors = true;
-        let f = calibrate(&read(data), &spec, None, |_, _, _| {}).unwrap();
+        let f = calibrate(&read(data), &spec, None, ()).unwrap();
         let mut rdr = csv::Reader::from_path(reference().join("mirt").join(file)).unwrap();
         let mut n = 0;
         for r in rdr.records().map(Result::unwrap) {
@@ -166,13 +166,7 @@ fn degenerate_data_gets_warnings_and_finite_results() {
     assert!(f.loglik.is_finite() && !f.warnings.is_empty());
     // Codes that are not 0/1 under a dichotomous model: a clear error.
     let likert = read("Science.csv");
-    let e = calibrate(
-        &likert,
-        &CalibrationSpec::new(ModelKind::TwoPl),
-        None,
-        |_, _, _| {},
-    )
-    .unwrap_err();
+    let e = calibrate(&likert, &CalibrationSpec::new(ModelKind::TwoPl), None, ()).unwrap_err();
     assert!(e.to_string().contains("0/1"), "{e}");
 }
 
@@ -254,13 +248,7 @@ fn anchored_calibration_puts_new_items_on_the_bank_scale() {
         .map(|(j, m)| Item::new(format!("I{}", j + 1), m.clone()))
         .collect();
     let bank = Bank::new("live", Framework::default(), anchors, Provenance::default()).unwrap();
-    let f = calibrate(
-        &r,
-        &CalibrationSpec::new(ModelKind::TwoPl),
-        Some(&bank),
-        |_, _, _| {},
-    )
-    .unwrap();
+    let f = calibrate(&r, &CalibrationSpec::new(ModelKind::TwoPl), Some(&bank), ()).unwrap();
     assert_eq!(f.items, 10);
     assert!(
         (f.latent.mean - 0.5).abs() < 0.06,

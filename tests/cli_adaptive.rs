@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 #[test]
 fn simulate_reproduces_catr_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
-    let c = shared().join("reference/catR");
+    let c = reference().join("catR");
     let out = dir.path().join("results.csv");
     let p = |name: &str| c.join(name).to_string_lossy().into_owned();
     let s = json_out(&etalon(&[
@@ -116,7 +116,7 @@ fn simulate_options_config_and_determinism() {
 #[test]
 fn exposure_calibration_writes_parameters_and_caps_exposure() {
     let dir = tempfile::tempdir().unwrap();
-    let bank = shared().join("reference/catR/bank_2pl_500.csv");
+    let bank = reference().join("catR/bank_2pl_500.csv");
     let out = dir.path().join("bank_sh.csv");
     let s = json_out(&etalon(&[
         "simulate",
@@ -161,7 +161,22 @@ fn assess_runs_an_interactive_test() {
         ui.contains("Question 1") && ui.contains("please type a number"),
         "{ui}"
     );
-    assert!(s["length"].as_u64().unwrap() >= 1 && s["se"].as_f64().unwrap() > 0.0);
+    assert!(!s["items"].as_array().unwrap().is_empty() && s["se"].as_f64().unwrap() > 0.0);
+    // The terminal shows the bound on the length and the competence's name, not its id.
+    assert!(ui.contains("Question 1 of at most 32 — "), "{ui}");
+    assert!(
+        ui.contains("Search for information and follow it over time") || ui.contains("—"),
+        "{ui}"
+    );
+    // The profile: every competence of the example bank, each with why it stopped.
+    let competences = s["competences"].as_object().unwrap();
+    assert_eq!(competences.len(), 16, "{s}");
+    assert!(
+        competences
+            .values()
+            .all(|c| c["stop_reason"].is_string() && c["label"].is_string())
+    );
+    assert_eq!(s["stop_reason"], "every-competence");
     assert!(
         s["tutorials"]
             .as_array()
@@ -180,4 +195,64 @@ fn assess_runs_an_interactive_test() {
         .unwrap();
     child.stdin.take().unwrap().write_all(b"1\n").unwrap();
     assert_fails_with(&child.wait_with_output().unwrap(), &["input ended"]);
+}
+
+/// Run `etalon assess` with these arguments and this input.
+fn assess(args: &[&str], input: &str) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_etalon"))
+        .arg("assess")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn assess_quits_saves_and_resumes_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("me.json");
+    let save_s = save.to_str().unwrap();
+    // Three answers, then q: saved, exit 0, told how to resume.
+    let out = assess(&["--seed", "5", "--save", save_s], "1\n2\n1\nq\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ui = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        ui.contains("Saved after 3 answers") && ui.contains(&format!("etalon assess --save {save_s}")),
+        "{ui}"
+    );
+    assert!(out.stdout.is_empty(), "no result before the end");
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&save).unwrap()).unwrap();
+    assert_eq!(saved["schema"], 1, "saved assessments carry their format version");
+    // Resuming says where, and asks question 4 next.
+    let out = assess(&["--save", save_s], "q\n");
+    let ui = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        ui.contains("after 3 answers") && ui.contains("Question 4 of at most"),
+        "{ui}"
+    );
+    // A test finished in two sittings equals the one in one sitting.
+    let whole = assess(&["--seed", "5", "--json"], &"1\n2\n1\n".repeat(20));
+    let _ = std::fs::remove_file(&save);
+    let first = assess(&["--seed", "5", "--save", save_s], "1\n2\n1\nq\n");
+    assert!(first.status.success());
+    let rest = assess(&["--save", save_s, "--json"], &"1\n2\n1\n".repeat(20)[6..]);
+    assert_eq!(json_out(&whole), json_out(&rest));
+}
+
+#[test]
+fn assess_help_states_the_real_stopping_rule() {
+    let out = Command::new(env!("CARGO_BIN_EXE_etalon"))
+        .args(["assess", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("at most 2 questions per competence"), "{help}");
+    assert!(
+        !help.contains("SE ≤ 0.4 or 20 items"),
+        "the old, wrong rule: {help}"
+    );
 }

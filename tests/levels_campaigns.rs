@@ -3,7 +3,9 @@
 
 mod common;
 use common::*;
-use etalon::engine::campaign::{self, Campaign, ParticipantCompetence, ParticipantResult, Target};
+use etalon::assessment::campaign::{
+    self, Campaign, CampaignSpec, ParticipantCompetence, ParticipantResult, Target,
+};
 use etalon::engine::levels::{LevelMap, Levels};
 use etalon::engine::profile::{ProfileConfig, ProfileEngine};
 use etalon::engine::simulate::derive_seed;
@@ -43,7 +45,7 @@ fn theta_exactly_on_a_cut_belongs_to_the_upper_level() {
 fn score_with_levels_adds_columns_and_rejects_bad_maps() {
     let dir = tempfile::tempdir().unwrap();
     let bank = dir.path().join("b.csv");
-    let src = shared().join("reference/mirt/LSAT7_2PL.csv");
+    let src = reference().join("mirt/LSAT7_2PL.csv");
     json_out(&etalon(&[
         "bank",
         "convert",
@@ -61,7 +63,7 @@ fn score_with_levels_adds_columns_and_rejects_bad_maps() {
     )
     .unwrap();
     let out = dir.path().join("s.csv");
-    let data = shared().join("data/LSAT7.csv");
+    let data = reference().join("data/LSAT7.csv");
     let args = |l: &str| {
         etalon(&[
             "score",
@@ -114,7 +116,7 @@ fn pc(theta: f64, level: usize) -> ParticipantCompetence {
 #[test]
 fn report_matches_a_hand_computed_case() {
     let bank = etalon::items::example::example_bank();
-    let c = Campaign {
+    let c = Campaign::new(CampaignSpec {
         id: "t".into(),
         name: "t".into(),
         bank: None,
@@ -130,7 +132,8 @@ fn report_matches_a_hand_computed_case() {
         ],
         simulated_correlation: 0.5,
         assessment: ProfileConfig::default(),
-    };
+    })
+    .unwrap();
     let people = [
         (-1.2, 2, 0.6, 5),
         (0.1, 4, 1.4, 6),
@@ -141,12 +144,13 @@ fn report_matches_a_hand_computed_case() {
         .iter()
         .enumerate()
         .map(|(i, &(t1, l1, t4, l4))| ParticipantResult {
+            campaign: None,
             participant: format!("P{i}"),
             competences: BTreeMap::from([("1.1".to_string(), pc(t1, l1)), ("4.1".to_string(), pc(t4, l4))]),
             score: 0.0,
         })
         .collect();
-    let r = campaign::report(&c, &bank, &results);
+    let r = campaign::report(&c, &bank, &results, None).unwrap();
     assert_eq!(r.participants, 4);
     let c11 = &r.competences[0];
     assert_eq!(c11.level_counts, vec![0, 1, 1, 0, 1, 1, 0, 0, 0]);
@@ -317,7 +321,7 @@ fn study(bank: &Bank, classify: Option<f64>, se: Option<f64>, max: usize, n: usi
         ..ProfileConfig::default()
     };
     config.session.stopping.se_target = se;
-    let c = Campaign {
+    let c = Campaign::new(CampaignSpec {
         id: "s".into(),
         name: "s".into(),
         bank: None,
@@ -329,7 +333,8 @@ fn study(bank: &Bank, classify: Option<f64>, se: Option<f64>, max: usize, n: usi
             .collect(),
         simulated_correlation: 0.5,
         assessment: config.clone(),
-    };
+    })
+    .unwrap();
     let engine = ProfileEngine::new(bank, c.profile_config()).unwrap();
     let (mut agree, mut items, mut cells) = (0usize, 0usize, 0usize);
     for i in 0..n {

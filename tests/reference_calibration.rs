@@ -36,7 +36,7 @@ fn fit_at(data: &str, model: ModelKind, tol: f64) -> etalon::calibration::Calibr
     let mut spec = CalibrationSpec::new(model);
     spec.em.tol = tol;
     spec.em.max_cycles = 5000;
-    calibrate(&responses, &spec, None, |_, _, _| {}).unwrap()
+    calibrate(&responses, &spec, None, ()).unwrap()
 }
 
 /// Calibrate `data` under `model` (mirt's settings) and compare with mirt's `<dataset>_<mirt_model>.csv`:
@@ -197,13 +197,7 @@ fn three_pl_with_the_guessing_prior() {
 fn sim_10000x50_2pl() {
     let responses =
         items::read_responses(reference().join("data/sim_10000x50.csv.gz"), DataFormat::Wide).unwrap();
-    let fit = calibrate(
-        &responses,
-        &CalibrationSpec::new(ModelKind::TwoPl),
-        None,
-        |_, _, _| {},
-    )
-    .unwrap();
+    let fit = calibrate(&responses, &CalibrationSpec::new(ModelKind::TwoPl), None, ()).unwrap();
     assert!((fit.loglik - -276455.0492).abs() <= 0.01, "{}", fit.loglik);
     let mut rdr = csv::Reader::from_path(reference().join("mirt/sim_10000x50_mirt_single_est.csv")).unwrap();
     for r in rdr.records().map(Result::unwrap) {

@@ -399,6 +399,8 @@ fn m_step_shared_slope(items: &mut [ItemState], r_of: impl Fn(usize) -> Vec<f64>
 /// What one EM run ends with.
 #[derive(Debug, Clone)]
 pub struct EmOutcome {
+    /// Whether an observer stopped the run before convergence.
+    pub stopped: bool,
     /// The fitted model.
     pub model: Model,
     /// Log-likelihood at the final parameters.
@@ -523,22 +525,97 @@ fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
 }
 
+/// What the EM loop reports after every cycle.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    /// Cycles done.
+    pub cycle: usize,
+    /// Marginal log-likelihood (penalised by the priors) at the start of the cycle.
+    pub loglik: f64,
+    /// Largest parameter change of the cycle.
+    pub change: f64,
+}
+
+/// Whether the EM loop goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Go on.
+    Continue,
+    /// Stop now and keep the parameters reached (cancelled, time limit).
+    Stop,
+}
+
+/// Watches a calibration cycle by cycle and may stop it: a progress bar, a cancel button, a time
+/// limit, Ctrl-C in Python. `()` watches nothing; any `FnMut(&Progress) -> Control` is an observer.
+pub trait Observer {
+    /// Called after every EM cycle.
+    fn observe(&mut self, progress: &Progress) -> Control;
+}
+
+impl Observer for () {
+    fn observe(&mut self, _: &Progress) -> Control {
+        Control::Continue
+    }
+}
+
+impl<F: FnMut(&Progress) -> Control> Observer for F {
+    fn observe(&mut self, progress: &Progress) -> Control {
+        self(progress)
+    }
+}
+
+/// An observer that stops the run once a wall-clock budget is spent.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug, Clone, Copy)]
+pub struct TimeLimit {
+    deadline: std::time::Instant,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl TimeLimit {
+    /// Stop after `budget` from now.
+    pub fn new(budget: std::time::Duration) -> Self {
+        TimeLimit {
+            deadline: std::time::Instant::now() + budget,
+        }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Observer for TimeLimit {
+    fn observe(&mut self, _: &Progress) -> Control {
+        if std::time::Instant::now() >= self.deadline {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
+    }
+}
+
 /// Run EM from `model` until convergence, accelerated by SQUAREM (Varadhan & Roland 2008, scheme S3):
 /// from φ0, two EM steps give φ1, φ2; with r = φ1 - φ0, v = φ2 - 2φ1 + φ0 and α = -‖r‖/‖v‖ (at most
 /// -1), the extrapolation φ0 - 2αr + α²v is accepted (after one stabilising EM step) only if it is
 /// admissible and its log-likelihood is at least that of φ2; otherwise the plain EM sequence goes on.
 /// Convergence is judged on plain EM steps: the largest parameter change of one EM step below `tol`.
-/// `progress(cycle, loglik, change)` is called after every EM step.
+/// `observer` sees every EM step and may stop the run.
 pub fn run_em(
     data: &CalibData,
     mut model: Model,
     config: &EmConfig,
-    mut progress: impl FnMut(usize, f64, f64),
+    observer: &mut dyn Observer,
 ) -> EmOutcome {
     let workspace = estep::Workspace::new(data, 256 << 20);
     let mut cycles = 0usize;
     let mut converged = false;
     let mut last_change = f64::INFINITY;
+    let mut stopped = false;
+    let mut report = |cycle: usize, loglik: f64, change: f64| {
+        observer.observe(&Progress {
+            cycle,
+            loglik,
+            change,
+        }) == Control::Stop
+    };
     let step = |m: &Model, cycles: &mut usize| -> (Model, f64) {
         *cycles += 1;
         em_step(data, m, &workspace)
@@ -552,11 +629,12 @@ pub fn run_em(
             let (next, ll) = step(&models[models.len() - 1], &mut cycles);
             let p = next.flatten();
             last_change = max_abs_diff(&params[params.len() - 1], &p);
-            progress(cycles, ll, last_change);
+            stopped = report(cycles, ll, last_change);
             logliks.push(ll);
-            if last_change < config.tol || cycles >= config.max_cycles {
+            if last_change < config.tol || cycles >= config.max_cycles || stopped {
                 model = next;
                 converged = last_change < config.tol;
+                stopped &= !converged;
                 break 'outer;
             }
             models.push(next);
@@ -588,8 +666,11 @@ pub fn run_em(
             // ll_ext is the log-likelihood at the extrapolated point; φ2's is at least ll1.
             if ll_ext >= ll1 && m3.admissible() {
                 last_change = max_abs_diff(&ext, &m3.flatten());
-                progress(cycles, ll_ext, last_change);
                 model = m3;
+                if report(cycles, ll_ext, last_change) {
+                    stopped = true;
+                    break;
+                }
                 continue;
             }
         }
@@ -597,6 +678,7 @@ pub fn run_em(
     }
     let loglik = estep::e_step(data, &model.table(), &model.log_prior(), &workspace).loglik;
     EmOutcome {
+        stopped,
         model,
         loglik,
         cycles,

@@ -48,7 +48,7 @@ pub struct Expected {
     pub loglik: f64,
 }
 
-pub use etalon_engine::irt::fast_exp;
+pub use etalon_items::irt::fast_exp;
 
 /// Σ v with eight independent accumulators (vectorises; the order is fixed, so results are reproducible).
 #[inline]

@@ -10,7 +10,7 @@
 //! use etalon_calibration::{calibrate, CalibrationSpec};
 //! use etalon_items::{read_responses, DataFormat, ModelKind};
 //! let data = read_responses("responses.csv", DataFormat::Wide).unwrap();
-//! let fit = calibrate(&data, &CalibrationSpec::new(ModelKind::TwoPl), None, |_, _, _| {}).unwrap();
+//! let fit = calibrate(&data, &CalibrationSpec::new(ModelKind::TwoPl), None, ()).unwrap();
 //! println!("log-likelihood {}", fit.loglik);
 //! ```
 
@@ -116,12 +116,14 @@ pub struct Calibration {
 
 /// Fit `spec` to `responses`. With `anchor`, items present in that bank keep its parameters and set
 /// the scale (the latent mean and variance are then estimated); only the other items are calibrated.
-/// `progress(cycle, loglik, change)` is called after every EM cycle.
+/// `observer` sees every EM cycle and may stop the run ([`em::Observer`]: `()` for none, a closure
+/// `|p: &Progress| Control::Continue`, a [`em::TimeLimit`]); a stopped run returns the parameters
+/// reached, not converged, with a warning.
 pub fn calibrate(
     responses: &Responses,
     spec: &CalibrationSpec,
     anchor: Option<&Bank>,
-    progress: impl FnMut(usize, f64, f64),
+    mut observer: impl em::Observer,
 ) -> Result<Calibration, CalibrationError> {
     let em = &spec.em;
     if !(3..=1001).contains(&em.quadrature) {
@@ -218,8 +220,13 @@ pub fn calibrate(
         free_mean: anchored,
         priors: em.priors,
     };
-    let outcome = em::run_em(&data, model, em, progress);
-    if !outcome.converged {
+    let outcome = em::run_em(&data, model, em, &mut observer);
+    if outcome.stopped {
+        warnings.push(format!(
+            "calibration stopped by its observer after {} cycles (cancelled or out of time): the parameters are those reached, not converged",
+            outcome.cycles
+        ));
+    } else if !outcome.converged {
         warnings.push(format!(
             "EM did not converge in {} cycles (last largest change {:.3e} > tolerance {:.0e}); consider a prior or more cycles",
             outcome.cycles, outcome.last_change, em.tol

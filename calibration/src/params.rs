@@ -14,7 +14,7 @@
 //! from which the M-step's gradient Σ r_k ∂P_k/(P_k) and Fisher information Σ n ∂P_k ∂P_kᵀ/P_k follow
 //! for every model (Bock & Aitkin 1981; Baker & Kim 2004, ch. 6–7).
 
-use etalon_engine::irt::sigmoid;
+use etalon_items::irt::sigmoid;
 use etalon_items::{ItemModel, ModelKind};
 
 /// One item's parameters during calibration.

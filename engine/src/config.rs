@@ -172,25 +172,119 @@ pub struct SessionConfig {
 
 /// A configuration that cannot run on this bank.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// Invalid estimator settings.
     #[error("estimator: {0}")]
     Estimator(#[from] EstimationError),
-    /// Invalid stopping rules.
-    #[error("stopping: {0}")]
-    Stopping(String),
-    /// Invalid exposure settings.
-    #[error("exposure: {0}")]
-    Exposure(String),
-    /// Content constraints naming unknown competences or impossible counts.
-    #[error("content: {0}")]
-    Content(String),
-    /// Invalid start.
-    #[error("start: {0}")]
-    Start(String),
+    /// `stopping.max_items` is 0.
+    #[error("stopping.max_items must be at least 1")]
+    ZeroMaxItems,
+    /// `stopping.min_items` above `stopping.max_items`.
+    #[error("stopping.min_items ({min}) exceeds stopping.max_items ({max})")]
+    MinAboveMax {
+        /// The minimum.
+        min: usize,
+        /// The maximum.
+        max: usize,
+    },
+    /// `stopping.se_target` not finite and positive.
+    #[error("stopping.se_target must be finite and > 0 (got {0})")]
+    SeTarget(f64),
+    /// Classification cuts not finite and strictly increasing.
+    #[error("stopping.classification.cuts must be finite and strictly increasing")]
+    Cuts,
+    /// Classification confidence outside (0, 1).
+    #[error("stopping.classification.confidence must be in (0, 1) (got {0})")]
+    Confidence(f64),
+    /// Randomesque with k = 0.
+    #[error("selection.exposure: randomesque k must be at least 1")]
+    RandomesqueK,
+    /// A fixed start that is not finite.
+    #[error("start.theta must be finite (got {0})")]
+    StartTheta(f64),
+    /// A random start interval that is not finite or reversed.
+    #[error("start: need finite lower ≤ upper (got [{lower}, {upper}])")]
+    StartRange {
+        /// Lower end.
+        lower: f64,
+        /// Upper end.
+        upper: f64,
+    },
+    /// A content rule names a competence no item measures.
+    #[error("content: no item of the bank measures competence `{0}`")]
+    UnknownCompetence(String),
+    /// A competence's minimum above its maximum.
+    #[error("content: competence `{competence}`: min_items {min} > max_items {max}")]
+    CompetenceMinAboveMax {
+        /// Competence id.
+        competence: String,
+        /// Its minimum.
+        min: usize,
+        /// Its maximum.
+        max: usize,
+    },
+    /// A competence's minimum exceeds its active items.
+    #[error(
+        "content.min_items: competence `{competence}` needs {min} items but the bank has {available} active"
+    )]
+    MinimumUnreachable {
+        /// Competence id.
+        competence: String,
+        /// Its minimum.
+        min: usize,
+        /// Active items measuring it.
+        available: usize,
+    },
+    /// The minima add up to more than the test length.
+    #[error(
+        "content.min_items: the minimum items per competence add up to {total}, more than stopping.max_items {max}"
+    )]
+    MinimaExceedLength {
+        /// Sum of the minima.
+        total: usize,
+        /// The test length.
+        max: usize,
+    },
+    /// A negative or non-finite target proportion.
+    #[error("content.target_proportions: `{competence}` must be finite and ≥ 0 (got {value})")]
+    Proportion {
+        /// Competence id.
+        competence: String,
+        /// The value.
+        value: f64,
+    },
+    /// Target proportions that do not sum to 1.
+    #[error("content.target_proportions must sum to 1 (got {0})")]
+    ProportionSum(f64),
+    /// A pretest position 0.
+    #[error("content.pretest_positions are 1-based (got 0)")]
+    PretestZero,
     /// The bank has no item a session could select.
     #[error("the bank has no active item")]
     NoActiveItem,
+}
+
+impl ConfigError {
+    /// The configuration field at fault (dotted path), when there is one.
+    pub fn field(&self) -> Option<&'static str> {
+        Some(match self {
+            ConfigError::Estimator(_) => "estimator",
+            ConfigError::ZeroMaxItems | ConfigError::MinAboveMax { .. } => "stopping.max_items",
+            ConfigError::SeTarget(_) => "stopping.se_target",
+            ConfigError::Cuts => "stopping.classification.cuts",
+            ConfigError::Confidence(_) => "stopping.classification.confidence",
+            ConfigError::RandomesqueK => "selection.exposure",
+            ConfigError::StartTheta(_) | ConfigError::StartRange { .. } => "start",
+            ConfigError::UnknownCompetence(_) => "content",
+            ConfigError::CompetenceMinAboveMax { .. }
+            | ConfigError::MinimumUnreachable { .. }
+            | ConfigError::MinimaExceedLength { .. } => "content.min_items",
+            ConfigError::Proportion { .. } | ConfigError::ProportionSum(_) => "content.target_proportions",
+            ConfigError::PretestZero => "content.pretest_positions",
+            ConfigError::NoActiveItem => return None,
+        })
+    }
 }
 
 impl SessionConfig {
@@ -199,50 +293,41 @@ impl SessionConfig {
         self.estimator.validate()?;
         let s = &self.stopping;
         if s.max_items == 0 {
-            return Err(ConfigError::Stopping("max_items must be at least 1".into()));
+            return Err(ConfigError::ZeroMaxItems);
         }
         if s.min_items > s.max_items {
-            return Err(ConfigError::Stopping(format!(
-                "min_items ({}) exceeds max_items ({})",
-                s.min_items, s.max_items
-            )));
+            return Err(ConfigError::MinAboveMax {
+                min: s.min_items,
+                max: s.max_items,
+            });
         }
         if let Some(t) = s.se_target
             && !(t.is_finite() && t > 0.0)
         {
-            return Err(ConfigError::Stopping(format!(
-                "se_target must be finite and > 0 (got {t})"
-            )));
+            return Err(ConfigError::SeTarget(t));
         }
         if let Some(c) = &s.classification {
             if c.cuts.is_empty()
                 || c.cuts.windows(2).any(|w| w[0] >= w[1])
                 || c.cuts.iter().any(|x| !x.is_finite())
             {
-                return Err(ConfigError::Stopping(
-                    "classification cuts must be finite and strictly increasing".into(),
-                ));
+                return Err(ConfigError::Cuts);
             }
             if !(c.confidence > 0.0 && c.confidence < 1.0) {
-                return Err(ConfigError::Stopping(format!(
-                    "confidence must be in (0, 1) (got {})",
-                    c.confidence
-                )));
+                return Err(ConfigError::Confidence(c.confidence));
             }
         }
         if let Exposure::Randomesque { k: 0 } = self.selection.exposure {
-            return Err(ConfigError::Exposure("randomesque k must be at least 1".into()));
+            return Err(ConfigError::RandomesqueK);
         }
         match self.start {
             StartConfig::Fixed { theta } if !theta.is_finite() => {
-                return Err(ConfigError::Start(format!("theta must be finite (got {theta})")));
+                return Err(ConfigError::StartTheta(theta));
             }
             StartConfig::Random { lower, upper }
                 if !(lower.is_finite() && upper.is_finite() && lower <= upper) =>
             {
-                return Err(ConfigError::Start(format!(
-                    "need finite lower ≤ upper (got [{lower}, {upper}])"
-                )));
+                return Err(ConfigError::StartRange { lower, upper });
             }
             _ => {}
         }
@@ -256,36 +341,55 @@ impl SessionConfig {
             .chain(c.target_proportions.keys())
         {
             if !known(id) {
-                return Err(ConfigError::Content(format!(
-                    "no item of the bank measures competence `{id}`"
-                )));
+                return Err(ConfigError::UnknownCompetence(id.clone()));
             }
         }
         for (id, &min) in &c.min_items {
             if let Some(&max) = c.max_items.get(id)
                 && min > max
             {
-                return Err(ConfigError::Content(format!(
-                    "competence `{id}`: min_items {min} > max_items {max}"
-                )));
+                return Err(ConfigError::CompetenceMinAboveMax {
+                    competence: id.clone(),
+                    min,
+                    max,
+                });
+            }
+            let available = bank
+                .items()
+                .iter()
+                .filter(|i| i.competence.as_ref() == Some(id) && i.status == etalon_items::Status::Active)
+                .count();
+            if available < min {
+                return Err(ConfigError::MinimumUnreachable {
+                    competence: id.clone(),
+                    min,
+                    available,
+                });
             }
         }
         let min_total: usize = c.min_items.values().sum();
         if min_total > s.max_items {
-            return Err(ConfigError::Content(format!(
-                "the minimum items per competence add up to {min_total}, more than max_items {}",
-                s.max_items
-            )));
+            return Err(ConfigError::MinimaExceedLength {
+                total: min_total,
+                max: s.max_items,
+            });
         }
         for (id, &p) in &c.target_proportions {
             if !(p.is_finite() && p >= 0.0) {
-                return Err(ConfigError::Content(format!(
-                    "target proportion of `{id}` must be ≥ 0 (got {p})"
-                )));
+                return Err(ConfigError::Proportion {
+                    competence: id.clone(),
+                    value: p,
+                });
+            }
+        }
+        if !c.target_proportions.is_empty() {
+            let sum: f64 = c.target_proportions.values().sum();
+            if (sum - 1.0).abs() > 1e-6 {
+                return Err(ConfigError::ProportionSum(sum));
             }
         }
         if c.pretest_positions.contains(&0) {
-            return Err(ConfigError::Content("pretest positions are 1-based".into()));
+            return Err(ConfigError::PretestZero);
         }
         if !bank
             .items()

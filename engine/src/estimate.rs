@@ -67,6 +67,15 @@ impl Method {
             _ => None,
         }
     }
+    /// The name files and the command line use (`eap`, `map`, `ml`, `wle`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Eap => "eap",
+            Method::Map => "map",
+            Method::Ml => "ml",
+            Method::Wle => "wle",
+        }
+    }
 }
 
 /// How an estimate relates to the bounds.
@@ -559,9 +568,13 @@ impl Estimator {
         n: usize,
         fill: impl Fn(usize, &mut Vec<Answer>) + Sync,
     ) -> Vec<Result<Estimate, EstimationError>> {
+        #[cfg(feature = "parallel")]
         use rayon::prelude::*;
-        (0..n)
-            .into_par_iter()
+        #[cfg(feature = "parallel")]
+        let persons = (0..n).into_par_iter();
+        #[cfg(not(feature = "parallel"))]
+        let persons = crate::serial::MapInit((0..n).into_iter());
+        persons
             .map_init(
                 || (Vec::new(), Vec::with_capacity(self.table.grid().len())),
                 |(answers, buf), p| {

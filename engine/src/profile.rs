@@ -59,6 +59,7 @@ impl Default for ProfileConfig {
 
 /// An invalid profile configuration.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProfileError {
     /// A competence without active items.
     #[error("competence `{0}` has no active item in the bank")]
@@ -74,15 +75,37 @@ pub enum ProfileError {
         /// Why.
         source: crate::config::ConfigError,
     },
-    /// Invalid numbers.
-    #[error("{0}")]
-    Settings(String),
+    /// `max_items_per_competence` is 0 or below `min_items_per_competence`.
+    #[error(
+        "need 1 ≤ max_items_per_competence and min_items_per_competence ≤ max_items_per_competence (got min {min}, max {max})"
+    )]
+    Budget {
+        /// `min_items_per_competence`.
+        min: usize,
+        /// `max_items_per_competence`.
+        max: usize,
+    },
+    /// `confidence` outside (0, 1).
+    #[error("confidence must be in (0, 1) (got {0})")]
+    Confidence(f64),
+    /// A competence's items do not form a valid bank (duplicate ids…).
+    #[error("competence `{competence}`: {problems}")]
+    Items {
+        /// Competence id.
+        competence: String,
+        /// What is wrong.
+        problems: etalon_items::Problems,
+    },
 }
 
 /// State of one competence assessment: one [`Session`] per competence, and the order of answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileSession {
+    /// Format version of the saved value ([`crate::session::SCHEMA_VERSION`]); absent in files written
+    /// before versioning, which are version 1.
+    #[serde(default = "crate::session::schema_v1")]
+    schema: u32,
     bank_id: String,
     bank_fingerprint: String,
     competences: Vec<String>,
@@ -127,6 +150,64 @@ pub struct CompetenceResult {
     pub items: usize,
     /// PIX-style points of the competence.
     pub score: f64,
+    /// Why this competence stopped (`None` while it is still being assessed).
+    pub stop_reason: Option<StopReason>,
+}
+
+impl CompetenceResult {
+    /// A competence's result from its estimate: level, label and level probability on `map`
+    /// (normal approximation, [`LevelMap::probabilities`]), PIX-style points ([`LevelMap::score`]).
+    pub fn from_estimate(
+        map: &LevelMap,
+        theta: f64,
+        se: f64,
+        items: usize,
+        stop_reason: Option<StopReason>,
+    ) -> Self {
+        let level = map.level(theta);
+        CompetenceResult {
+            theta,
+            se,
+            level,
+            label: map.label(level).to_string(),
+            level_probability: map.probabilities(theta, se)[level],
+            items,
+            score: map.score(theta),
+            stop_reason,
+        }
+    }
+}
+
+/// Per-competence EAP profile of the answers of a *single* adaptive test over several competences:
+/// each competence's θ̂ and SE from the answers to its own items only, on `table`'s grid and prior,
+/// mapped to levels as [`ProfileEngine::result`] does. `answers` are (bank position, category) pairs
+/// of scored answers.
+pub fn competence_profile(
+    bank: &Bank,
+    table: &crate::estimate::EapTable,
+    levels: &Levels,
+    answers: &[crate::estimate::Answer],
+) -> BTreeMap<String, CompetenceResult> {
+    let mut by_competence: BTreeMap<&str, Vec<crate::estimate::Answer>> = BTreeMap::new();
+    for a in answers {
+        if let Some(c) = bank
+            .items()
+            .get(a.item as usize)
+            .and_then(|i| i.competence.as_deref())
+        {
+            by_competence.entry(c).or_default().push(*a);
+        }
+    }
+    let mut buf = Vec::new();
+    by_competence
+        .into_iter()
+        .map(|(c, answers)| {
+            let e = table.eap(&answers, &mut buf);
+            let result =
+                CompetenceResult::from_estimate(levels.for_competence(c), e.theta, e.se, answers.len(), None);
+            (c.to_string(), result)
+        })
+        .collect()
 }
 
 /// The result of a competence assessment.
@@ -165,16 +246,13 @@ impl ProfileEngine {
         if config.max_items_per_competence == 0
             || config.min_items_per_competence > config.max_items_per_competence
         {
-            return Err(ProfileError::Settings(format!(
-                "need 1 ≤ max_items_per_competence and min ≤ max (got min {}, max {})",
-                config.min_items_per_competence, config.max_items_per_competence
-            )));
+            return Err(ProfileError::Budget {
+                min: config.min_items_per_competence,
+                max: config.max_items_per_competence,
+            });
         }
         if !(config.confidence > 0.0 && config.confidence < 1.0) {
-            return Err(ProfileError::Settings(format!(
-                "confidence must be in (0, 1) (got {})",
-                config.confidence
-            )));
+            return Err(ProfileError::Confidence(config.confidence));
         }
         let competences: Vec<String> = if config.competences.is_empty() {
             let from_framework: Vec<String> = bank.framework().competences().map(|c| c.id.clone()).collect();
@@ -215,7 +293,10 @@ impl ProfileEngine {
                 items,
                 Provenance::default(),
             )
-            .map_err(|p| ProfileError::Settings(etalon_items::Problems(p).to_string()))?;
+            .map_err(|p| ProfileError::Items {
+                competence: c.clone(),
+                problems: etalon_items::Problems(p),
+            })?;
             let mut s = config.session.clone();
             s.content = crate::config::ContentConfig {
                 one_per_tag_prefix: config.session.content.one_per_tag_prefix.clone(),
@@ -263,6 +344,7 @@ impl ProfileEngine {
     /// Start a test; each competence's session gets its own seed derived from `seed`.
     pub fn start(&self, seed: u64) -> ProfileSession {
         ProfileSession {
+            schema: crate::session::SCHEMA_VERSION,
             bank_id: self.bank.id().to_string(),
             bank_fingerprint: self.fingerprint.clone(),
             competences: self.competences.clone(),
@@ -278,14 +360,7 @@ impl ProfileEngine {
     }
 
     fn check(&self, s: &ProfileSession) -> Result<(), SessionError> {
-        if s.sessions.len() != self.engines.len()
-            || s.pending.is_some_and(|c| c >= self.engines.len())
-            || s.order.iter().any(|&c| c >= self.engines.len())
-        {
-            return Err(SessionError::Corrupt(
-                "competence sessions do not match the competences".into(),
-            ));
-        }
+        crate::session::check_schema(s.schema)?;
         if s.bank_fingerprint != self.fingerprint || s.competences != self.competences {
             return Err(SessionError::WrongBank {
                 session_bank: s.bank_id.clone(),
@@ -293,6 +368,14 @@ impl ProfileEngine {
                 bank: self.bank.id().to_string(),
                 fingerprint: self.fingerprint.clone(),
             });
+        }
+        if s.sessions.len() != self.engines.len()
+            || s.pending.is_some_and(|c| c >= self.engines.len())
+            || s.order.iter().any(|&c| c >= self.engines.len())
+        {
+            return Err(SessionError::Corrupt(
+                "competence sessions do not match the competences".into(),
+            ));
         }
         Ok(())
     }
@@ -312,7 +395,7 @@ impl ProfileEngine {
                 .iter()
                 .min_by_key(|&&c| (s.sessions[c].history().len(), Some(c) == last, c))
             else {
-                return Ok(Next::Finished(StopReason::Classified));
+                return Ok(Next::Finished(StopReason::EveryCompetence));
             };
             match self.engines[choice].next(&mut s.sessions[choice])? {
                 Next::Item(id) => {
@@ -350,23 +433,15 @@ impl ProfileEngine {
         let mut score = 0.0;
         for (i, c) in self.competences.iter().enumerate() {
             let (theta, se) = s.sessions[i].estimate();
-            let map = self.level_map(i);
-            let level = map.level(theta);
-            let p = map.probabilities(theta, se);
-            let points = map.score(theta);
-            score += points;
-            competences.insert(
-                c.clone(),
-                CompetenceResult {
-                    theta,
-                    se,
-                    level,
-                    label: map.label(level).to_string(),
-                    level_probability: p[level],
-                    items: s.sessions[i].scored_count(),
-                    score: points,
-                },
+            let result = CompetenceResult::from_estimate(
+                self.level_map(i),
+                theta,
+                se,
+                s.sessions[i].scored_count(),
+                s.sessions[i].finished(),
             );
+            score += result.score;
+            competences.insert(c.clone(), result);
         }
         ProfileResult {
             competences,

@@ -33,6 +33,7 @@ use std::collections::HashMap;
 /// Why a test ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum StopReason {
     /// The maximum number of items was reached.
     MaxItems,
@@ -42,6 +43,42 @@ pub enum StopReason {
     Classified,
     /// No eligible item is left.
     BankExhausted,
+    /// A competence assessment ended because every competence stopped; each competence's own reason is
+    /// in its result.
+    EveryCompetence,
+}
+
+impl StopReason {
+    /// The name used in files and JSON (`max-items`, `precision`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            StopReason::MaxItems => "max-items",
+            StopReason::Precision => "precision",
+            StopReason::Classified => "classified",
+            StopReason::BankExhausted => "bank-exhausted",
+            StopReason::EveryCompetence => "every-competence",
+        }
+    }
+}
+
+/// Format version of saved sessions. A session saved by a version of Etalon is read by every later one;
+/// a session from a newer format is refused with [`SessionError::Schema`].
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The version of sessions saved before the field existed.
+pub(crate) fn schema_v1() -> u32 {
+    1
+}
+
+/// Refuse a session saved in a format this version does not know.
+pub(crate) fn check_schema(schema: u32) -> Result<(), SessionError> {
+    if schema == 0 || schema > SCHEMA_VERSION {
+        return Err(SessionError::Schema {
+            found: schema,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
 }
 
 /// What to do next.
@@ -86,6 +123,9 @@ impl PartialEq for Checked {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Session {
+    /// Format version ([`SCHEMA_VERSION`]); absent in files written before versioning (version 1).
+    #[serde(default = "schema_v1")]
+    schema: u32,
     bank_id: String,
     bank_fingerprint: String,
     config: SessionConfig,
@@ -151,6 +191,7 @@ impl Session {
 
 /// A call the session cannot accept. The session is left unchanged.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SessionError {
     /// The session was started on another bank.
     #[error(
@@ -202,6 +243,14 @@ pub enum SessionError {
     /// A saved session whose content does not fit its bank (edited by hand, or damaged).
     #[error("corrupt session: {0}")]
     Corrupt(String),
+    /// A session saved in a format this version of Etalon does not know.
+    #[error("session format version {found} is not supported (this version reads 1 to {supported})")]
+    Schema {
+        /// The version found.
+        found: u32,
+        /// The newest version this build reads.
+        supported: u32,
+    },
 }
 
 /// The outcome of a test.
@@ -381,6 +430,7 @@ impl CatEngine {
             StartConfig::Random { lower, upper } => lower + (upper - lower) * rng.random::<f64>(),
         };
         Session {
+            schema: SCHEMA_VERSION,
             bank_id: self.bank.id().to_string(),
             bank_fingerprint: self.fingerprint.clone(),
             config: self.config.clone(),
@@ -396,6 +446,7 @@ impl CatEngine {
     }
 
     fn check(&self, s: &mut Session) -> Result<(), SessionError> {
+        check_schema(s.schema)?;
         if s.bank_fingerprint != self.fingerprint || s.bank_id != self.bank.id() {
             return Err(SessionError::WrongBank {
                 session_bank: s.bank_id.clone(),

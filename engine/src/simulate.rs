@@ -117,9 +117,13 @@ pub fn simulate(
     seed: u64,
     predrawn: &dyn Predrawn,
 ) -> Result<Vec<SimulatedTest>, SessionError> {
+    #[cfg(feature = "parallel")]
     use rayon::prelude::*;
-    thetas
-        .par_iter()
+    #[cfg(feature = "parallel")]
+    let examinees = thetas.par_iter();
+    #[cfg(not(feature = "parallel"))]
+    let examinees = thetas.iter();
+    examinees
         .enumerate()
         .map(|(i, &t)| simulate_one(engine, i, t, seed, predrawn))
         .collect()
@@ -230,13 +234,7 @@ pub fn summarise(engine: &CatEngine, tests: &[SimulatedTest], cuts: Option<&[f64
     };
     let mut stop_reasons = BTreeMap::new();
     for t in tests {
-        let key = match t.result.reason {
-            Some(StopReason::MaxItems) => "max-items",
-            Some(StopReason::Precision) => "precision",
-            Some(StopReason::Classified) => "classified",
-            Some(StopReason::BankExhausted) => "bank-exhausted",
-            None => "unfinished",
-        };
+        let key = t.result.reason.map_or("unfinished", StopReason::name);
         *stop_reasons.entry(key.to_string()).or_insert(0) += 1;
     }
     let classification_accuracy = cuts.map(|c| {
@@ -371,45 +369,46 @@ pub fn draw_responses(
     seed: u64,
     answers_per_person: Option<usize>,
 ) -> Vec<u8> {
+    #[cfg(feature = "parallel")]
     use rayon::prelude::*;
     let nj = models.len();
     let mut cells = vec![etalon_items::MISSING; thetas.len() * nj];
-    cells
-        .par_chunks_mut(nj.max(1))
-        .zip(thetas.par_iter())
-        .enumerate()
-        .for_each(|(i, (row, &theta))| {
-            let mut rng = Xoshiro256PlusPlus::seed_from_u64(derive_seed(seed, i as u64));
-            let chosen: Vec<usize> = match answers_per_person {
-                Some(k) if k < nj => {
-                    // Partial Fisher–Yates on an index vector.
-                    let mut idx: Vec<usize> = (0..nj).collect();
-                    for t in 0..k {
-                        let s = rng.random_range(t..nj);
-                        idx.swap(t, s);
-                    }
-                    idx.truncate(k);
-                    idx
+    #[cfg(feature = "parallel")]
+    let rows = cells.par_chunks_mut(nj.max(1)).zip(thetas.par_iter());
+    #[cfg(not(feature = "parallel"))]
+    let rows = cells.chunks_mut(nj.max(1)).zip(thetas.iter());
+    rows.enumerate().for_each(|(i, (row, &theta))| {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(derive_seed(seed, i as u64));
+        let chosen: Vec<usize> = match answers_per_person {
+            Some(k) if k < nj => {
+                // Partial Fisher–Yates on an index vector.
+                let mut idx: Vec<usize> = (0..nj).collect();
+                for t in 0..k {
+                    let s = rng.random_range(t..nj);
+                    idx.swap(t, s);
                 }
-                _ => (0..nj).collect(),
-            };
-            let mut probs = Vec::new();
-            for j in chosen {
-                let m = &models[j];
-                probs.resize(m.n_categories(), 0.0);
-                m.category_probabilities(theta, &mut probs);
-                let u: f64 = rng.random();
-                let mut cum = 0.0;
-                let mut cat = probs.len() - 1;
-                for (k, p) in probs.iter().enumerate() {
-                    cum += p;
-                    if u < cum {
-                        cat = k;
-                        break;
-                    }
-                }
-                row[j] = cat as u8;
+                idx.truncate(k);
+                idx
             }
-        });
+            _ => (0..nj).collect(),
+        };
+        let mut probs = Vec::new();
+        for j in chosen {
+            let m = &models[j];
+            probs.resize(m.n_categories(), 0.0);
+            m.category_probabilities(theta, &mut probs);
+            let u: f64 = rng.random();
+            let mut cum = 0.0;
+            let mut cat = probs.len() - 1;
+            for (k, p) in probs.iter().enumerate() {
+                cum += p;
+                if u < cum {
+                    cat = k;
+                    break;
+                }
+            }
+            row[j] = cat as u8;
+        }
+    });
     cells
 }

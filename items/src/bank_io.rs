@@ -47,15 +47,10 @@ pub fn bank_format(path: &Path) -> Result<(BankFormat, bool), BankError> {
     }
 }
 
-/// Read a whole file (gunzipping `.gz`), mapping I/O failures to located errors.
-pub(crate) fn read_bytes(path: &Path, gz: bool) -> Result<Vec<u8>, std::io::Error> {
-    let file = std::fs::File::open(path)?;
+/// Read a whole input, gunzipping it when it starts with the gzip magic bytes.
+pub(crate) fn read_all(input: impl Read) -> Result<Vec<u8>, std::io::Error> {
     let mut buf = Vec::new();
-    if gz {
-        flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file)).read_to_end(&mut buf)?;
-    } else {
-        std::io::BufReader::new(file).read_to_end(&mut buf)?;
-    }
+    crate::data::maybe_gunzip(input)?.read_to_end(&mut buf)?;
     Ok(buf)
 }
 
@@ -85,10 +80,23 @@ fn utf8_text(path: &Path, bytes: Vec<u8>) -> Result<String, BankError> {
 }
 
 /// Read a bank; the extension chooses the format.
+#[cfg(feature = "fs")]
 pub fn read_bank(path: impl AsRef<Path>) -> Result<Bank, BankError> {
     let path = path.as_ref();
-    let (format, gz) = bank_format(path)?;
-    let bytes = read_bytes(path, gz).map_err(|e| io_error(path, e))?;
+    let (format, _) = bank_format(path)?;
+    let file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+    read_bank_from(file, format, path)
+}
+
+/// Read a bank in `format` from any reader (an upload, a pipe, a file); `source` names it in errors.
+/// Gzip-compressed input is recognised by its first bytes.
+pub fn read_bank_from(
+    input: impl Read,
+    format: BankFormat,
+    source: impl AsRef<Path>,
+) -> Result<Bank, BankError> {
+    let path = source.as_ref();
+    let bytes = read_all(input).map_err(|e| io_error(path, e))?;
     let text = utf8_text(path, bytes)?;
     if text.trim().is_empty() {
         return Err(BankError::Empty {
@@ -101,16 +109,22 @@ pub fn read_bank(path: impl AsRef<Path>) -> Result<Bank, BankError> {
     }
 }
 
-/// Write a bank; the extension chooses the format. CSV keeps parameters, competence, status, codes,
-/// exposure, standard errors and the latent distribution; the framework, content, tutorials and tags
-/// need JSON.
-pub fn write_bank(bank: &Bank, path: impl AsRef<Path>) -> Result<(), BankError> {
-    let path = path.as_ref();
-    let (format, gz) = bank_format(path)?;
+/// Write a bank in `format` to any writer. CSV keeps parameters, competence, status, codes, exposure,
+/// standard errors and the latent distribution; the framework, content, tutorials and tags need JSON.
+pub fn write_bank_to(bank: &Bank, mut output: impl Write, format: BankFormat) -> std::io::Result<()> {
     let text = match format {
         BankFormat::Json => bank.to_json() + "\n",
         BankFormat::Csv => bank_to_csv(bank),
     };
+    output.write_all(text.as_bytes())?;
+    output.flush()
+}
+
+/// Write a bank; the extension chooses the format (`.gz`: gzip-compressed).
+#[cfg(feature = "fs")]
+pub fn write_bank(bank: &Bank, path: impl AsRef<Path>) -> Result<(), BankError> {
+    let path = path.as_ref();
+    let (format, gz) = bank_format(path)?;
     let io = |e| BankError::Io {
         path: path.to_path_buf(),
         source: e,
@@ -118,12 +132,10 @@ pub fn write_bank(bank: &Bank, path: impl AsRef<Path>) -> Result<(), BankError> 
     let file = std::fs::File::create(path).map_err(io)?;
     if gz {
         let mut enc = flate2::write::GzEncoder::new(file, flate2::Compression::default());
-        enc.write_all(text.as_bytes()).map_err(io)?;
+        write_bank_to(bank, &mut enc, format).map_err(io)?;
         enc.finish().map_err(io)?;
     } else {
-        let mut w = std::io::BufWriter::new(file);
-        w.write_all(text.as_bytes()).map_err(io)?;
-        w.flush().map_err(io)?;
+        write_bank_to(bank, std::io::BufWriter::new(file), format).map_err(io)?;
     }
     Ok(())
 }
@@ -863,10 +875,21 @@ fn unsupported_problem(source: &Path, word: &str, names: &[(String, &'static str
 /// Every parameter read is kept: a table whose `g`, `u` (or, for `rasch`, `a`) are not the values
 /// `model` fixes them at is refused with the model that keeps them, and a column Etalon cannot read
 /// (the `a2` of a multidimensional model) is refused in one problem.
+#[cfg(feature = "fs")]
 pub fn import_mirt(path: impl AsRef<Path>, model: ModelKind) -> Result<Bank, BankError> {
     let path = path.as_ref();
-    let bytes =
-        read_bytes(path, path.extension().is_some_and(|e| e == "gz")).map_err(|e| io_error(path, e))?;
+    let file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+    import_mirt_from(file, model, path)
+}
+
+/// [`import_mirt`] from any reader; `source` names it in errors and gives the bank its id.
+pub fn import_mirt_from(
+    input: impl Read,
+    model: ModelKind,
+    source: impl AsRef<Path>,
+) -> Result<Bank, BankError> {
+    let path = source.as_ref();
+    let bytes = read_all(input).map_err(|e| io_error(path, e))?;
     mirt_table(&utf8_text(path, bytes)?, model, path)
 }
 

@@ -12,6 +12,7 @@
 use crate::bank::Bank;
 use crate::error::DataError;
 use std::collections::HashMap;
+use std::io::{BufRead, Read};
 use std::path::Path;
 
 /// The byte that marks a missing response.
@@ -140,8 +141,25 @@ fn parse_cell(cell: &[u8]) -> Result<Option<i64>, ()> {
         .ok_or(())
 }
 
-fn open_reader(path: &Path) -> Result<Box<dyn std::io::Read>, DataError> {
-    let file = std::fs::File::open(path).map_err(|e| {
+/// A reader that gunzips its input when it starts with the gzip magic bytes (so uploads and files
+/// need no `.gz` name to be read), buffered.
+pub fn maybe_gunzip<'a>(reader: impl Read + 'a) -> std::io::Result<Box<dyn Read + 'a>> {
+    let mut buffered = std::io::BufReader::with_capacity(1 << 20, reader);
+    let head = buffered.fill_buf()?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(std::io::BufReader::with_capacity(
+            1 << 20,
+            flate2::bufread::MultiGzDecoder::new(buffered),
+        )))
+    } else {
+        Ok(Box::new(buffered))
+    }
+}
+
+/// Open a file for reading, with located errors.
+#[cfg(feature = "fs")]
+pub(crate) fn open_file(path: &Path) -> Result<std::fs::File, DataError> {
+    std::fs::File::open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             DataError::NotFound {
                 path: path.to_path_buf(),
@@ -152,16 +170,7 @@ fn open_reader(path: &Path) -> Result<Box<dyn std::io::Read>, DataError> {
                 source: e,
             }
         }
-    })?;
-    let buffered = std::io::BufReader::with_capacity(1 << 20, file);
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) {
-        Ok(Box::new(std::io::BufReader::with_capacity(
-            1 << 20,
-            flate2::read::MultiGzDecoder::new(buffered),
-        )))
-    } else {
-        Ok(Box::new(buffered))
-    }
+    })
 }
 
 fn csv_error(path: &Path, e: csv::Error) -> DataError {
@@ -223,13 +232,15 @@ fn header_names(path: &Path, header: &csv::ByteRecord) -> Result<Vec<String>, Da
 }
 
 /// A CSV reader over a (possibly gunzipped) file.
-type CsvReader = csv::Reader<Box<dyn std::io::Read>>;
+type CsvReader<'a> = csv::Reader<Box<dyn std::io::Read + 'a>>;
 
-/// Open a CSV response file and read its header (empty file: [`DataError::Empty`]).
-fn open_csv(path: &Path) -> Result<(CsvReader, Vec<String>), DataError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(open_reader(path)?);
+/// Start reading CSV response data and read its header (empty input: [`DataError::Empty`]).
+fn open_csv<'a>(input: impl Read + 'a, path: &Path) -> Result<(CsvReader<'a>, Vec<String>), DataError> {
+    let input = maybe_gunzip(input).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(input);
     let header = reader.byte_headers().map_err(|e| csv_error(path, e))?.clone();
     if header.is_empty() || (header.len() == 1 && header[0].trim_ascii().is_empty()) {
         return Err(DataError::Empty {
@@ -261,11 +272,23 @@ fn too_many_codes(path: &Path, line: u64, column: &str) -> DataError {
     }
 }
 
-/// Read a response file in either layout (gzip when the name ends in `.gz`).
+/// Read a response file in either layout (gzip-compressed or not).
+#[cfg(feature = "fs")]
 pub fn read_responses(path: impl AsRef<Path>, format: DataFormat) -> Result<Responses, DataError> {
+    let path = path.as_ref();
+    read_responses_from(open_file(path)?, format, path)
+}
+
+/// Read response data in either layout from any reader (an upload, a pipe, a file); `source` names it
+/// in errors. Gzip-compressed input is recognised by its first bytes.
+pub fn read_responses_from(
+    input: impl Read,
+    format: DataFormat,
+    source: impl AsRef<Path>,
+) -> Result<Responses, DataError> {
     match format {
-        DataFormat::Wide => ResponseMatrix::read_wide(path).map(Responses::Dense),
-        DataFormat::Long => SparseResponses::read_long(path).map(Responses::Sparse),
+        DataFormat::Wide => ResponseMatrix::read_wide_from(input, source).map(Responses::Dense),
+        DataFormat::Long => SparseResponses::read_long_from(input, source).map(Responses::Sparse),
     }
 }
 
@@ -297,9 +320,16 @@ impl ResponseMatrix {
     }
 
     /// Read a wide CSV file (see `FORMATS.md`).
+    #[cfg(feature = "fs")]
     pub fn read_wide(path: impl AsRef<Path>) -> Result<Self, DataError> {
         let path = path.as_ref();
-        let (mut reader, names) = open_csv(path)?;
+        Self::read_wide_from(open_file(path)?, path)
+    }
+
+    /// Read wide CSV from any reader; `source` names it in errors.
+    pub fn read_wide_from(input: impl Read, source: impl AsRef<Path>) -> Result<Self, DataError> {
+        let path = source.as_ref();
+        let (mut reader, names) = open_csv(input, path)?;
         let has_person = names[0].eq_ignore_ascii_case("person");
         let first_item = usize::from(has_person);
         let item_ids: Vec<String> = names[first_item..].to_vec();
@@ -432,9 +462,16 @@ impl ResponseMatrix {
 
 impl SparseResponses {
     /// Read a long CSV file: header `person,item,response` (in any order), one row per answer.
+    #[cfg(feature = "fs")]
     pub fn read_long(path: impl AsRef<Path>) -> Result<Self, DataError> {
         let path = path.as_ref();
-        let (mut reader, names) = open_csv(path)?;
+        Self::read_long_from(open_file(path)?, path)
+    }
+
+    /// Read long CSV from any reader; `source` names it in errors.
+    pub fn read_long_from(input: impl Read, source: impl AsRef<Path>) -> Result<Self, DataError> {
+        let path = source.as_ref();
+        let (mut reader, names) = open_csv(input, path)?;
         let find = |n: &str| {
             names
                 .iter()

@@ -18,13 +18,26 @@ pub mod data;
 pub mod error;
 pub mod example;
 pub mod framework;
+pub mod irt;
 pub mod item;
+pub mod levels;
 pub mod model;
+pub mod quadrature;
 
 pub use bank::{Bank, BankSummary, Latent as BankLatent, Provenance};
-pub use bank_io::{BankFormat, bank_format, import_mirt, read_bank, write_bank};
-pub use data::{Alignment, DataFormat, MISSING, ResponseMatrix, Responses, SparseResponses, read_responses};
+pub use bank_io::{BankFormat, bank_format, import_mirt_from, read_bank_from, write_bank_to};
+#[cfg(feature = "fs")]
+pub use bank_io::{import_mirt, read_bank, write_bank};
+#[cfg(feature = "fs")]
+pub use data::read_responses;
+pub use data::{
+    Alignment, DataFormat, MISSING, ResponseMatrix, Responses, SparseResponses, maybe_gunzip,
+    read_responses_from,
+};
 pub use error::{BankError, DataError, Problem, Problems};
 pub use framework::{Competence, Domain, Framework};
+pub use irt::{LogLikTerms, ResponseFunction};
 pub use item::{Content, Item, Status, Tutorial};
+pub use levels::{LevelError, LevelMap, Levels};
 pub use model::{ItemModel, Logistic, ModelError, ModelKind, PartsError, Polytomous};
+pub use quadrature::{Grid, GridSpec, Prior, Rule};

@@ -213,7 +213,7 @@ fn update_items_leaves_bank_unchanged_on_error() {
 
 #[test]
 fn mirt_import_matches_the_table() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/mirt");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../reference/mirt");
     let bank = import_mirt(dir.join("SAT12_2PL.csv"), ModelKind::TwoPl).unwrap();
     assert_eq!(bank.len(), 32);
     assert!((bank.items()[0].parameters.slope() - 0.801334742548934).abs() < 1e-15);

@@ -70,7 +70,7 @@ pub fn run(cmd: BankCommand) -> Result<ExitCode> {
                 None => items::example::example_bank(),
             };
             check_levels(&bank)?;
-            crate::cli::print_json(&serde_json::to_value(bank.summary())?);
+            crate::cli::output::emit(&serde_json::to_value(bank.summary())?)?;
         }
         BankCommand::Convert {
             input,
@@ -90,14 +90,14 @@ pub fn run(cmd: BankCommand) -> Result<ExitCode> {
             items::write_bank(&bank, &output).map_err(|e| report(&e))?;
             let mut summary = serde_json::to_value(bank.summary())?;
             summary["written"] = serde_json::Value::String(output.display().to_string());
-            crate::cli::print_json(&summary);
+            crate::cli::output::emit(&summary)?;
         }
         BankCommand::Example { out } => {
             let bank = items::example::example_bank();
             items::write_bank(&bank, &out).map_err(|e| report(&e))?;
             let mut summary = serde_json::to_value(bank.summary())?;
             summary["written"] = serde_json::Value::String(out.display().to_string());
-            crate::cli::print_json(&summary);
+            crate::cli::output::emit(&summary)?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -4,7 +4,7 @@ use crate::cli::common::{load_bank, set_threads};
 use crate::cli::data::Format;
 use anyhow::{Context, Result};
 use clap::Args;
-use etalon::calibration::em::NormalPrior;
+use etalon::calibration::em::{Control, NormalPrior, Progress};
 use etalon::calibration::{CalibrationSpec, calibrate};
 use etalon::items::{self, ModelKind};
 use serde_json::json;
@@ -45,6 +45,10 @@ pub struct CalibrateArgs {
     /// Keep the parameters of the items of this bank fixed and calibrate only the new items, on its scale.
     #[arg(long)]
     anchor: Option<PathBuf>,
+    /// Stop after this many seconds of fitting and write the parameters reached (not converged, with a
+    /// warning).
+    #[arg(long)]
+    time_limit: Option<f64>,
     /// Prior on slopes: log a ~ N(MEAN, SD²), as `MEAN,SD`.
     #[arg(long, allow_hyphen_values = true, value_parser = parse_prior)]
     prior_slope: Option<NormalPrior>,
@@ -124,24 +128,38 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         indicatif::ProgressStyle::with_template("cycle {pos:>4} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
+    if let Some(t) = args.time_limit
+        && !(t.is_finite() && t > 0.0)
+    {
+        anyhow::bail!("--time-limit must be a number of seconds > 0 (got {t})");
+    }
     let fit_start = Instant::now();
-    let shown = std::cell::Cell::new(false);
-    let fit = calibrate(&responses, &spec, anchor.as_ref(), |cycle, ll, change| {
+    let deadline = args.time_limit.map(|s| fit_start + Duration::from_secs_f64(s));
+    let mut shown = false;
+    let observer = |p: &Progress| {
         // Progress only for runs longer than a second.
-        if fit_start.elapsed() > Duration::from_secs(1) || shown.get() {
-            shown.set(true);
-            bar.set_position(cycle as u64);
-            bar.set_message(format!("log-likelihood {ll:.4}  largest change {change:.2e}"));
+        if shown || fit_start.elapsed() > Duration::from_secs(1) {
+            shown = true;
+            bar.set_position(p.cycle as u64);
+            bar.set_message(format!(
+                "log-likelihood {:.4}  largest change {:.2e}",
+                p.loglik, p.change
+            ));
         }
-    })
-    .with_context(|| format!("{}", args.data.display()))?;
+        match deadline {
+            Some(d) if Instant::now() >= d => Control::Stop,
+            _ => Control::Continue,
+        }
+    };
+    let fit = calibrate(&responses, &spec, anchor.as_ref(), observer)
+        .with_context(|| format!("{}", args.data.display()))?;
     let fit_s = fit_start.elapsed().as_secs_f64();
     bar.finish_and_clear();
     items::write_bank(&fit.bank, &args.out).map_err(|e| anyhow::anyhow!("{e}"))?;
     for w in &fit.warnings {
         eprintln!("warning: {w}");
     }
-    crate::cli::print_json(&json!({
+    crate::cli::output::emit(&json!({
         "model": spec.model,
         "persons": fit.persons,
         "items": fit.items,
@@ -159,6 +177,6 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         "elapsed_s": start.elapsed().as_secs_f64(),
         "warnings": fit.warnings,
         "out": args.out.display().to_string(),
-    }));
+    }))?;
     Ok(())
 }

@@ -9,10 +9,12 @@ use std::path::{Path, PathBuf};
 
 /// Load a bank, or the embedded example bank.
 pub fn load_bank(path: Option<&Path>) -> Result<Bank> {
-    match path {
-        Some(p) => items::read_bank(p).map_err(|e| anyhow::anyhow!("{e}")),
-        None => Ok(items::example::example_bank()),
-    }
+    Ok(etalon::assessment::files::load_bank(path)?)
+}
+
+/// The most worker threads `--threads` may ask for: a few per core (more only thrashes).
+pub fn max_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) * 4
 }
 
 /// Size rayon's global pool.
@@ -20,6 +22,10 @@ pub fn set_threads(threads: Option<usize>) -> Result<()> {
     if let Some(n) = threads {
         if n == 0 {
             bail!("--threads must be at least 1");
+        }
+        let max = max_threads();
+        if n > max {
+            bail!("--threads {n} is more than this machine can use (at most {max}: 4 per core)");
         }
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
@@ -54,12 +60,12 @@ impl DataArgs {
 /// Prior and grid options shared by scoring and simulation.
 #[derive(Args, Clone)]
 pub struct GridArgs {
-    /// Prior mean.
-    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
-    prior_mean: f64,
-    /// Prior standard deviation.
-    #[arg(long, default_value_t = 1.0)]
-    prior_sd: f64,
+    /// Prior mean (default: the bank's latent mean, else 0).
+    #[arg(long, allow_hyphen_values = true)]
+    prior_mean: Option<f64>,
+    /// Prior standard deviation (default: the bank's latent SD, else 1).
+    #[arg(long)]
+    prior_sd: Option<f64>,
     /// Number of EAP quadrature points.
     #[arg(long, default_value_t = 61)]
     quadrature: usize,
@@ -93,12 +99,13 @@ pub fn parse_range(s: &str) -> Result<(f64, f64), String> {
 }
 
 impl GridArgs {
-    /// The estimator settings these options describe (method left at its default).
-    pub fn config(&self) -> Result<EstimatorConfig> {
+    /// The estimator settings these options describe (method left at its default); the prior defaults
+    /// to `default_prior` (the bank's latent distribution).
+    pub fn config(&self, default_prior: Prior) -> Result<EstimatorConfig> {
         let config = EstimatorConfig {
             prior: Prior {
-                mean: self.prior_mean,
-                sd: self.prior_sd,
+                mean: self.prior_mean.unwrap_or(default_prior.mean),
+                sd: self.prior_sd.unwrap_or(default_prior.sd),
             },
             grid: GridSpec {
                 lower: self.theta_range.0,

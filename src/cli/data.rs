@@ -88,7 +88,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
         Responses::Sparse(s) => (s.n_responses(), s.n_responses() * 5),
     };
     let max_codes = (0..n_items).map(|j| responses.codes(j).len()).max().unwrap_or(0);
-    crate::cli::print_json(&json!({
+    crate::cli::output::emit(&json!({
         "persons": persons,
         "items": n_items,
         "responses": observed,
@@ -96,7 +96,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
         "max_categories": max_codes,
         "cell_bytes": bytes,
         "elapsed_s": elapsed,
-    }));
+    }))?;
     Ok(())
 }
 
@@ -180,12 +180,12 @@ fn generate(
         }
         t.flush()?;
     }
-    crate::cli::print_json(&json!({
+    crate::cli::output::emit(&json!({
         "persons": persons,
         "items": nj,
         "answers_per_person": answers.unwrap_or(nj).min(nj),
         "out": out.display().to_string(),
         "elapsed_s": start.elapsed().as_secs_f64(),
-    }));
+    }))?;
     Ok(())
 }

@@ -6,6 +6,7 @@ mod calibrate;
 mod campaign;
 mod common;
 mod data;
+mod output;
 mod score;
 mod simulate;
 
@@ -38,6 +39,10 @@ Examples:
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Print results as JSON (the default when standard output is not a terminal; a terminal gets a
+    /// readable summary).
+    #[arg(long, global = true)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -61,14 +66,10 @@ enum Command {
     Simulate(Box<simulate::SimulateArgs>),
 }
 
-/// Print a JSON value on standard output as one line.
-pub(crate) fn print_json(value: &serde_json::Value) {
-    println!("{value}");
-}
-
 /// Parse the command line, run the command, and turn errors into a message and exit code 1.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    output::set_json(cli.json);
     let result = match cli.command {
         Command::Assess(args) => assess::run(args).map(|()| ExitCode::SUCCESS),
         Command::Bank(cmd) => bank::run(cmd),

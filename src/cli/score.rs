@@ -1,11 +1,15 @@
 //! `etalon score`: ability estimates for every person of a response file.
 
 use crate::cli::common::{DataArgs, GridArgs, load_bank};
-use anyhow::{Context, Result, bail};
+use crate::cli::output::emit;
+use anyhow::{Context, Result};
 use clap::Args;
-use etalon::engine::estimate::{Answer, EstimateKind, Estimator, EstimatorConfig, Method};
+use etalon::assessment::files::{check_outputs, read_json, write_atomically};
+use etalon::assessment::scoring::{self, PersonScore};
+use etalon::engine::estimate::{EstimatorConfig, Method};
+use etalon::items::levels::Levels;
+use etalon::items::quadrature::Prior;
 use serde_json::json;
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -17,7 +21,7 @@ pub struct ScoreArgs {
     #[command(flatten)]
     data: DataArgs,
     /// Estimation method.
-    #[arg(long, default_value = "eap", value_parser = parse_method)]
+    #[arg(long, default_value = "eap", value_parser = method_parser())]
     method: Method,
     /// Output CSV: person,theta,se.
     #[arg(long)]
@@ -32,124 +36,73 @@ pub struct ScoreArgs {
     levels: Option<PathBuf>,
 }
 
-/// Read a level map file (the default map of a `Levels` file).
-pub fn read_levels(path: &std::path::Path) -> Result<etalon::engine::levels::Levels> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{}: invalid level map", path.display()))
+/// `eap`, `map`, `ml`, `wle`, listed in `--help`.
+pub fn method_parser() -> impl clap::builder::TypedValueParser<Value = Method> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["eap", "map", "ml", "wle"])
+        .map(|s: String| Method::parse(&s).unwrap_or_default())
 }
 
-pub fn parse_method(s: &str) -> Result<Method, String> {
-    Method::parse(s).ok_or_else(|| format!("unknown method `{s}` (eap, map, ml, wle)"))
-}
-
-/// Format θ and SE as FORMATS.md says: `-inf`/`inf` with an empty SE for infinite ML.
-pub fn format_estimate(theta: f64, se: f64) -> (String, String) {
-    let t = if theta == f64::INFINITY {
-        "inf".to_string()
-    } else if theta == f64::NEG_INFINITY {
-        "-inf".to_string()
-    } else {
-        theta.to_string()
-    };
-    let s = if se.is_finite() {
-        se.to_string()
-    } else {
-        String::new()
-    };
-    (t, s)
+/// The prior a bank's latent distribution gives (N(0, 1) when it records none).
+pub fn bank_prior(bank: &etalon::items::Bank) -> Prior {
+    let _ = bank;
+    Prior { mean: 0.0, sd: 1.0 }
 }
 
 pub fn run(args: ScoreArgs) -> Result<()> {
     crate::cli::common::set_threads(args.threads)?;
+    let mut inputs = vec![args.data.path()];
+    if let Some(l) = &args.levels {
+        inputs.push(l);
+    }
+    if let Some(b) = &args.bank {
+        inputs.push(b);
+    }
+    check_outputs(&[&args.out], &inputs)?;
     let bank = load_bank(args.bank.as_deref())?;
-    let levels = args.levels.as_deref().map(read_levels).transpose()?;
+    let levels: Option<Levels> = args
+        .levels
+        .as_deref()
+        .map(|p| read_json(p, "level map"))
+        .transpose()?;
     let start = Instant::now();
     let responses = args.data.read()?;
     let read_s = start.elapsed().as_secs_f64();
-    let alignment = responses
-        .align(&bank)
-        .with_context(|| format!("{}", args.data.path().display()))?;
     let config = EstimatorConfig {
         method: args.method,
-        ..args.grid.config()?
+        ..args.grid.config(bank_prior(&bank))?
     };
-    let models = bank.items().iter().map(|i| i.parameters.clone()).collect();
-    let estimator = Estimator::new(models, config)?;
     let t0 = Instant::now();
-    let results = estimator.estimate_many(responses.n_persons(), |p, answers| {
-        responses.for_each_answer(p, |j, c| {
-            answers.push(Answer::new(
-                alignment.columns[j],
-                alignment.categories[j][c as usize] as usize,
-            ));
-        });
-    });
+    let scores =
+        scoring::score(&bank, &responses, config).with_context(|| args.data.path().display().to_string())?;
     let estimation_s = t0.elapsed().as_secs_f64();
-
-    let file =
-        std::fs::File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
-    let mut w = std::io::BufWriter::new(file);
-    writeln!(
-        w,
-        "person,theta,se{}",
-        if levels.is_some() {
-            ",level,label,level_probability"
-        } else {
-            ""
-        }
-    )?;
-    let (mut infinite, mut bounded, mut failed) = (0usize, 0usize, Vec::new());
-    let mut sum = 0.0;
-    let mut finite = 0usize;
-    for (p, r) in results.iter().enumerate() {
-        let label = responses.person_label(p);
-        match r {
-            Ok(e) => {
-                match e.kind {
-                    EstimateKind::Infinite => infinite += 1,
-                    EstimateKind::Bounded => bounded += 1,
-                    EstimateKind::Finite => {}
-                }
-                if e.theta.is_finite() {
-                    sum += e.theta;
-                    finite += 1;
-                }
-                let (t, s) = format_estimate(e.theta, e.se);
-                match &levels {
-                    Some(l) => {
-                        let map = &l.default;
-                        let level = map.level(e.theta);
-                        let p = map.probabilities(e.theta, e.se)[level];
-                        writeln!(w, "{label},{t},{s},{level},{},{p}", map.label(level))?;
-                    }
-                    None => writeln!(w, "{label},{t},{s}")?,
-                }
-            }
-            Err(err) => {
-                failed.push(format!("person {label}: {err}"));
-                writeln!(w, "{label},,{}", if levels.is_some() { ",,," } else { "" })?;
-            }
+    let map = levels.as_ref().map(|l| &l.default);
+    write_atomically(&args.out, |w| {
+        scoring::write_scores_csv(&scores, map, w).map_err(std::io::Error::other)
+    })?;
+    let failed: Vec<&PersonScore> = scores.persons.iter().filter(|p| p.estimate.is_err()).collect();
+    for p in failed.iter().take(10) {
+        if let Err(e) = &p.estimate {
+            eprintln!("warning: person {}: {e}", p.person);
         }
     }
-    w.flush()?;
-    if failed.len() == results.len() && !results.is_empty() {
-        bail!("no person could be scored: {}", failed[0]);
+    if failed.len() > 10 {
+        eprintln!(
+            "warning: … and {} more persons could not be scored",
+            failed.len() - 10
+        );
     }
-    for f in failed.iter().take(10) {
-        eprintln!("warning: {f}");
+    if scores.summary.bounded > 0 {
+        eprintln!(
+            "warning: {} of {} estimates reached the θ range [{}, {}] (--theta-range) and were clipped there",
+            scores.summary.bounded, scores.summary.persons, config.bounds.0, config.bounds.1
+        );
     }
-    crate::cli::print_json(&json!({
-        "persons": results.len(),
-        "items": responses.item_ids().len(),
-        "method": format!("{:?}", args.method).to_lowercase(),
-        "mean_theta": if finite > 0 { sum / finite as f64 } else { f64::NAN },
-        "infinite": infinite,
-        "bounded": bounded,
-        "unscored": failed.len(),
-        "read_s": read_s,
-        "estimation_s": estimation_s,
-        "elapsed_s": start.elapsed().as_secs_f64(),
-        "out": args.out.display().to_string(),
-    }));
-    Ok(())
+    let mut value = serde_json::to_value(&scores.summary)?;
+    value["prior"] = json!({"mean": config.prior.mean, "sd": config.prior.sd});
+    value["read_s"] = json!(read_s);
+    value["estimation_s"] = json!(estimation_s);
+    value["elapsed_s"] = json!(start.elapsed().as_secs_f64());
+    value["out"] = json!(args.out.display().to_string());
+    emit(&value)
 }

@@ -2,19 +2,21 @@
 //! Sympson–Hetter exposure parameters first.
 
 use crate::cli::common::{load_bank, parse_quadrature_rule, parse_range, set_threads};
-use crate::cli::score::{format_estimate, parse_method};
+use crate::cli::output::emit;
+use crate::cli::score::method_parser;
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use etalon::assessment::files::{check_outputs, read_json, write_atomically};
+use etalon::assessment::simulation;
 use etalon::engine::config::{Classification, Exposure, SelectionRule, SessionConfig, StartConfig};
 use etalon::engine::estimate::Method;
 use etalon::engine::quadrature::Rule;
 use etalon::engine::session::CatEngine;
-use etalon::engine::simulate::{self, DrawAll, PredrawnMatrix};
-use etalon::items::{self, Bank, DataFormat};
+use etalon::engine::simulate::{self, DrawAll};
+use etalon::items::{self, DataFormat};
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 use serde_json::json;
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -45,7 +47,7 @@ pub struct SimulateArgs {
     #[arg(long, value_parser = parse_exposure)]
     exposure: Option<Exposure>,
     /// Estimator: eap, map, ml, wle.
-    #[arg(long, value_parser = parse_method)]
+    #[arg(long, value_parser = method_parser())]
     estimator: Option<Method>,
     /// EAP quadrature points.
     #[arg(long)]
@@ -81,8 +83,9 @@ pub struct SimulateArgs {
     /// bank (see --bank-out) and simulate with them.
     #[arg(long)]
     calibrate_exposure: Option<f64>,
-    /// Where to write the bank with exposure parameters (default: the --bank file itself).
-    #[arg(long)]
+    /// Where to write the bank with exposure parameters (required with --calibrate-exposure; never
+    /// the input bank).
+    #[arg(long, requires = "calibrate_exposure")]
     bank_out: Option<PathBuf>,
     /// Results CSV: examinee,true_theta,theta,se,length,items.
     #[arg(long)]
@@ -134,12 +137,7 @@ impl SimulateArgs {
     /// The session configuration: the --config file (or the FORMATS defaults), then the options.
     fn session_config(&self) -> Result<SessionConfig> {
         let mut c = match &self.config {
-            Some(p) => {
-                let text =
-                    std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
-                serde_json::from_str(&text)
-                    .with_context(|| format!("{}: invalid session configuration", p.display()))?
-            }
+            Some(p) => read_json(p, "session configuration")?,
             None => {
                 let mut c = SessionConfig::default();
                 c.estimator.bounds = (c.estimator.grid.lower, c.estimator.grid.upper);
@@ -195,7 +193,10 @@ impl SimulateArgs {
 
     fn thetas(&self) -> Result<Vec<f64>> {
         match (&self.thetas, self.examinees) {
-            (Some(p), _) => read_thetas(p),
+            (Some(p), _) => {
+                let file = std::fs::File::open(p).with_context(|| format!("cannot read {}", p.display()))?;
+                Ok(simulation::read_thetas(file, p)?)
+            }
             (None, Some(n)) => {
                 let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(simulate::derive_seed(
                     self.seed,
@@ -208,56 +209,20 @@ impl SimulateArgs {
     }
 }
 
-/// Read a `theta` column.
-fn read_thetas(path: &std::path::Path) -> Result<Vec<f64>> {
-    let mut rdr = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let col = rdr
-        .headers()
-        .with_context(|| format!("{}: no header", path.display()))?
-        .iter()
-        .position(|h| h.trim() == "theta")
-        .with_context(|| format!("{}: no `theta` column", path.display()))?;
-    let mut out = Vec::new();
-    for rec in rdr.records() {
-        let rec = rec.with_context(|| format!("{}", path.display()))?;
-        let line = rec.position().map_or(0, |p| p.line());
-        let cell = rec.get(col).unwrap_or("");
-        let t: f64 = cell
-            .trim()
-            .parse()
-            .ok()
-            .filter(|t: &f64| t.is_finite())
-            .with_context(|| format!("{}: line {line}: `{cell}` is not a finite θ", path.display()))?;
-        out.push(t);
-    }
-    if out.is_empty() {
-        bail!("{}: no examinee", path.display());
-    }
-    Ok(out)
-}
-
-/// Pre-drawn responses aligned to the bank.
-fn predrawn(path: &std::path::Path, bank: &Bank, examinees: usize) -> Result<PredrawnMatrix> {
-    let r = items::read_responses(path, DataFormat::Wide)?;
-    if r.n_persons() < examinees {
-        bail!(
-            "{}: {} rows for {examinees} examinees",
-            path.display(),
-            r.n_persons()
-        );
-    }
-    let al = r.align(bank).with_context(|| format!("{}", path.display()))?;
-    let mut cells = vec![u8::MAX; examinees * bank.len()];
-    for p in 0..examinees {
-        r.for_each_answer(p, |j, c| {
-            cells[p * bank.len() + al.columns[j]] = al.categories[j][c as usize]
-        });
-    }
-    Ok(PredrawnMatrix::new(bank.len(), cells))
-}
-
 pub fn run(args: SimulateArgs) -> Result<()> {
     set_threads(args.threads)?;
+    let mut inputs: Vec<&std::path::Path> = Vec::new();
+    inputs.extend(args.bank.as_deref());
+    inputs.extend(args.thetas.as_deref());
+    inputs.extend(args.responses.as_deref());
+    inputs.extend(args.config.as_deref());
+    let mut outputs: Vec<&std::path::Path> = Vec::new();
+    outputs.extend(args.out.as_deref());
+    outputs.extend(args.bank_out.as_deref());
+    check_outputs(&outputs, &inputs)?;
+    if let Some(b) = &args.bank_out {
+        items::bank_format(b)?;
+    }
     let start = Instant::now();
     let mut bank = load_bank(args.bank.as_deref())?;
     let mut config = args.session_config()?;
@@ -270,8 +235,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         let out = args
             .bank_out
             .clone()
-            .or_else(|| args.bank.clone())
-            .context("--calibrate-exposure on the embedded bank needs --bank-out FILE")?;
+            .context("--calibrate-exposure needs --bank-out BANK (the input bank is never overwritten)")?;
         config.selection.exposure = Exposure::SympsonHetter;
         let engine = CatEngine::new(&bank, config.clone())?;
         eprintln!("calibrating Sympson–Hetter parameters for a maximum exposure of {target} …");
@@ -284,13 +248,17 @@ pub fn run(args: SimulateArgs) -> Result<()> {
             }
         })
         .map_err(|p| anyhow::anyhow!("{}", items::Problems(p)))?;
-        items::write_bank(&bank, &out).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let format = items::bank_format(&out)?.0;
+        write_atomically(&out, |w| items::write_bank_to(&bank, w, format))?;
         calibration = json!({"target": target, "rounds": rounds, "max_rate_last_round": max_rate,
             "items_controlled": k.iter().filter(|&&x| x < 1.0).count(), "bank_out": out.display().to_string()});
     }
     let engine = CatEngine::new(&bank, config.clone())?;
     let predrawn = match &args.responses {
-        Some(p) => Some(predrawn(p, &bank, thetas.len())?),
+        Some(p) => {
+            let r = items::read_responses(p, DataFormat::Wide)?;
+            Some(simulation::predrawn(&r, &bank, thetas.len(), p)?)
+        }
         None => None,
     };
     eprintln!("simulating {} examinees …", thetas.len());
@@ -303,21 +271,9 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     let cuts = config.stopping.classification.as_ref().map(|c| c.cuts.clone());
     let summary = simulate::summarise(&engine, &tests, cuts.as_deref());
     if let Some(out) = &args.out {
-        let file = std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
-        let mut w = std::io::BufWriter::new(file);
-        writeln!(w, "examinee,true_theta,theta,se,length,items")?;
-        for t in &tests {
-            let (theta, se) = format_estimate(t.result.theta, t.result.se);
-            writeln!(
-                w,
-                "{},{},{theta},{se},{},{}",
-                t.examinee,
-                t.true_theta,
-                t.result.length,
-                t.result.items.join(";")
-            )?;
-        }
-        w.flush()?;
+        write_atomically(out, |w| {
+            simulation::write_simulation_csv(&tests, w).map_err(std::io::Error::other)
+        })?;
     }
     let mut value = serde_json::to_value(&summary)?;
     value["elapsed_s"] = json!(start.elapsed().as_secs_f64());
@@ -326,6 +282,5 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     if !calibration.is_null() {
         value["exposure_calibration"] = calibration;
     }
-    crate::cli::print_json(&value);
-    Ok(())
+    emit(&value)
 }

@@ -17,7 +17,7 @@
 //! Fisher information is I(θ) = Σ_k P_k (∂ log P_k/∂θ)², and Warm's (1989) correction term is
 //! J(θ) = Σ_k P_k l'_k (l''_k + l'_k²) (= Σ_k P'_k P''_k / P_k).
 
-use etalon_items::{ItemModel, Logistic, Polytomous};
+use crate::model::{ItemModel, Logistic, Polytomous};
 
 /// Numerically stable log σ(x) = -log(1 + e^-x).
 #[inline]

@@ -20,7 +20,11 @@ use std::collections::BTreeMap;
 
 /// An invalid level map.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LevelError {
+    /// JSON that is not a level map (unknown field, wrong type; the message names it).
+    #[error("{0}")]
+    Shape(String),
     /// No cut.
     #[error("a level map needs at least one cut")]
     NoCuts,
@@ -242,8 +246,8 @@ impl Levels {
     }
 
     /// Parse from JSON, with the error naming the problem.
-    pub fn from_json(value: &serde_json::Value) -> Result<Self, String> {
-        serde_json::from_value(value.clone()).map_err(|e| e.to_string())
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, LevelError> {
+        Levels::deserialize(value).map_err(|e| LevelError::Shape(e.to_string()))
     }
 }
 

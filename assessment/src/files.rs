@@ -1,0 +1,232 @@
+//! Files for front ends that have a file system (the CLI, the server's start-up): safe writes —
+//! a temporary file in the same directory, synced, then renamed over the target, so a crash, a full
+//! disk or a size limit leaves the previous file whole — output paths checked before any work, and
+//! readers of banks, campaigns and JSON settings with located errors and bounded memory.
+
+use crate::campaign::{Campaign, CampaignError};
+use etalon_items::{Bank, BankError};
+use serde::de::DeserializeOwned;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// The largest settings or campaign file read (JSON configurations are small).
+pub const MAX_SETTINGS_BYTES: u64 = 16 << 20;
+
+/// A file that cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileError {
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An output that is also an input.
+    #[error("{output}: this output is also an input ({input}); refusing to overwrite it")]
+    OutputIsInput {
+        /// The output path.
+        output: PathBuf,
+        /// The input it names.
+        input: PathBuf,
+    },
+    /// An output whose directory does not exist, or that is a directory.
+    #[error("{path}: {reason}")]
+    BadOutput {
+        /// The output path.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A file larger than allowed.
+    #[error("{path}: larger than {limit} bytes; not a {what}")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit.
+        limit: u64,
+        /// What was expected.
+        what: &'static str,
+    },
+    /// Invalid JSON, or JSON of the wrong shape.
+    #[error("{path}: line {line}, column {column}: invalid {what}: {message}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What was expected.
+        what: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// A bank that cannot be read.
+    #[error(transparent)]
+    Bank(#[from] BankError),
+    /// A campaign that does not fit its bank.
+    #[error("{path}: {source}")]
+    Campaign {
+        /// The campaign file.
+        path: PathBuf,
+        /// Why.
+        source: CampaignError,
+    },
+}
+
+fn io_at(path: &Path) -> impl Fn(std::io::Error) -> FileError + '_ {
+    move |source| FileError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Whether two paths name the same existing file (same device and inode on Unix).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::MetadataExt;
+                x.dev() == y.dev() && x.ino() == y.ino()
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = (x, y);
+                std::fs::canonicalize(a).ok() == std::fs::canonicalize(b).ok()
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Check, before any work, that each output can be written: its directory exists, it is not a
+/// directory, and it is none of the inputs (nor another output).
+pub fn check_outputs(outputs: &[&Path], inputs: &[&Path]) -> Result<(), FileError> {
+    for (k, out) in outputs.iter().enumerate() {
+        if out.as_os_str().is_empty() {
+            return Err(FileError::BadOutput {
+                path: out.to_path_buf(),
+                reason: "empty output path".into(),
+            });
+        }
+        if out.is_dir() {
+            return Err(FileError::BadOutput {
+                path: out.to_path_buf(),
+                reason: "is a directory".into(),
+            });
+        }
+        let dir = out
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            return Err(FileError::BadOutput {
+                path: out.to_path_buf(),
+                reason: format!("directory {} does not exist", dir.display()),
+            });
+        }
+        for input in inputs.iter().chain(&outputs[..k]) {
+            if same_file(out, input) || (out == input) {
+                return Err(FileError::OutputIsInput {
+                    output: out.to_path_buf(),
+                    input: input.to_path_buf(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Write `path` safely: `write` fills a temporary file beside it, which is synced and renamed over
+/// `path` only when everything was written; on any error the previous file is untouched and the
+/// temporary file removed.
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), FileError> {
+    let io = io_at(path);
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let file = std::fs::File::create(&tmp)?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
+        write(&mut w)?;
+        let file = w.into_inner().map_err(std::io::IntoInnerError::into_error)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        // Make the rename itself durable.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(io)
+}
+
+/// Read a whole (small) file, refusing more than `limit` bytes.
+pub fn read_limited(path: &Path, limit: u64, what: &'static str) -> Result<Vec<u8>, FileError> {
+    let file = std::fs::File::open(path).map_err(io_at(path))?;
+    let mut buf = Vec::new();
+    file.take(limit + 1).read_to_end(&mut buf).map_err(io_at(path))?;
+    if buf.len() as u64 > limit {
+        return Err(FileError::TooLarge {
+            path: path.to_path_buf(),
+            limit,
+            what,
+        });
+    }
+    Ok(buf)
+}
+
+/// Read a JSON settings file (a session configuration, a campaign, a level map…) into `T`.
+pub fn read_json<T: DeserializeOwned>(path: &Path, what: &'static str) -> Result<T, FileError> {
+    let bytes = read_limited(path, MAX_SETTINGS_BYTES, what)?;
+    serde_json::from_slice(&bytes).map_err(|e| FileError::Json {
+        path: path.to_path_buf(),
+        line: e.line(),
+        column: e.column(),
+        what,
+        message: crate::cut(&e.to_string(), 300),
+    })
+}
+
+/// A bank file, or the embedded example bank.
+pub fn load_bank(path: Option<&Path>) -> Result<Bank, FileError> {
+    match path {
+        Some(p) => Ok(etalon_items::read_bank(p)?),
+        None => Ok(etalon_items::example::example_bank()),
+    }
+}
+
+/// The bank file a campaign names, resolved beside the campaign file (`None`: the example bank).
+pub fn campaign_bank_path(campaign_path: &Path, campaign: &Campaign) -> Option<PathBuf> {
+    campaign.bank_file().map(|b| {
+        campaign_path
+            .parent()
+            .map_or_else(|| PathBuf::from(b), |d| d.join(b))
+    })
+}
+
+/// A campaign file and its bank, checked against each other.
+pub fn load_campaign(path: &Path) -> Result<(Campaign, Bank), FileError> {
+    let campaign: Campaign = read_json(path, "campaign")?;
+    let bank = load_bank(campaign_bank_path(path, &campaign).as_deref())?;
+    campaign.check_bank(&bank).map_err(|source| FileError::Campaign {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok((campaign, bank))
+}

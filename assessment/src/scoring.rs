@@ -1,0 +1,176 @@
+//! Scoring of response files: every person's θ̂ and SE (EAP, MAP, ML or WLE) from a response matrix or
+//! an adaptive-test log, with levels when a level map is given, written as CSV to any writer.
+
+use etalon_engine::estimate::{Answer, Estimate, EstimateKind, EstimationError, Estimator, EstimatorConfig};
+use etalon_items::levels::LevelMap;
+use etalon_items::{Bank, DataError, Responses};
+use serde::Serialize;
+use std::io::Write;
+
+/// Scoring that cannot start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScoringError {
+    /// The data do not fit the bank (unknown items, codes).
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// Invalid estimator settings.
+    #[error("estimator: {0}")]
+    Estimator(#[from] EstimationError),
+    /// Nobody could be scored.
+    #[error("no person could be scored: person {person}: {reason}")]
+    NobodyScored {
+        /// The first person.
+        person: String,
+        /// Why.
+        reason: EstimationError,
+    },
+}
+
+/// One person's estimate (an error when it cannot be computed, e.g. ML without answers).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonScore {
+    /// Person id (the id column, else the 1-based row).
+    pub person: String,
+    /// The estimate.
+    pub estimate: Result<Estimate, EstimationError>,
+}
+
+/// Counts over everybody scored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoreSummary {
+    /// Persons.
+    pub persons: usize,
+    /// Items of the data.
+    pub items: usize,
+    /// Method.
+    pub method: String,
+    /// Mean of the finite estimates.
+    pub mean_theta: Option<f64>,
+    /// ML estimates at ±∞.
+    pub infinite: usize,
+    /// Estimates clipped at the θ range.
+    pub bounded: usize,
+    /// Persons who could not be scored.
+    pub unscored: usize,
+}
+
+/// Every person's estimate, in data order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scores {
+    /// Per person.
+    pub persons: Vec<PersonScore>,
+    /// Counts.
+    pub summary: ScoreSummary,
+}
+
+/// Score every person of `responses` against `bank` with `config` (in parallel; the order and the
+/// numbers do not depend on the thread count).
+pub fn score(bank: &Bank, responses: &Responses, config: EstimatorConfig) -> Result<Scores, ScoringError> {
+    let alignment = responses.align(bank)?;
+    let models = bank.items().iter().map(|i| i.parameters.clone()).collect();
+    let estimator = Estimator::new(models, config)?;
+    let results = estimator.estimate_many(responses.n_persons(), |p, answers| {
+        responses.for_each_answer(p, |j, c| {
+            answers.push(Answer::new(
+                alignment.columns[j],
+                alignment.categories[j][c as usize] as usize,
+            ));
+        });
+    });
+    let persons: Vec<PersonScore> = results
+        .into_iter()
+        .enumerate()
+        .map(|(p, estimate)| PersonScore {
+            person: responses.person_label(p),
+            estimate,
+        })
+        .collect();
+    let mut summary = ScoreSummary {
+        persons: persons.len(),
+        items: responses.item_ids().len(),
+        method: config.method.name().to_string(),
+        mean_theta: None,
+        infinite: 0,
+        bounded: 0,
+        unscored: 0,
+    };
+    let (mut sum, mut finite) = (0.0, 0usize);
+    for p in &persons {
+        match &p.estimate {
+            Ok(e) => {
+                match e.kind {
+                    EstimateKind::Infinite => summary.infinite += 1,
+                    EstimateKind::Bounded => summary.bounded += 1,
+                    EstimateKind::Finite => {}
+                }
+                if e.theta.is_finite() {
+                    sum += e.theta;
+                    finite += 1;
+                }
+            }
+            Err(_) => summary.unscored += 1,
+        }
+    }
+    summary.mean_theta = (finite > 0).then(|| sum / finite as f64);
+    if summary.unscored == persons.len()
+        && let Some(PersonScore {
+            person,
+            estimate: Err(reason),
+        }) = persons.first()
+    {
+        return Err(ScoringError::NobodyScored {
+            person: person.clone(),
+            reason: reason.clone(),
+        });
+    }
+    Ok(Scores { persons, summary })
+}
+
+/// θ and SE as FORMATS.md writes them: `-inf`/`inf` with an empty SE for infinite ML.
+pub fn format_estimate(theta: f64, se: f64) -> (String, String) {
+    let t = if theta == f64::INFINITY {
+        "inf".to_string()
+    } else if theta == f64::NEG_INFINITY {
+        "-inf".to_string()
+    } else {
+        theta.to_string()
+    };
+    let s = if se.is_finite() {
+        se.to_string()
+    } else {
+        String::new()
+    };
+    (t, s)
+}
+
+/// Write `person,theta,se` (plus `level,label,level_probability` with a level map) through a CSV
+/// writer: ids with commas, quotes or newlines are quoted. Unscored persons get empty cells.
+pub fn write_scores_csv(scores: &Scores, levels: Option<&LevelMap>, output: impl Write) -> csv::Result<()> {
+    let mut w = csv::Writer::from_writer(output);
+    let mut header = vec!["person", "theta", "se"];
+    if levels.is_some() {
+        header.extend(["level", "label", "level_probability"]);
+    }
+    w.write_record(&header)?;
+    for p in &scores.persons {
+        let mut row: Vec<String> = vec![p.person.clone()];
+        match &p.estimate {
+            Ok(e) => {
+                let (t, s) = format_estimate(e.theta, e.se);
+                row.push(t);
+                row.push(s);
+                if let Some(map) = levels {
+                    let level = map.level(e.theta);
+                    row.push(level.to_string());
+                    row.push(map.label(level).to_string());
+                    row.push(map.probabilities(e.theta, e.se)[level].to_string());
+                }
+            }
+            Err(_) => row.resize(if levels.is_some() { 6 } else { 3 }, String::new()),
+        }
+        w.write_record(&row)?;
+    }
+    w.flush()?;
+    Ok(())
+}
