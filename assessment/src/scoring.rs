@@ -3,9 +3,22 @@
 
 use etalon_engine::estimate::{Answer, Estimate, EstimateKind, EstimationError, Estimator, EstimatorConfig};
 use etalon_items::levels::LevelMap;
+use etalon_items::quadrature::Prior;
 use etalon_items::{Bank, DataError, Responses};
 use serde::Serialize;
 use std::io::Write;
+
+/// The prior a bank's calibrated latent distribution gives — N(mean, variance) as mirt's `fscores`
+/// uses after a Rasch or anchored calibration — or N(0, 1) when the bank records none.
+pub fn bank_prior(bank: &Bank) -> Prior {
+    match bank.latent() {
+        Some(l) => Prior {
+            mean: l.mean,
+            sd: l.sd(),
+        },
+        None => Prior { mean: 0.0, sd: 1.0 },
+    }
+}
 
 /// Scoring that cannot start.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,6 @@ use etalon::assessment::files::{check_outputs, read_json, write_atomically};
 use etalon::assessment::scoring::{self, PersonScore};
 use etalon::engine::estimate::{EstimatorConfig, Method};
 use etalon::items::levels::Levels;
-use etalon::items::quadrature::Prior;
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -43,12 +42,6 @@ pub fn method_parser() -> impl clap::builder::TypedValueParser<Value = Method> {
         .map(|s: String| Method::parse(&s).unwrap_or_default())
 }
 
-/// The prior a bank's latent distribution gives (N(0, 1) when it records none).
-pub fn bank_prior(bank: &etalon::items::Bank) -> Prior {
-    let _ = bank;
-    Prior { mean: 0.0, sd: 1.0 }
-}
-
 pub fn run(args: ScoreArgs) -> Result<()> {
     crate::cli::common::set_threads(args.threads)?;
     let mut inputs = vec![args.data.path()];
@@ -70,7 +63,7 @@ pub fn run(args: ScoreArgs) -> Result<()> {
     let read_s = start.elapsed().as_secs_f64();
     let config = EstimatorConfig {
         method: args.method,
-        ..args.grid.config(bank_prior(&bank))?
+        ..args.grid.config(scoring::bank_prior(&bank))?
     };
     let t0 = Instant::now();
     let scores =
