@@ -17,7 +17,7 @@ use etalon_engine::profile::{
 };
 use etalon_engine::session::{CatEngine, Next, Session, SessionError, StopReason};
 use etalon_engine::{ConfigError, SessionConfig};
-use etalon_items::levels::{LevelError, Levels};
+use etalon_items::levels::Levels;
 use etalon_items::quadrature::Grid;
 use etalon_items::{Bank, Item, Tutorial};
 use serde::{Deserialize, Serialize};
@@ -47,14 +47,6 @@ pub enum AssessmentError {
     /// The profile configuration does not fit the bank.
     #[error("profile configuration: {0}")]
     Profile(#[from] ProfileError),
-    /// The bank's level map is invalid.
-    #[error("bank `{bank}`, field `levels`: {source}")]
-    Levels {
-        /// Bank id.
-        bank: String,
-        /// Why.
-        source: LevelError,
-    },
     /// The engine refused the call (wrong bank, item not offered, impossible response, corrupt state…).
     #[error(transparent)]
     Session(#[from] SessionError),
@@ -230,13 +222,7 @@ pub struct Assessor {
 impl Assessor {
     /// Validate `design` against `bank` and build the engines.
     pub fn new(bank: &Bank, design: Design) -> Result<Self, AssessmentError> {
-        let levels = match bank.levels() {
-            Some(v) => Levels::from_json(v).map_err(|source| AssessmentError::Levels {
-                bank: bank.id().to_string(),
-                source,
-            })?,
-            None => Levels::default(),
-        };
+        let levels = bank.levels().cloned().unwrap_or_default();
         let (engine, estimator) = match design {
             Design::Adaptive(config) => {
                 let estimator = config.estimator;

@@ -255,3 +255,80 @@ impl ResultsLog {
         Ok(n)
     }
 }
+
+/// What a simulated campaign run did.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RunSummary {
+    /// Participants simulated.
+    pub participants: usize,
+    /// The first participant number given.
+    pub first_participant: Option<usize>,
+    /// Share of (participant, competence) pairs whose level equals the level of the true θ.
+    pub exact_level_agreement: f64,
+    /// Mean items per competence.
+    pub mean_items_per_competence: f64,
+    /// Mean items per participant.
+    pub mean_items_per_participant: f64,
+}
+
+/// A simulated run that stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// A participant's test failed.
+    #[error(transparent)]
+    Session(#[from] etalon_engine::session::SessionError),
+    /// The log could not be written.
+    #[error(transparent)]
+    Log(#[from] ResultsError),
+}
+
+/// Simulate `participants` participants of `campaign` (in parallel, one per worker at a time) and
+/// append each to `log` as soon as it finishes, numbered after the lines already there; participant i
+/// (counting from the log's existing lines) draws from `derive_seed(seed, i)`.
+pub fn run_simulated(
+    log: &mut ResultsLog,
+    engine: &etalon_engine::profile::ProfileEngine,
+    campaign: &crate::campaign::Campaign,
+    participants: usize,
+    seed: u64,
+) -> Result<RunSummary, RunError> {
+    use rayon::prelude::*;
+    let first = log.lines();
+    let (mut agree, mut cells, mut items) = (0usize, 0usize, 0usize);
+    let mut first_number = None;
+    let chunk = rayon::current_num_threads().max(1);
+    for chunk_start in (0..participants).step_by(chunk) {
+        let results: Vec<ParticipantResult> = (chunk_start..(chunk_start + chunk).min(participants))
+            .into_par_iter()
+            .map(|i| {
+                crate::campaign::simulate_participant(
+                    engine,
+                    campaign,
+                    "",
+                    etalon_engine::simulate::derive_seed(seed, (first + i) as u64),
+                )
+            })
+            .collect::<Result<_, _>>()?;
+        for mut r in results {
+            for (cid, comp) in &r.competences {
+                let map = campaign.assessment().levels.for_competence(cid);
+                if let Some(t) = comp.true_theta {
+                    agree += usize::from(map.level(t) == comp.level);
+                }
+                cells += 1;
+                items += comp.items;
+            }
+            let n = log.append_numbered(&mut r, "P")?;
+            first_number.get_or_insert(n);
+        }
+    }
+    let per = cells.max(1) as f64;
+    Ok(RunSummary {
+        participants,
+        first_participant: first_number,
+        exact_level_agreement: agree as f64 / per,
+        mean_items_per_competence: items as f64 / per,
+        mean_items_per_participant: items as f64 / participants.max(1) as f64,
+    })
+}

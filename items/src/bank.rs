@@ -120,7 +120,7 @@ pub struct Bank {
     framework: Framework,
     provenance: Provenance,
     latent: Option<Latent>,
-    levels: Option<serde_json::Value>,
+    levels: Option<crate::levels::Levels>,
     items: Vec<Item>,
     index: HashMap<String, usize>,
 }
@@ -242,7 +242,7 @@ impl Bank {
     }
 
     /// Builder: attach a level map (free JSON, validated by the engine's level module).
-    pub fn with_levels(mut self, levels: Option<serde_json::Value>) -> Self {
+    pub fn with_levels(mut self, levels: Option<crate::levels::Levels>) -> Self {
         self.levels = levels;
         self
     }
@@ -289,7 +289,7 @@ impl Bank {
         self.latent
     }
     /// The level map stored in the bank, if any.
-    pub fn levels(&self) -> Option<&serde_json::Value> {
+    pub fn levels(&self) -> Option<&crate::levels::Levels> {
         self.levels.as_ref()
     }
     /// Items in bank order.
@@ -405,7 +405,9 @@ impl Bank {
             framework: self.framework.clone(),
             provenance: self.provenance.clone(),
             latent: self.latent,
-            levels: self.levels.clone(),
+            levels: self.levels.as_ref().map(|l| {
+                serde_json::to_value(l).unwrap_or_else(|e| unreachable!("level maps serialise: {e}"))
+            }),
             items: self.items.clone(),
         };
         serde_json::to_string_pretty(&repr).unwrap_or_else(|e| unreachable!("a bank always serialises: {e}"))
@@ -438,6 +440,14 @@ impl Bank {
         if let Some(l) = &repr.latent {
             problems.extend(l.problems());
         }
+        let levels = match repr.levels.as_ref().map(crate::levels::Levels::from_json) {
+            Some(Ok(l)) => Some(l),
+            Some(Err(e)) => {
+                problems.push(Problem::new(e.to_string()).in_field("levels"));
+                None
+            }
+            None => None,
+        };
         if !problems.is_empty() {
             return Err(BankError::Invalid {
                 path,
@@ -451,7 +461,7 @@ impl Bank {
             framework: repr.framework,
             provenance: repr.provenance,
             latent: repr.latent,
-            levels: repr.levels,
+            levels,
             items,
             index,
         })

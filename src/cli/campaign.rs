@@ -4,13 +4,11 @@ use crate::cli::common::set_threads;
 use crate::cli::output::emit;
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use etalon::assessment::campaign::{self, ParticipantResult};
+use etalon::assessment::campaign;
 use etalon::assessment::files::{check_outputs, load_campaign, write_atomically};
-use etalon::assessment::results::{ResultsLog, read_results};
+use etalon::assessment::results::{ResultsLog, read_results, run_simulated};
 use etalon::assessment::{chart, presets};
 use etalon::engine::profile::ProfileEngine;
-use etalon::engine::simulate::derive_seed;
-use rayon::prelude::*;
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -90,40 +88,14 @@ pub fn run(cmd: CampaignCommand) -> Result<()> {
                     out.display()
                 );
             }
-            let first = log.lines();
-            let (mut agree, mut cells, mut items) = (0usize, 0usize, 0usize);
-            let mut first_number = None;
-            // Chunks of one per thread run in parallel; each finished participant is appended (one
-            // write, synced) before the next chunk starts, so a crash loses at most a chunk in progress.
-            let chunk = rayon::current_num_threads().max(1);
-            for chunk_start in (0..participants).step_by(chunk) {
-                let results: Vec<ParticipantResult> = (chunk_start..(chunk_start + chunk).min(participants))
-                    .into_par_iter()
-                    .map(|i| {
-                        campaign::simulate_participant(&engine, &c, "", derive_seed(seed, (first + i) as u64))
-                    })
-                    .collect::<Result<_, _>>()?;
-                for mut r in results {
-                    for (cid, comp) in &r.competences {
-                        let map = c.assessment().levels.for_competence(cid);
-                        if let Some(t) = comp.true_theta {
-                            agree += usize::from(map.level(t) == comp.level);
-                        }
-                        cells += 1;
-                        items += comp.items;
-                    }
-                    let n = log.append_numbered(&mut r, "P")?;
-                    first_number.get_or_insert(n);
-                }
-            }
-            let per = cells.max(1) as f64;
+            let summary = run_simulated(&mut log, &engine, &c, participants, seed)?;
             emit(&json!({
-                "participants": participants,
-                "first_participant": format!("P{}", first_number.unwrap_or(first + 1)),
+                "participants": summary.participants,
+                "first_participant": summary.first_participant.map(|n| format!("P{n}")),
                 "competences": engine.competences().len(),
-                "exact_level_agreement": agree as f64 / per,
-                "mean_items_per_competence": items as f64 / per,
-                "mean_items_per_participant": items as f64 / participants.max(1) as f64,
+                "exact_level_agreement": summary.exact_level_agreement,
+                "mean_items_per_competence": summary.mean_items_per_competence,
+                "mean_items_per_participant": summary.mean_items_per_participant,
                 "classify": c.assessment().classify,
                 "elapsed_s": start.elapsed().as_secs_f64(),
                 "out": out.display().to_string(),

@@ -2,6 +2,8 @@
 
 use anyhow::Result;
 use clap::{Subcommand, ValueEnum};
+use etalon::assessment::files::{check_outputs, write_atomically};
+use etalon::assessment::simulation;
 use etalon::items::{self, DataFormat, Responses};
 use serde_json::json;
 use std::path::PathBuf;
@@ -100,21 +102,23 @@ pub fn run(cmd: DataCommand) -> Result<()> {
     Ok(())
 }
 
-/// A writer that gzips when the name ends in `.gz`.
-pub fn create_output(path: &std::path::Path) -> Result<Box<dyn std::io::Write>> {
-    use anyhow::Context;
-    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let buffered = std::io::BufWriter::with_capacity(1 << 20, file);
-    Ok(
-        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) {
-            Box::new(flate2::write::GzEncoder::new(
-                buffered,
-                flate2::Compression::fast(),
-            ))
+/// Write `path` safely (temporary file, synced, renamed), gzip-compressed when the name ends in `.gz`.
+fn write_output(
+    path: &std::path::Path,
+    fill: impl FnOnce(&mut dyn std::io::Write) -> csv::Result<()>,
+) -> Result<()> {
+    let gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    write_atomically(path, |w| {
+        if gz {
+            let mut enc = flate2::write::GzEncoder::new(w, flate2::Compression::fast());
+            fill(&mut enc).map_err(std::io::Error::other)?;
+            enc.finish()?;
+            Ok(())
         } else {
-            Box::new(buffered)
-        },
-    )
+            fill(w).map_err(std::io::Error::other)
+        }
+    })?;
+    Ok(())
 }
 
 fn generate(
@@ -126,60 +130,21 @@ fn generate(
     out: &std::path::Path,
     thetas_out: Option<&std::path::Path>,
 ) -> Result<()> {
-    use rand::SeedableRng;
-    use rand_distr::Distribution;
-    use std::io::Write;
+    let mut outputs = vec![out];
+    outputs.extend(thetas_out);
+    check_outputs(&outputs, &bank.as_deref().into_iter().collect::<Vec<_>>())?;
     let start = Instant::now();
     let bank = crate::cli::common::load_bank(bank.as_deref())?;
-    let models: Vec<_> = bank.items().iter().map(|i| i.parameters.clone()).collect();
-    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
-    let thetas: Vec<f64> = (0..persons)
-        .map(|_| rand_distr::StandardNormal.sample(&mut rng))
-        .collect();
-    let cells = etalon::engine::simulate::draw_responses(&models, &thetas, seed, answers);
-    let nj = models.len();
-    let code = |j: usize, c: u8| bank.items()[j].response_codes()[c as usize];
-    let mut w = create_output(out)?;
-    let mut line = String::new();
-    match format {
-        Format::Wide => {
-            let ids: Vec<&str> = bank.items().iter().map(|i| i.id.as_str()).collect();
-            writeln!(w, "{}", ids.join(","))?;
-            for row in cells.chunks(nj.max(1)) {
-                line.clear();
-                for (j, &c) in row.iter().enumerate() {
-                    if j > 0 {
-                        line.push(',');
-                    }
-                    if c != items::MISSING {
-                        line.push_str(&code(j, c).to_string());
-                    }
-                }
-                line.push('\n');
-                w.write_all(line.as_bytes())?;
-            }
-        }
-        Format::Long => {
-            writeln!(w, "person,item,response")?;
-            for (p, row) in cells.chunks(nj.max(1)).enumerate() {
-                for (j, &c) in row.iter().enumerate() {
-                    if c != items::MISSING {
-                        writeln!(w, "p{},{},{}", p + 1, bank.items()[j].id, code(j, c))?;
-                    }
-                }
-            }
-        }
-    }
-    w.flush()?;
-    drop(w);
+    let data = simulation::generate_responses(&bank, persons, answers, seed);
+    let layout = match format {
+        Format::Wide => simulation::Layout::Wide,
+        Format::Long => simulation::Layout::Long,
+    };
+    write_output(out, |w| simulation::write_generated(&bank, &data, layout, w))?;
     if let Some(path) = thetas_out {
-        let mut t = create_output(path)?;
-        writeln!(t, "theta")?;
-        for x in &thetas {
-            writeln!(t, "{x}")?;
-        }
-        t.flush()?;
+        write_output(path, |w| simulation::write_thetas(&data.thetas, w))?;
     }
+    let nj = bank.len();
     crate::cli::output::emit(&json!({
         "persons": persons,
         "items": nj,

@@ -14,8 +14,6 @@ use etalon::engine::quadrature::Rule;
 use etalon::engine::session::CatEngine;
 use etalon::engine::simulate::{self, DrawAll};
 use etalon::items::{self, DataFormat};
-use rand::SeedableRng;
-use rand_distr::{Distribution, StandardNormal};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -197,13 +195,7 @@ impl SimulateArgs {
                 let file = std::fs::File::open(p).with_context(|| format!("cannot read {}", p.display()))?;
                 Ok(simulation::read_thetas(file, p)?)
             }
-            (None, Some(n)) => {
-                let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(simulate::derive_seed(
-                    self.seed,
-                    u64::MAX - 1,
-                ));
-                Ok((0..n).map(|_| StandardNormal.sample(&mut rng)).collect())
-            }
+            (None, Some(n)) => Ok(simulation::draw_thetas(n, self.seed)),
             (None, None) => bail!("give --thetas FILE or --examinees N"),
         }
     }
@@ -229,29 +221,19 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     let thetas = args.thetas()?;
     let mut calibration = serde_json::Value::Null;
     if let Some(target) = args.calibrate_exposure {
-        if !(target > 0.0 && target <= 1.0) {
-            bail!("--calibrate-exposure must be in (0, 1] (got {target})");
-        }
         let out = args
             .bank_out
             .clone()
             .context("--calibrate-exposure needs --bank-out BANK (the input bank is never overwritten)")?;
-        config.selection.exposure = Exposure::SympsonHetter;
-        let engine = CatEngine::new(&bank, config.clone())?;
         eprintln!("calibrating Sympson–Hetter parameters for a maximum exposure of {target} …");
-        let rounds = 10;
-        let (k, max_rate) =
-            simulate::calibrate_sympson_hetter(&engine, target, thetas.len().max(1000), rounds, args.seed)?;
-        bank.update_items(|items| {
-            for (item, &kj) in items.iter_mut().zip(&k) {
-                item.exposure = (kj < 1.0).then_some(kj);
-            }
-        })
-        .map_err(|p| anyhow::anyhow!("{}", items::Problems(p)))?;
+        let (controlled, done) =
+            simulation::calibrate_exposure(&bank, config.clone(), target, thetas.len(), args.seed)?;
+        bank = controlled;
+        config.selection.exposure = Exposure::SympsonHetter;
         let format = items::bank_format(&out)?.0;
         write_atomically(&out, |w| items::write_bank_to(&bank, w, format))?;
-        calibration = json!({"target": target, "rounds": rounds, "max_rate_last_round": max_rate,
-            "items_controlled": k.iter().filter(|&&x| x < 1.0).count(), "bank_out": out.display().to_string()});
+        calibration = serde_json::to_value(&done)?;
+        calibration["bank_out"] = json!(out.display().to_string());
     }
     let engine = CatEngine::new(&bank, config.clone())?;
     let predrawn = match &args.responses {
