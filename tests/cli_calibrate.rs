@@ -168,3 +168,46 @@ fn bad_calibration_input_fails_cleanly() {
         &["itemz"],
     );
 }
+
+#[test]
+fn prior_guessing_works_with_a_prior_and_with_none() {
+    // This option panicked on every use (clap read Option<Option<_>> as an optional-value flag).
+    let dir = tempfile::tempdir().unwrap();
+    let data = common::reference().join("data/LSAT7.csv");
+    let mut logliks = Vec::new();
+    for prior in ["-1.5,1", "none", "-2,0.5"] {
+        let out = dir.path().join("b.csv");
+        let o = common::etalon(&[
+            "calibrate",
+            data.to_str().unwrap(),
+            "--model",
+            "3pl",
+            "--out",
+            out.to_str().unwrap(),
+            "--prior-guessing",
+            prior,
+        ]);
+        assert!(
+            o.status.success(),
+            "{prior}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
+        logliks.push(common::json_out(&o)["log_likelihood"].as_f64().unwrap());
+    }
+    assert!(
+        logliks[0] != logliks[1] && logliks[0] != logliks[2],
+        "the prior changes the fit: {logliks:?}"
+    );
+    let o = common::etalon(&[
+        "calibrate",
+        data.to_str().unwrap(),
+        "--model",
+        "3pl",
+        "--out",
+        "x.csv",
+        "--prior-guessing",
+        "abc",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}
