@@ -146,7 +146,12 @@ fn degenerate_data_gets_warnings_and_finite_results() {
     }
     let r = Responses::Dense(ResponseMatrix::from_categories(ids, 200, cells));
     let f = fit(&r, ModelKind::TwoPl);
-    let w = f.warnings.join("\n");
+    let w = f
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(w.contains("none") && w.contains("1 persons"), "{w}");
     assert!(w.contains("all1"), "{w}");
     assert!(f.bank.item("none").is_none());

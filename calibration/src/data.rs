@@ -5,6 +5,7 @@ use etalon_items::{MISSING, ModelKind, ResponseMatrix, Responses, SparseResponse
 
 /// Why the data cannot be calibrated.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DataError {
     /// A dichotomous model needs codes 0/1.
     #[error("item `{item}`: the {model} model needs responses coded 0/1, the data have codes {codes:?}")]

@@ -116,7 +116,7 @@ impl Model {
         l.iter().map(|x| x - norm).collect()
     }
 
-    /// Tabulate log P_jk(θ_q).
+    /// Tabulate log P_jk(θ_q) with the items' IRT kernel ([`ItemState::log_probabilities`]).
     pub fn table(&self) -> LogTable {
         let q = self.theta.len();
         let mut offsets = Vec::with_capacity(self.items.len() + 1);
@@ -129,18 +129,7 @@ impl Model {
         let rows: Vec<Vec<f64>> = self
             .items
             .par_iter()
-            .map(|it| {
-                let k = it.categories();
-                let mut out = vec![0.0; k * q];
-                let mut p = vec![0.0; k];
-                for (qq, &t) in self.theta.iter().enumerate() {
-                    it.probs_and_grads(t, &mut p, None, false);
-                    for c in 0..k {
-                        out[c * q + qq] = p[c].max(1e-300).ln();
-                    }
-                }
-                out
-            })
+            .map(|it| it.log_probabilities(&self.theta))
             .collect();
         LogTable {
             offsets,

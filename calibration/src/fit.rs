@@ -91,16 +91,11 @@ pub fn s_x2(data: &CalibData, model: &Model) -> Vec<ItemFit> {
         .items
         .iter()
         .map(|st| {
-            let k = st.categories();
-            let mut out = vec![vec![0.0; q]; k];
-            let mut p = vec![0.0; k];
-            for (qq, &t) in model.theta.iter().enumerate() {
-                st.probs_and_grads(t, &mut p, None, false);
-                for c in 0..k {
-                    out[c][qq] = p[c];
-                }
-            }
-            out
+            let log_p = st.log_probabilities(&model.theta);
+            log_p
+                .chunks_exact(q)
+                .map(|row| row.iter().map(|l| l.exp()).collect())
+                .collect()
         })
         .collect();
     let max_score = max_total;

@@ -20,6 +20,7 @@ pub mod estep;
 pub mod fit;
 pub mod params;
 pub mod se;
+pub mod warning;
 
 use data::CalibData;
 use em::{EmConfig, Latent, Model};
@@ -27,6 +28,7 @@ use etalon_items::{Bank, Framework, Item, ModelKind, Provenance, Responses};
 use params::ItemState;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+pub use warning::Warning;
 
 /// What to fit: a model for every item (optionally per item), EM settings, standard errors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,23 +63,47 @@ impl CalibrationSpec {
     }
 }
 
-/// Calibration failed before it could start.
+/// Calibration failed: invalid settings, data that cannot be calibrated, anchors that disagree with
+/// the data, or (rarely) parameters that do not form a valid bank.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CalibrationError {
     /// The data cannot be calibrated under the chosen models.
     #[error(transparent)]
     Data(#[from] data::DataError),
-    /// Invalid settings.
-    #[error("invalid settings: {0}")]
-    Settings(String),
-    /// Anchor items whose categories disagree with the data.
-    #[error("anchor item `{item}`: {message}")]
-    Anchor {
+    /// `em.quadrature` outside 3..=1001.
+    #[error("quadrature points (em.quadrature) must be in 3..=1001 (got {0})")]
+    Quadrature(usize),
+    /// `em.tol` not a finite number > 0.
+    #[error("the convergence tolerance (em.tol) must be a finite number > 0 (got {0})")]
+    Tolerance(f64),
+    /// `em.max_cycles` is 0.
+    #[error("the maximum number of EM cycles (em.max_cycles) must be at least 1 (got 0)")]
+    MaxCycles,
+    /// An anchor item whose number of categories differs from the data's.
+    #[error("anchor item `{item}`: {bank} categories in the bank, {data} in the data")]
+    AnchorCategories {
         /// Item id.
         item: String,
-        /// What disagrees.
-        message: String,
+        /// Categories of the anchor bank's item.
+        bank: usize,
+        /// Categories of the item in the data.
+        data: usize,
     },
+    /// Items of the data that the bank does not have ([`evaluate`]).
+    #[error("items not in the bank: {}", .0.join(", "))]
+    ItemsNotInBank(Vec<String>),
+    /// The calibrated parameters of an item do not form a valid item (the cause is the source).
+    #[error("item `{item}`: the calibrated parameters do not form a valid item")]
+    ItemModel {
+        /// Item id.
+        item: String,
+        /// Why the parameters were rejected.
+        source: etalon_items::ModelError,
+    },
+    /// The calibrated items do not form a valid bank (the problems are the source).
+    #[error("the calibrated items do not form a valid bank")]
+    Bank(#[source] etalon_items::Problems),
 }
 
 /// S-X² item fit of one item.
@@ -111,7 +137,7 @@ pub struct Calibration {
     /// Item fit (S-X²).
     pub item_fit: Vec<ItemFit>,
     /// Everything a user should know about: degenerate items, dropped persons, non-convergence.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 /// Fit `spec` to `responses`. With `anchor`, items present in that bank keep its parameters and set
@@ -127,19 +153,13 @@ pub fn calibrate(
 ) -> Result<Calibration, CalibrationError> {
     let em = &spec.em;
     if !(3..=1001).contains(&em.quadrature) {
-        return Err(CalibrationError::Settings(format!(
-            "quadrature points must be in 3..=1001 (got {})",
-            em.quadrature
-        )));
+        return Err(CalibrationError::Quadrature(em.quadrature));
     }
     if !(em.tol.is_finite() && em.tol > 0.0) {
-        return Err(CalibrationError::Settings(format!(
-            "tolerance must be > 0 (got {})",
-            em.tol
-        )));
+        return Err(CalibrationError::Tolerance(em.tol));
     }
     if em.max_cycles == 0 {
-        return Err(CalibrationError::Settings("max cycles must be at least 1".into()));
+        return Err(CalibrationError::MaxCycles);
     }
     let ids = responses.item_ids();
     let kinds: Vec<ModelKind> = ids
@@ -153,16 +173,14 @@ pub fn calibrate(
     let data = CalibData::new(responses, &kinds)?;
     let mut warnings = Vec::new();
     if !data.dropped_items.is_empty() {
-        warnings.push(format!(
-            "items without any response, not calibrated: {}",
-            data.dropped_items.join(", ")
-        ));
+        warnings.push(Warning::ItemsWithoutResponses {
+            items: data.dropped_items.clone(),
+        });
     }
     if data.dropped_persons > 0 {
-        warnings.push(format!(
-            "{} persons without any response were left out",
-            data.dropped_persons
-        ));
+        warnings.push(Warning::PersonsWithoutResponses {
+            count: data.dropped_persons,
+        });
     }
     let counts = data.category_counts();
     let mut items = Vec::with_capacity(data.n_items());
@@ -170,13 +188,10 @@ pub fn calibrate(
         let kind = kinds[ids.iter().position(|x| x == id).unwrap_or(j)];
         if let Some(item) = anchor.and_then(|b| b.item(id)) {
             if item.parameters.categories() != data.categories(j) && kind.is_polytomous() {
-                return Err(CalibrationError::Anchor {
+                return Err(CalibrationError::AnchorCategories {
                     item: id.clone(),
-                    message: format!(
-                        "{} categories in the bank, {} in the data",
-                        item.parameters.categories(),
-                        data.categories(j)
-                    ),
+                    bank: item.parameters.categories(),
+                    data: data.categories(j),
                 });
             }
             let mut st = ItemState::from_model(&item.parameters);
@@ -191,17 +206,15 @@ pub fn calibrate(
             .collect();
         for (k, &c) in counts[j].iter().enumerate() {
             if c == 0 {
-                warnings.push(format!(
-                    "item `{id}`: category {} (code {}) never observed",
-                    k,
-                    data.codes(j).get(k).copied().unwrap_or(k as i64)
-                ));
+                warnings.push(Warning::CategoryNeverObserved {
+                    item: id.clone(),
+                    category: k,
+                    code: data.codes(j).get(k).copied().unwrap_or(k as i64),
+                });
             }
         }
         if kind.is_polytomous() && data.codes(j).len() < 2 {
-            warnings.push(format!(
-                "item `{id}`: a single response code: the item cannot be calibrated meaningfully"
-            ));
+            warnings.push(Warning::SingleCode { item: id.clone() });
         }
         items.push(ItemState::start(kind, &props));
     }
@@ -222,15 +235,15 @@ pub fn calibrate(
     };
     let outcome = em::run_em(&data, model, em, &mut observer);
     if outcome.stopped {
-        warnings.push(format!(
-            "calibration stopped by its observer after {} cycles (cancelled or out of time): the parameters are those reached, not converged",
-            outcome.cycles
-        ));
+        warnings.push(Warning::Stopped {
+            cycles: outcome.cycles,
+        });
     } else if !outcome.converged {
-        warnings.push(format!(
-            "EM did not converge in {} cycles (last largest change {:.3e} > tolerance {:.0e}); consider a prior or more cycles",
-            outcome.cycles, outcome.last_change, em.tol
-        ));
+        warnings.push(Warning::NotConverged {
+            cycles: outcome.cycles,
+            last_change: outcome.last_change,
+            tolerance: em.tol,
+        });
     }
     let model = outcome.model;
     let ses = if spec.standard_errors {
@@ -248,9 +261,10 @@ pub fn calibrate(
             bank_items.push(item.clone());
             continue;
         }
-        let parameters = st
-            .to_model()
-            .map_err(|e| CalibrationError::Settings(format!("item `{id}`: {e}")))?;
+        let parameters = st.to_model().map_err(|source| CalibrationError::ItemModel {
+            item: id.clone(),
+            source,
+        })?;
         let mut item = Item::new(id.clone(), parameters);
         let codes = data.codes(j);
         if st.kind.is_polytomous() && codes.iter().enumerate().any(|(k, &c)| c != k as i64) {
@@ -261,14 +275,10 @@ pub fn calibrate(
         }
         let (a, b) = (item.parameters.slope(), item.parameters.location());
         if st.kind != ModelKind::Rasch && a < 0.2 {
-            warnings.push(format!(
-                "item `{id}`: near-zero or negative slope (a = {a:.3}): it barely measures the trait"
-            ));
+            warnings.push(Warning::NearZeroSlope { item: id.clone(), a });
         }
         if b.abs() > 6.0 {
-            warnings.push(format!(
-                "item `{id}`: extreme difficulty (b = {b:.2}): almost everyone answers it the same way"
-            ));
+            warnings.push(Warning::ExtremeDifficulty { item: id.clone(), b });
         }
         bank_items.push(item);
     }
@@ -309,7 +319,7 @@ pub fn calibrate(
         });
     let bank = Bank::new(id, framework, bank_items, provenance)
         .and_then(|bank| bank.with_latent(latent))
-        .map_err(|p| CalibrationError::Settings(etalon_items::Problems(p).to_string()))?;
+        .map_err(|p| CalibrationError::Bank(etalon_items::Problems(p)))?;
     Ok(Calibration {
         bank,
         loglik: outcome.loglik,
@@ -365,10 +375,7 @@ pub fn evaluate(
     let ids = responses.item_ids();
     let missing: Vec<String> = ids.iter().filter(|id| bank.item(id).is_none()).cloned().collect();
     if !missing.is_empty() {
-        return Err(CalibrationError::Settings(format!(
-            "items not in the bank: {}",
-            missing.join(", ")
-        )));
+        return Err(CalibrationError::ItemsNotInBank(missing));
     }
     let kinds: Vec<ModelKind> = ids
         .iter()

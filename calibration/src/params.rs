@@ -13,9 +13,16 @@
 //! b_k = -(d_k - d_{k-1})/a), c = g, d = u. [`ItemState::probs_and_grads`] returns P_k and ∂P_k/∂φ,
 //! from which the M-step's gradient Σ r_k ∂P_k/(P_k) and Fisher information Σ n ∂P_k ∂P_kᵀ/P_k follow
 //! for every model (Bock & Aitkin 1981; Baker & Kim 2004, ch. 6–7).
+//!
+//! One IRT kernel: the probabilities at θ that the E-step, the marginal log-likelihood and S-X² use
+//! come from `etalon_items::irt` ([`ItemState::log_probabilities`]), the kernel scoring and adaptive
+//! testing use. [`ItemState::probs_and_grads`] is the M-step's own formulation — P_k together with
+//! its gradient in the slope–intercept parameters φ, which the kernel (derivatives in θ only) does
+//! not provide, over the whole unconstrained φ space — and `tests/kernel.rs` checks that its P_k
+//! equal the kernel's for every model.
 
 use etalon_items::irt::sigmoid;
-use etalon_items::{ItemModel, ModelKind};
+use etalon_items::{ItemModel, ModelKind, ResponseFunction};
 
 /// One item's parameters during calibration.
 #[derive(Debug, Clone, PartialEq)]
@@ -206,6 +213,36 @@ impl ItemState {
             && self.upsilon.abs() < 30.0
             && (self.kind != ModelKind::FourPl || sigmoid(self.gamma) < sigmoid(self.upsilon));
         slope_ok && d_ok && order_ok && asym_ok
+    }
+
+    /// log P_k(θ_q) for every category k and point q of `theta` (category-major: K rows of Q values),
+    /// from the items' IRT kernel (`etalon_items::irt`) in log space. States that are no valid bank
+    /// item (met only transiently, e.g. by the finite differences of standard errors around
+    /// degenerate items: graded intercepts that collapse, g ≥ u) fall back on
+    /// [`ItemState::probs_and_grads`], floored at 1e-300.
+    pub fn log_probabilities(&self, theta: &[f64]) -> Vec<f64> {
+        let k = self.categories();
+        let q = theta.len();
+        let mut out = vec![0.0; k * q];
+        match self.to_model() {
+            Ok(m) => {
+                for (c, row) in out.chunks_exact_mut(q).enumerate() {
+                    for (o, &t) in row.iter_mut().zip(theta) {
+                        *o = m.log_prob(t, c);
+                    }
+                }
+            }
+            Err(_) => {
+                let mut p = vec![0.0; k];
+                for (qq, &t) in theta.iter().enumerate() {
+                    self.probs_and_grads(t, &mut p, None, false);
+                    for (c, pc) in p.iter().enumerate() {
+                        out[c * q + qq] = pc.max(1e-300).ln();
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Category probabilities P_k(θ) into `p` (K values), and when `dp` is given, ∂P_k/∂φ for the

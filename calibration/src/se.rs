@@ -11,6 +11,7 @@
 use crate::data::CalibData;
 use crate::em::{Model, item_objective};
 use etalon_items::ModelKind;
+use etalon_items::irt::sigmoid;
 use nalgebra::DMatrix;
 use std::collections::BTreeMap;
 
@@ -128,7 +129,6 @@ pub fn standard_errors(data: &CalibData, model: &Model) -> Vec<BTreeMap<String, 
         // Gradients of each bank parameter with respect to idx (the item's free parameters, then the
         // shared slope for 1PL).
         let mut grads: Vec<(String, Vec<f64>)> = Vec::new();
-        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
         match st.kind {
             ModelKind::Rasch => grads.push(("b".into(), vec![-1.0])),
             ModelKind::OnePl => {
@@ -147,13 +147,13 @@ pub fn standard_errors(data: &CalibData, model: &Model) -> Vec<BTreeMap<String, 
                 grads.push(("a".into(), ga));
                 grads.push(("b".into(), gb));
                 if nf >= 3 {
-                    let g = sig(st.gamma);
+                    let g = sigmoid(st.gamma);
                     let mut gc = vec![0.0; nf];
                     gc[2] = g * (1.0 - g);
                     grads.push(("c".into(), gc));
                 }
                 if nf >= 4 {
-                    let u = sig(st.upsilon);
+                    let u = sigmoid(st.upsilon);
                     let mut gd = vec![0.0; nf];
                     gd[3] = u * (1.0 - u);
                     grads.push(("d".into(), gd));

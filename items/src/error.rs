@@ -78,8 +78,11 @@ impl fmt::Display for Problems {
     }
 }
 
+impl std::error::Error for Problems {}
+
 /// Reading, validating or writing an item bank failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BankError {
     /// The file does not exist.
     #[error("{path}: no such file", path = .path.display())]
@@ -149,6 +152,7 @@ impl BankError {
 
 /// Reading or aligning response data failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DataError {
     /// The file does not exist.
     #[error("{path}: no such file", path = .path.display())]

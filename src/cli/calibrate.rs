@@ -175,7 +175,8 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         "read_s": read_s,
         "fit_s": fit_s,
         "elapsed_s": start.elapsed().as_secs_f64(),
-        "warnings": fit.warnings,
+        "warnings": fit.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "warning_details": fit.warnings,
         "out": args.out.display().to_string(),
     }))?;
     Ok(())
