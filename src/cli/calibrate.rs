@@ -57,7 +57,7 @@ pub struct CalibrateArgs {
     prior_intercept: Option<NormalPrior>,
     /// Prior on logit g (3PL/4PL), as `MEAN,SD` (default -1.5,1), or `none`.
     #[arg(long, allow_hyphen_values = true, value_parser = parse_optional_prior)]
-    prior_guessing: Option<Option<NormalPrior>>,
+    prior_guessing: Option<GuessingPrior>,
 }
 
 fn parse_prior(s: &str) -> Result<NormalPrior, String> {
@@ -70,11 +70,16 @@ fn parse_prior(s: &str) -> Result<NormalPrior, String> {
     Ok(NormalPrior { mean, sd })
 }
 
-fn parse_optional_prior(s: &str) -> Result<Option<NormalPrior>, String> {
+/// `--prior-guessing`: a prior, or `none` (a newtype: clap reads `Option<Option<T>>` as a flag with an
+/// optional value, which is not this option).
+#[derive(Clone, Copy)]
+pub struct GuessingPrior(Option<NormalPrior>);
+
+fn parse_optional_prior(s: &str) -> Result<GuessingPrior, String> {
     if s.eq_ignore_ascii_case("none") {
-        Ok(None)
+        Ok(GuessingPrior(None))
     } else {
-        parse_prior(s).map(Some)
+        parse_prior(s).map(|p| GuessingPrior(Some(p)))
     }
 }
 
@@ -108,7 +113,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     if args.prior_intercept.is_some() {
         spec.em.priors.intercept = args.prior_intercept;
     }
-    if let Some(g) = args.prior_guessing {
+    if let Some(GuessingPrior(g)) = args.prior_guessing {
         spec.em.priors.guessing = g;
     }
     let anchor = match &args.anchor {
