@@ -336,3 +336,22 @@ fn one_pl_shares_its_slope_and_four_pl_runs() {
                 .all(|i| i.parameters.kind() == ModelKind::FourPl)
     );
 }
+
+#[test]
+fn item_fit_is_skipped_with_a_warning_beyond_its_item_limit_and_the_fit_still_written() {
+    // S-X² tables grow with the square of the item count (40,000 items asked for 160 GB and aborted
+    // after the fit). Past the limit it is skipped, before allocating, and the fit is kept.
+    let (_, r) = simulated(60, etalon::calibration::fit::MAX_FIT_ITEMS + 1, 9, 0.0, 1.0);
+    let f = fit(&r, ModelKind::TwoPl);
+    assert!(f.item_fit.is_empty());
+    assert_eq!(f.bank.len(), etalon::calibration::fit::MAX_FIT_ITEMS + 1);
+    let w: Vec<String> = f.warnings.iter().map(ToString::to_string).collect();
+    assert!(
+        w.iter()
+            .any(|w| w.contains("S-X² item fit skipped") && w.contains("301 items")),
+        "{w:?}"
+    );
+    // Below the limit it is computed.
+    let (_, r) = simulated(200, 10, 9, 0.0, 1.0);
+    assert_eq!(fit(&r, ModelKind::TwoPl).item_fit.len(), 10);
+}

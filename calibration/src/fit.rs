@@ -56,8 +56,57 @@ fn score_distribution(
 
 /// S-X² for every item (empty when fewer than 20 persons answered every item, or with more than
 /// 300 items, where summed scores are not a sensible grouping).
-pub fn s_x2(data: &CalibData, model: &Model) -> Vec<ItemFit> {
+/// Why S-X² was not computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "cause", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FitSkipped {
+    /// Its tables grow with the square of the summed-score range; beyond [`MAX_FIT_ITEMS`] items they
+    /// would not fit in memory (40,000 items would ask for about 160 GB).
+    TooManyItems {
+        /// Items calibrated.
+        items: usize,
+    },
+    /// Fewer than two items.
+    TooFewItems {
+        /// Items calibrated.
+        items: usize,
+    },
+    /// Fewer than 20 persons answered every item (S-X² groups complete patterns by summed score).
+    TooFewCompletePatterns {
+        /// Persons with a complete pattern.
+        complete: usize,
+    },
+}
+
+impl std::fmt::Display for FitSkipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FitSkipped::TooManyItems { items } => write!(
+                f,
+                "{items} items: S-X² tables grow with the square of the number of items and are computed for at most {MAX_FIT_ITEMS}"
+            ),
+            FitSkipped::TooFewItems { items } => write!(f, "{items} item(s): S-X² needs at least 2"),
+            FitSkipped::TooFewCompletePatterns { complete } => write!(
+                f,
+                "{complete} persons answered every item; S-X² needs at least 20 complete patterns"
+            ),
+        }
+    }
+}
+
+/// The most items S-X² is computed for.
+pub const MAX_FIT_ITEMS: usize = 300;
+
+/// S-X² for every item, or why it was not computed (checked before anything is allocated).
+pub fn s_x2(data: &CalibData, model: &Model) -> Result<Vec<ItemFit>, FitSkipped> {
     let nj = data.n_items();
+    if nj > MAX_FIT_ITEMS {
+        return Err(FitSkipped::TooManyItems { items: nj });
+    }
+    if nj < 2 {
+        return Err(FitSkipped::TooFewItems { items: nj });
+    }
     let q = model.theta.len();
     // One pass over the data: summed score of each complete pattern, observed counts per
     // (item, score, category).
@@ -78,8 +127,10 @@ pub fn s_x2(data: &CalibData, model: &Model) -> Vec<ItemFit> {
             observed[(j * (max_total + 1) + t) * max_k + c] += 1.0;
         }
     }
-    if totals.len() < 20 || !(2..=300).contains(&nj) {
-        return Vec::new();
+    if totals.len() < 20 {
+        return Err(FitSkipped::TooFewCompletePatterns {
+            complete: totals.len(),
+        });
     }
     let mut group_size = vec![0.0f64; max_total + 1];
     for &t in &totals {
@@ -172,5 +223,5 @@ pub fn s_x2(data: &CalibData, model: &Model) -> Vec<ItemFit> {
             p_value,
         });
     }
-    out
+    Ok(out)
 }

@@ -251,7 +251,15 @@ pub fn calibrate(
     } else {
         None
     };
-    let item_fit = fit::s_x2(&data, &model);
+    let item_fit = match fit::s_x2(&data, &model) {
+        Ok(f) => f,
+        Err(reason) => {
+            // Tell the user unless there was nothing to fit against (a data set without complete
+            // patterns, as adaptive logs are, says so in the warning).
+            warnings.push(Warning::FitSkipped { reason });
+            Vec::new()
+        }
+    };
     let n_parameters = model.n_parameters();
     let n = data.n_persons() as f64;
     let mut bank_items = Vec::with_capacity(data.n_items());

@@ -68,6 +68,11 @@ pub enum Warning {
         /// Cycles run.
         cycles: usize,
     },
+    /// S-X² item fit was not computed (the fit itself is unaffected).
+    FitSkipped {
+        /// Why.
+        reason: crate::fit::FitSkipped,
+    },
 }
 
 impl Warning {
@@ -81,7 +86,8 @@ impl Warning {
             Warning::ItemsWithoutResponses { .. }
             | Warning::PersonsWithoutResponses { .. }
             | Warning::NotConverged { .. }
-            | Warning::Stopped { .. } => None,
+            | Warning::Stopped { .. }
+            | Warning::FitSkipped { .. } => None,
         }
     }
 }
@@ -125,6 +131,7 @@ impl fmt::Display for Warning {
                 f,
                 "calibration stopped by its observer after {cycles} cycles (cancelled or out of time): the parameters are those reached, not converged"
             ),
+            Warning::FitSkipped { reason } => write!(f, "S-X² item fit skipped: {reason}"),
         }
     }
 }
