@@ -107,7 +107,12 @@ pub fn predrawn(
             cells[p * bank.len() + al.columns[j]] = al.categories[j][c as usize]
         });
     }
-    Ok(PredrawnMatrix::new(bank.len(), cells))
+    PredrawnMatrix::try_new(bank.len(), cells).map_err(|e| DataError::Format {
+        path: source.as_ref().to_path_buf(),
+        line: 0,
+        column: None,
+        message: e.to_string(),
+    })
 }
 
 /// Write `examinee,true_theta,theta,se,length,items` (items joined by `;`) through a CSV writer.

@@ -334,14 +334,34 @@ pub struct PredrawnMatrix {
     cells: Vec<u8>,
 }
 
+/// Pre-drawn cells that are not examinees × items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("pre-drawn responses: {cells} cells are not a whole number of rows of {n_items} items")]
+pub struct PredrawnShapeError {
+    /// Items per row.
+    pub n_items: usize,
+    /// Cells given.
+    pub cells: usize,
+}
+
 impl PredrawnMatrix {
-    /// `cells` is row-major, `n_items` bank items per examinee.
+    /// `cells` is row-major, `n_items` (> 0) bank items per examinee.
+    pub fn try_new(n_items: usize, cells: Vec<u8>) -> Result<Self, PredrawnShapeError> {
+        if n_items == 0 || !cells.len().is_multiple_of(n_items) {
+            return Err(PredrawnShapeError {
+                n_items,
+                cells: cells.len(),
+            });
+        }
+        Ok(PredrawnMatrix { n_items, cells })
+    }
+
+    /// [`PredrawnMatrix::try_new`] for shapes known to be right.
+    ///
+    /// # Panics
+    /// If `cells` is not examinees × `n_items`.
     pub fn new(n_items: usize, cells: Vec<u8>) -> Self {
-        assert!(
-            n_items > 0 && cells.len().is_multiple_of(n_items),
-            "cells must be examinees × items"
-        );
-        PredrawnMatrix { n_items, cells }
+        Self::try_new(n_items, cells).unwrap_or_else(|e| panic!("{e}"))
     }
     /// Number of examinee rows.
     pub fn examinees(&self) -> usize {
