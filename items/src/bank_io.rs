@@ -47,11 +47,71 @@ pub fn bank_format(path: &Path) -> Result<(BankFormat, bool), BankError> {
     }
 }
 
-/// Read a whole input, gunzipping it when it starts with the gzip magic bytes.
+/// The largest bank read, after decompression (256 MiB: about a million items in CSV).
+pub const MAX_BANK_BYTES: u64 = 256 << 20;
+
+/// Read a whole input, gunzipping it when it starts with the gzip magic bytes; more than
+/// [`MAX_BANK_BYTES`] is an [`std::io::ErrorKind::InvalidData`] error (endless input such as
+/// `/dev/zero`, or a gzip bomb, is refused in bounded memory).
 pub(crate) fn read_all(input: impl Read) -> Result<Vec<u8>, std::io::Error> {
     let mut buf = Vec::new();
-    crate::data::maybe_gunzip(input)?.read_to_end(&mut buf)?;
+    crate::data::maybe_gunzip(input)?
+        .take(MAX_BANK_BYTES + 1)
+        .read_to_end(&mut buf)?;
+    if buf.len() as u64 > MAX_BANK_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "larger than {}, the most a bank may hold: not an item bank?",
+                crate::data::human_bytes(MAX_BANK_BYTES)
+            ),
+        ));
+    }
     Ok(buf)
+}
+
+/// Error messages never echo megabytes: long serde messages and problem texts are cut, and serde's
+/// own ` at line L column C` (the error already says where) is dropped.
+fn shorten(e: BankError) -> BankError {
+    match e {
+        BankError::Json {
+            path,
+            line,
+            column,
+            message,
+        } => BankError::Json {
+            path,
+            line,
+            column,
+            message: crate::data::cut(strip_position(&message), 300),
+        },
+        BankError::Invalid { path, mut problems } => {
+            for p in &mut problems.0 {
+                p.message = crate::data::cut(strip_position(&p.message), 300);
+                p.item = p.item.as_deref().map(|i| crate::data::cut(i, 60));
+                p.field = p.field.as_deref().map(|f| crate::data::cut(f, 60));
+            }
+            BankError::Invalid { path, problems }
+        }
+        other => other,
+    }
+}
+
+/// `message` without serde_json's trailing ` at line L column C`.
+pub fn strip_position(message: &str) -> &str {
+    match message.rfind(" at line ") {
+        Some(i)
+            if message[i + 9..].split_once(" column ").is_some_and(|(l, c)| {
+                !l.is_empty()
+                    && !c.is_empty()
+                    && l.bytes().all(|b| b.is_ascii_digit())
+                    && c.bytes().all(|b| b.is_ascii_digit())
+            }) =>
+        {
+            &message[..i]
+        }
+        _ => message,
+    }
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> BankError {
@@ -98,15 +158,18 @@ pub fn read_bank_from(
     let path = source.as_ref();
     let bytes = read_all(input).map_err(|e| io_error(path, e))?;
     let text = utf8_text(path, bytes)?;
+    // A byte-order mark (some editors write one) is not part of the bank.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     if text.trim().is_empty() {
         return Err(BankError::Empty {
             path: path.to_path_buf(),
         });
     }
     match format {
-        BankFormat::Json => Bank::from_json(&text, path),
-        BankFormat::Csv => bank_from_csv(&text, path),
+        BankFormat::Json => Bank::from_json(text, path),
+        BankFormat::Csv => bank_from_csv(text, path),
     }
+    .map_err(shorten)
 }
 
 /// Write a bank in `format` to any writer. CSV keeps parameters, competence, status, codes, exposure,
@@ -120,7 +183,10 @@ pub fn write_bank_to(bank: &Bank, mut output: impl Write, format: BankFormat) ->
     output.flush()
 }
 
-/// Write a bank; the extension chooses the format (`.gz`: gzip-compressed).
+/// Write a bank; the extension chooses the format (`.gz`: gzip-compressed). The bank is written to a
+/// temporary file beside `path` (`.NAME.PID.tmp`), synced and renamed over `path`, so an interrupted
+/// write, a full disk or a file-size limit leaves the previous file whole. A path that names no
+/// regular file (`/dev/stdout`, a pipe) is written in place; a symbolic link is followed.
 #[cfg(feature = "fs")]
 pub fn write_bank(bank: &Bank, path: impl AsRef<Path>) -> Result<(), BankError> {
     let path = path.as_ref();
@@ -129,15 +195,56 @@ pub fn write_bank(bank: &Bank, path: impl AsRef<Path>) -> Result<(), BankError> 
         path: path.to_path_buf(),
         source: e,
     };
-    let file = std::fs::File::create(path).map_err(io)?;
-    if gz {
-        let mut enc = flate2::write::GzEncoder::new(file, flate2::Compression::default());
-        write_bank_to(bank, &mut enc, format).map_err(io)?;
-        enc.finish().map_err(io)?;
-    } else {
-        write_bank_to(bank, std::io::BufWriter::new(file), format).map_err(io)?;
+    let write = |file: std::fs::File| -> std::io::Result<std::fs::File> {
+        if gz {
+            let mut enc = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+            write_bank_to(bank, &mut enc, format)?;
+            enc.finish()
+        } else {
+            let mut w = std::io::BufWriter::new(file);
+            write_bank_to(bank, &mut w, format)?;
+            w.into_inner().map_err(std::io::IntoInnerError::into_error)
+        }
+    };
+    let target = match std::fs::canonicalize(path) {
+        Ok(real) => real,
+        Err(_) => path.to_path_buf(),
+    };
+    if std::fs::metadata(&target).is_ok_and(|m| !m.is_file()) {
+        if std::fs::metadata(&target).is_ok_and(|m| m.is_dir()) {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "is a directory",
+            )));
+        }
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&target)
+            .map_err(io)?;
+        write(file).map_err(io)?;
+        return Ok(());
     }
-    Ok(())
+    let dir = target
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = target
+        .file_name()
+        .map_or_else(|| "bank".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let file = write(std::fs::File::create(&tmp)?)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &target)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(io)
 }
 
 /// Known CSV bank columns.
@@ -890,7 +997,7 @@ pub fn import_mirt_from(
 ) -> Result<Bank, BankError> {
     let path = source.as_ref();
     let bytes = read_all(input).map_err(|e| io_error(path, e))?;
-    mirt_table(&utf8_text(path, bytes)?, model, path)
+    mirt_table(&utf8_text(path, bytes)?, model, path).map_err(shorten)
 }
 
 /// [`import_mirt`] of the text of a table; `path` names it in errors and gives the bank its id.

@@ -20,6 +20,86 @@ pub const MISSING: u8 = u8::MAX;
 /// The largest number of distinct codes per item in a data file.
 pub const MAX_CODES: usize = 250;
 
+/// The longest line a CSV response file may hold (16 MiB: a wide header of a million item ids fits).
+pub const MAX_LINE_BYTES: usize = 16 << 20;
+
+/// A reader that fails, with an [`std::io::ErrorKind::InvalidData`] error naming the line, as soon as
+/// a line grows longer than its limit: endless input without newlines (`/dev/zero`, a binary file, a
+/// file of another kind) is refused in bounded memory instead of being buffered whole.
+#[derive(Debug)]
+pub struct LineLimit<R> {
+    inner: R,
+    limit: usize,
+    /// Bytes since the last newline.
+    since_newline: usize,
+    /// Newlines seen.
+    newlines: u64,
+}
+
+impl<R> LineLimit<R> {
+    /// Wrap `inner`, allowing lines of at most `limit` bytes.
+    pub fn new(inner: R, limit: usize) -> Self {
+        LineLimit {
+            inner,
+            limit,
+            since_newline: 0,
+            newlines: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for LineLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut rest = &buf[..n];
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            if self.since_newline + i > self.limit {
+                return Err(self.too_long());
+            }
+            self.newlines += 1;
+            self.since_newline = 0;
+            rest = &rest[i + 1..];
+        }
+        self.since_newline += rest.len();
+        if self.since_newline > self.limit {
+            return Err(self.too_long());
+        }
+        Ok(n)
+    }
+}
+
+impl<R> LineLimit<R> {
+    fn too_long(&self) -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "line {} is longer than {}: not a CSV file of lines (a binary file?)",
+                self.newlines + 1,
+                human_bytes(self.limit as u64)
+            ),
+        )
+    }
+}
+
+/// `n` bytes as people read them: `16 MiB`, `512 KiB`, `100 bytes`.
+pub fn human_bytes(n: u64) -> String {
+    if n >= 1 << 20 && n % (1 << 20) == 0 {
+        format!("{} MiB", n >> 20)
+    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+        format!("{} KiB", n >> 10)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// `s` cut to at most `max` characters, with an ellipsis when cut (messages never echo megabytes).
+pub(crate) fn cut(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
 /// Which CSV layout a response file uses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DataFormat {
@@ -186,7 +266,10 @@ fn csv_error(path: &Path, e: csv::Error) -> DataError {
             path: path.to_path_buf(),
             line,
             column: None,
-            message: format!("{len} fields, but the header has {expected_len}"),
+            message: format!(
+                "{len} field{}, but the header has {expected_len}",
+                if len == 1 { "" } else { "s" }
+            ),
         },
         other => DataError::Format {
             path: path.to_path_buf(),
@@ -201,6 +284,12 @@ fn header_names(path: &Path, header: &csv::ByteRecord) -> Result<Vec<String>, Da
     let mut names = Vec::with_capacity(header.len());
     let mut seen = HashMap::new();
     for (i, h) in header.iter().enumerate() {
+        // A byte-order mark (spreadsheets write one) is not part of the first name.
+        let h = if i == 0 {
+            h.strip_prefix("\u{feff}".as_bytes()).unwrap_or(h)
+        } else {
+            h
+        };
         let name = std::str::from_utf8(h)
             .map_err(|_| DataError::Format {
                 path: path.to_path_buf(),
@@ -218,12 +307,31 @@ fn header_names(path: &Path, header: &csv::ByteRecord) -> Result<Vec<String>, Da
                 message: format!("header field {} is empty", i + 1),
             });
         }
-        if let Some(first) = seen.insert(name.clone(), i) {
+        if let Some(sep) = [('\t', "tab"), (';', "semicolon")]
+            .into_iter()
+            .find(|&(c, _)| name.contains(c) && (c == '\t' || header.len() == 1))
+        {
             return Err(DataError::Format {
                 path: path.to_path_buf(),
                 line: 1,
-                column: Some(name),
-                message: format!("duplicate column (also column {})", first + 1),
+                column: Some(cut(&name, 60)),
+                message: format!(
+                    "a column name with {}s in it: a {}-separated file? Response files are comma-separated CSV",
+                    sep.1, sep.1
+                ),
+            });
+        }
+        if let Some(first) = seen.insert(name.clone(), i) {
+            let hint = if name.parse::<f64>().is_ok() {
+                ": no header? The first line must name the items (and `person`)"
+            } else {
+                ""
+            };
+            return Err(DataError::Format {
+                path: path.to_path_buf(),
+                line: 1,
+                column: Some(cut(&name, 60)),
+                message: format!("duplicate column (also column {}){hint}", first + 1),
             });
         }
         names.push(name);
@@ -240,6 +348,7 @@ fn open_csv<'a>(input: impl Read + 'a, path: &Path) -> Result<(CsvReader<'a>, Ve
         path: path.to_path_buf(),
         source,
     })?;
+    let input: Box<dyn Read + 'a> = Box::new(LineLimit::new(input, MAX_LINE_BYTES));
     let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(input);
     let header = reader.byte_headers().map_err(|e| csv_error(path, e))?.clone();
     if header.is_empty() || (header.len() == 1 && header[0].trim_ascii().is_empty()) {
@@ -252,13 +361,14 @@ fn open_csv<'a>(input: impl Read + 'a, path: &Path) -> Result<(CsvReader<'a>, Ve
 }
 
 fn bad_code(path: &Path, line: u64, column: &str, cell: &[u8]) -> DataError {
+    let cell = &cell[..cell.len().min(400)];
     DataError::Format {
         path: path.to_path_buf(),
         line,
-        column: Some(column.to_string()),
+        column: Some(cut(column, 60)),
         message: format!(
             "`{}` is not an integer response code",
-            String::from_utf8_lossy(cell.trim_ascii())
+            cut(&String::from_utf8_lossy(cell.trim_ascii()), 40)
         ),
     }
 }
@@ -267,7 +377,7 @@ fn too_many_codes(path: &Path, line: u64, column: &str) -> DataError {
     DataError::Format {
         path: path.to_path_buf(),
         line,
-        column: Some(column.to_string()),
+        column: Some(cut(column, 60)),
         message: format!("more than {MAX_CODES} distinct response codes"),
     }
 }
@@ -330,6 +440,18 @@ impl ResponseMatrix {
     pub fn read_wide_from(input: impl Read, source: impl AsRef<Path>) -> Result<Self, DataError> {
         let path = source.as_ref();
         let (mut reader, names) = open_csv(input, path)?;
+        let mut lower: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+        lower.sort();
+        if lower == ["item", "person", "response"] {
+            return Err(DataError::Format {
+                path: path.to_path_buf(),
+                line: 1,
+                column: None,
+                message: "the columns person,item,response are those of a long file: read it with \
+                          `--format long` (a wide file names one column per item)"
+                    .into(),
+            });
+        }
         let has_person = names[0].eq_ignore_ascii_case("person");
         let first_item = usize::from(has_person);
         let item_ids: Vec<String> = names[first_item..].to_vec();
@@ -472,6 +594,13 @@ impl SparseResponses {
     pub fn read_long_from(input: impl Read, source: impl AsRef<Path>) -> Result<Self, DataError> {
         let path = source.as_ref();
         let (mut reader, names) = open_csv(input, path)?;
+        let hint = if names.iter().any(|n| n.parse::<f64>().is_ok()) {
+            "; no header? The first line must be person,item,response"
+        } else if !names.iter().any(|h| h.eq_ignore_ascii_case("item")) {
+            "; a wide file (one column per item)? Leave out `--format long`"
+        } else {
+            ""
+        };
         let find = |n: &str| {
             names
                 .iter()
@@ -480,7 +609,7 @@ impl SparseResponses {
                     path: path.to_path_buf(),
                     line: 1,
                     column: Some(n.to_string()),
-                    message: "missing required column (a long file has person,item,response)".into(),
+                    message: format!("missing required column (a long file has person,item,response){hint}"),
                 })
         };
         let (pc, ic, rc) = (find("person")?, find("item")?, find("response")?);
@@ -553,8 +682,8 @@ impl SparseResponses {
             if let Some(w) = scratch.windows(2).find(|w| w[0] == w[1]) {
                 return Err(DataError::DuplicateResponse {
                     path: path.to_path_buf(),
-                    person: person_ids[p].clone(),
-                    item: item_ids[w[0] as usize].clone(),
+                    person: cut(&person_ids[p], 60),
+                    item: cut(&item_ids[w[0] as usize], 60),
                 });
             }
         }
@@ -734,4 +863,45 @@ pub struct Alignment {
     pub columns: Vec<usize>,
     /// For each data item, bank category of each data category.
     pub categories: Vec<Vec<u8>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_limit_passes_short_lines_and_refuses_a_long_one_naming_it() {
+        let text = b"a,b\n1,0\n0123456789\n";
+        let mut out = Vec::new();
+        LineLimit::new(&text[..], 10).read_to_end(&mut out).unwrap();
+        assert_eq!(out, text);
+        let mut out = Vec::new();
+        let e = LineLimit::new(&text[..], 9).read_to_end(&mut out).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+        assert!(e.to_string().starts_with("line 3 is longer than 9 bytes"), "{e}");
+        // Endless input without newlines stops after the limit.
+        let mut endless = LineLimit::new(std::io::repeat(0), 1 << 16);
+        let e = std::io::copy(&mut endless, &mut std::io::sink()).unwrap_err();
+        assert!(e.to_string().starts_with("line 1 is longer than 64 KiB"), "{e}");
+    }
+
+    #[test]
+    fn header_hints_name_the_likely_cause() {
+        let err = |text: &str, format| {
+            read_responses_from(text.as_bytes(), format, "x.csv")
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("q1\tq2\n1\t0\n", DataFormat::Wide).contains("tab-separated"));
+        assert!(err("q1;q2\n1;0\n", DataFormat::Wide).contains("semicolon-separated"));
+        assert!(err("person,item,response\np,q,1\n", DataFormat::Wide).contains("--format long"));
+        assert!(err("1,0,1\n0,1,1\n", DataFormat::Wide).contains("no header?"));
+        assert!(err("q1,q2\n1,0\n", DataFormat::Long).contains("Leave out `--format long`"));
+        let cell = "9".repeat(1 << 20);
+        assert!(err(&format!("q1\n{cell}x\n"), DataFormat::Wide).len() < 300);
+        // A byte-order mark is not part of the first column's name.
+        let r =
+            read_responses_from("\u{feff}person,q1\np,1\n".as_bytes(), DataFormat::Wide, "x.csv").unwrap();
+        assert_eq!(r.item_ids(), ["q1"]);
+    }
 }

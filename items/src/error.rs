@@ -63,7 +63,26 @@ impl fmt::Display for Problem {
     }
 }
 
-/// The list of problems of one file, displayed one per line.
+/// The most problems (or item ids) an error message lists; the rest are counted.
+pub const MAX_SHOWN: usize = 50;
+
+/// `ids` joined by `, `, at most [`MAX_SHOWN`] of them, each cut to 80 characters.
+fn list(ids: &[String]) -> String {
+    let mut shown: Vec<String> = ids
+        .iter()
+        .take(MAX_SHOWN)
+        .map(|s| match s.char_indices().nth(80) {
+            Some((i, _)) => format!("{}…", &s[..i]),
+            None => s.clone(),
+        })
+        .collect();
+    if ids.len() > MAX_SHOWN {
+        shown.push(format!("… ({} in all)", ids.len()));
+    }
+    shown.join(", ")
+}
+
+/// The list of problems of one file, displayed one per line (the first [`MAX_SHOWN`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problems(pub Vec<Problem>);
 
@@ -71,8 +90,11 @@ impl fmt::Display for Problems {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0.len();
         write!(f, "{n} problem{}", if n == 1 { "" } else { "s" })?;
-        for p in &self.0 {
+        for p in self.0.iter().take(MAX_SHOWN) {
             write!(f, "\n  - {p}")?;
+        }
+        if n > MAX_SHOWN {
+            write!(f, "\n  - … and {} more", n - MAX_SHOWN)?;
         }
         Ok(())
     }
@@ -197,7 +219,7 @@ pub enum DataError {
         item: String,
     },
     /// Data columns that the bank does not have.
-    #[error("items not in the bank: {}", .0.join(", "))]
+    #[error("items not in the bank: {}", list(.0))]
     UnknownItems(Vec<String>),
     /// A response code that the bank's item does not have.
     #[error("item `{item}`: response code {code} is not one of the item's codes {allowed:?}")]
