@@ -540,8 +540,21 @@ impl Assessor {
                 saved.schema
             )));
         }
-        let a = saved.assessment;
-        // The engines check bank, configuration and content when asked for the next item.
+        let mut a = saved.assessment;
+        // The engines verify bank, configuration and content by replaying the saved answers from the
+        // seed (a damaged or edited state is `SessionError::Corrupt`, naming the field); the verified
+        // state is kept, so later calls do not replay it again.
+        match (&self.engine, &mut a) {
+            (Engine::Adaptive(e), Assessment::Adaptive(s)) => e.verify(s)?,
+            (Engine::Profile(e), Assessment::Profile(s)) => e.verify(s)?,
+            (_, a) => {
+                return Err(AssessmentError::WrongKind {
+                    found: a.kind(),
+                    expected: self.kind(),
+                });
+            }
+        }
+        // And asking for the next item must work (on a copy: resuming changes nothing).
         self.next(&mut a.clone())?;
         Ok(a)
     }

@@ -72,7 +72,9 @@ pub struct ContentConfig {
     /// Competences the test covers (empty: every competence of the bank, or no balancing if items
     /// carry none).
     pub competences: Vec<String>,
-    /// Minimum number of items per competence.
+    /// Minimum number of items per competence. Precision and classification stopping wait while a
+    /// minimum is unmet and can still be met (the items then come from that competence);
+    /// `stopping.max_items` does not wait.
     pub min_items: BTreeMap<String, usize>,
     /// Maximum number of items per competence.
     pub max_items: BTreeMap<String, usize>,

@@ -8,12 +8,14 @@
 //! competence is visited before any gets a second item and consecutive items differ in competence when
 //! possible. A competence is done when it is classified (its θ interval within one level band), reaches
 //! its budget, its SE target, or runs out of items; the test ends when every competence is done.
-//! A [`ProfileSession`] is a plain serde value like [`Session`], resumable after any answer.
+//! A [`ProfileSession`] is a plain serde value like [`Session`], resumable after any answer, and
+//! verified like it when read from outside: replayed competence by competence in the stored order,
+//! which must be the routing rule's ([`ProfileEngine::verify`]).
 
 use crate::config::{Classification, SessionConfig};
 use crate::estimate::Estimate;
 use crate::levels::{LevelMap, Levels};
-use crate::session::{CatEngine, Next, Session, SessionError, StopReason};
+use crate::session::{CatEngine, Checked, Mismatch, Next, Session, SessionError, StopReason};
 use crate::simulate::derive_seed;
 use etalon_items::{Bank, Framework, Provenance, Status, Tutorial};
 use serde::{Deserialize, Serialize};
@@ -112,6 +114,8 @@ pub struct ProfileSession {
     sessions: Vec<Session>,
     order: Vec<usize>,
     pending: Option<usize>,
+    #[serde(skip)]
+    checked: Checked,
 }
 
 impl ProfileSession {
@@ -356,12 +360,26 @@ impl ProfileEngine {
                 .collect(),
             order: Vec::new(),
             pending: None,
+            checked: Checked(true),
         }
     }
 
-    fn check(&self, s: &ProfileSession) -> Result<(), SessionError> {
+    /// Verify a session read from outside — now rather than at the first [`next`](Self::next) or
+    /// [`record`](Self::record), which do the same — as [`CatEngine::verify`] verifies a [`Session`]:
+    /// each competence session is checked against its competence's engine, then the whole test is
+    /// played again — fresh competence sessions from the stored seeds, the stored answers in the
+    /// stored `order` — requiring at each step that the routing rule picks the stored competence and
+    /// that its engine offers the stored item; finally every competence session is compared field by
+    /// field with its replay. The first difference is [`SessionError::Corrupt`], naming the field
+    /// (`order[4]: …`, `sessions[1].history[2].theta: stored 5, recomputed 0.41`). On success the
+    /// session becomes the replayed one, marked verified.
+    pub fn verify(&self, s: &mut ProfileSession) -> Result<(), SessionError> {
+        self.check(s)
+    }
+
+    fn check(&self, s: &mut ProfileSession) -> Result<(), SessionError> {
         crate::session::check_schema(s.schema)?;
-        if s.bank_fingerprint != self.fingerprint || s.competences != self.competences {
+        if s.bank_fingerprint != self.fingerprint || s.bank_id != self.bank.id() {
             return Err(SessionError::WrongBank {
                 session_bank: s.bank_id.clone(),
                 session_fingerprint: s.bank_fingerprint.clone(),
@@ -369,22 +387,163 @@ impl ProfileEngine {
                 fingerprint: self.fingerprint.clone(),
             });
         }
-        if s.sessions.len() != self.engines.len()
-            || s.pending.is_some_and(|c| c >= self.engines.len())
-            || s.order.iter().any(|&c| c >= self.engines.len())
-        {
-            return Err(SessionError::Corrupt(
-                "competence sessions do not match the competences".into(),
-            ));
+        // Other competences: a profile of another configuration.
+        if s.competences != self.competences {
+            return Err(SessionError::WrongConfig);
         }
+        if s.checked.0 {
+            return Ok(());
+        }
+        let replayed = self.replay(s).map_err(|m| SessionError::Corrupt(m.to_string()))?;
+        *s = replayed;
         Ok(())
     }
 
-    /// The next item, or the end of the test.
-    pub fn next(&self, s: &mut ProfileSession) -> Result<Next, SessionError> {
-        self.check(s)?;
+    /// The verification of [`Self::verify`]: the replayed session, or the first mismatch.
+    fn replay(&self, s: &ProfileSession) -> Result<ProfileSession, Mismatch> {
+        let n = self.engines.len();
+        if s.sessions.len() != n {
+            return Err(Mismatch::new(
+                "sessions",
+                format_args!("{} competence sessions for {n} competences", s.sessions.len()),
+            ));
+        }
+        if let Some(c) = s.pending
+            && c >= n
+        {
+            return Err(Mismatch::new(
+                "pending",
+                format_args!("competence {c} does not exist ({n} competences)"),
+            ));
+        }
+        let mut counts = vec![0usize; n];
+        for (i, &c) in s.order.iter().enumerate() {
+            if c >= n {
+                return Err(Mismatch::new(
+                    format!("order[{i}]"),
+                    format_args!("competence {c} does not exist ({n} competences)"),
+                ));
+            }
+            counts[c] += 1;
+        }
+        for (c, (engine, stored)) in self.engines.iter().zip(&s.sessions).enumerate() {
+            let at = format!("sessions[{c}]");
+            engine
+                .check_identity(stored)
+                .map_err(|e| Mismatch::new(at.as_str(), e))?;
+            engine.precheck(stored).map_err(|m| m.within(&at))?;
+            if counts[c] != stored.history().len() {
+                return Err(Mismatch::new(
+                    "order",
+                    format_args!(
+                        "{} answers to competence {c} (`{}`), but {at}.history holds {}",
+                        counts[c],
+                        self.competences[c],
+                        stored.history().len()
+                    ),
+                ));
+            }
+        }
+        let mut r = ProfileSession {
+            schema: crate::session::SCHEMA_VERSION,
+            bank_id: s.bank_id.clone(),
+            bank_fingerprint: s.bank_fingerprint.clone(),
+            competences: s.competences.clone(),
+            sessions: self
+                .engines
+                .iter()
+                .zip(&s.sessions)
+                .map(|(e, stored)| e.start(stored.seed()))
+                .collect(),
+            order: Vec::with_capacity(s.order.len()),
+            pending: None,
+            checked: Checked(true),
+        };
+        let mut answered = vec![0usize; n];
+        for (i, &c) in s.order.iter().enumerate() {
+            let routed = self
+                .route(&mut r)
+                .map_err(|e| Mismatch::new(format!("order[{i}]"), e))?;
+            match routed {
+                None => {
+                    return Err(Mismatch::new(
+                        format!("order[{i}]"),
+                        format_args!(
+                            "an answer after the end of the test (every competence was done after {i} answers)"
+                        ),
+                    ));
+                }
+                Some(d) if d != c => {
+                    return Err(Mismatch::new(
+                        format!("order[{i}]"),
+                        format_args!(
+                            "stored competence {c} (`{}`), but the routing gives competence {d} (`{}`)",
+                            self.competences[c], self.competences[d]
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+            let k = answered[c];
+            answered[c] += 1;
+            let at = format!("sessions[{c}].history[{k}]");
+            // The routing has already asked the competence's engine for its item: the replay offers it
+            // again (pending) and records the stored answer.
+            self.engines[c].replay_answer(&mut r.sessions[c], &s.sessions[c].history()[k], &at)?;
+            r.order.push(c);
+            r.pending = None;
+        }
         if let Some(c) = s.pending {
-            return self.engines[c].next(&mut s.sessions[c]);
+            match self.route(&mut r).map_err(|e| Mismatch::new("pending", e))? {
+                None => {
+                    return Err(Mismatch::new(
+                        "pending",
+                        format_args!("stored competence {c}, but every competence is done"),
+                    ));
+                }
+                Some(d) if d != c => {
+                    return Err(Mismatch::new(
+                        "pending",
+                        format_args!(
+                            "stored competence {c} (`{}`), but the routing gives competence {d} (`{}`)",
+                            self.competences[c], self.competences[d]
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        } else if s.sessions.iter().all(|x| x.finished().is_some())
+            && let Some(d) = self.route(&mut r).map_err(|e| Mismatch::new("pending", e))?
+        {
+            // Every competence stored as done: the routing must agree.
+            let id = r.sessions[d].pending().unwrap_or_default().to_string();
+            return Err(Mismatch::new(
+                format!("sessions[{d}].finished"),
+                format_args!(
+                    "stored {}, but the test goes on with competence {d} (`{}`), item `{id}`",
+                    s.sessions[d].finished().map_or("none", StopReason::name),
+                    self.competences[d]
+                ),
+            ));
+        }
+        for (c, (engine, (stored, replayed))) in self
+            .engines
+            .iter()
+            .zip(s.sessions.iter().zip(&r.sessions))
+            .enumerate()
+        {
+            engine
+                .compare_state(stored, replayed)
+                .map_err(|m| m.within(&format!("sessions[{c}]")))?;
+        }
+        Ok(r)
+    }
+
+    /// The routing step of [`Self::next`]: the competence whose item comes next (its session then has
+    /// that item pending, and so does `s`), or `None` when every competence is done.
+    fn route(&self, s: &mut ProfileSession) -> Result<Option<usize>, SessionError> {
+        if let Some(c) = s.pending {
+            return Ok(Some(c));
         }
         let last = s.order.last().copied();
         loop {
@@ -395,15 +554,24 @@ impl ProfileEngine {
                 .iter()
                 .min_by_key(|&&c| (s.sessions[c].history().len(), Some(c) == last, c))
             else {
-                return Ok(Next::Finished(StopReason::EveryCompetence));
+                return Ok(None);
             };
             match self.engines[choice].next(&mut s.sessions[choice])? {
-                Next::Item(id) => {
+                Next::Item(_) => {
                     s.pending = Some(choice);
-                    return Ok(Next::Item(id));
+                    return Ok(Some(choice));
                 }
                 Next::Finished(_) => continue,
             }
+        }
+    }
+
+    /// The next item, or the end of the test.
+    pub fn next(&self, s: &mut ProfileSession) -> Result<Next, SessionError> {
+        self.check(s)?;
+        match self.route(s)? {
+            Some(c) => self.engines[c].next(&mut s.sessions[c]),
+            None => Ok(Next::Finished(StopReason::EveryCompetence)),
         }
     }
 

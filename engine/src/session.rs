@@ -6,7 +6,14 @@
 //! serde value — the configuration, the RNG state, the history — that can be saved as JSON after any
 //! answer and resumed anywhere: the engine then makes exactly the choices the uninterrupted session
 //! would have made. A session records the bank's id and fingerprint and is refused by an engine built
-//! on another bank or configuration. Every rejected call leaves the session exactly as it was.
+//! on another bank or configuration. A session read from outside is verified, not trusted: the first
+//! call replays it from its seed and compares every stored field with the replay, and an edited or
+//! damaged session is [`SessionError::Corrupt`], naming the field ([`CatEngine::verify`]). Every
+//! rejected call leaves the session exactly as it was.
+//!
+//! Precision and classification stopping wait for the competence minima (`content.min_items`) that
+//! can still be met — the next items then come from those competences; `stopping.max_items` does not
+//! wait.
 //!
 //! ```
 //! use etalon_engine::session::{CatEngine, Next};
@@ -108,15 +115,105 @@ pub struct Record {
     pub se: f64,
 }
 
-/// Set once a session has been checked against its engine's bank (not serialised: a session read
-/// from JSON is checked again; equal whatever its value, so it never makes two sessions differ).
+/// Set once a session has been verified against its engine (not serialised: a session read from JSON
+/// is verified again; equal whatever its value, so it never makes two sessions differ).
 #[derive(Debug, Clone, Copy, Default)]
-struct Checked(bool);
+pub(crate) struct Checked(pub(crate) bool);
 
 impl PartialEq for Checked {
     fn eq(&self, _: &Self) -> bool {
         true
     }
+}
+
+/// Where a saved session departs from its replay: the field, as a JSON path (`history[3].theta`),
+/// and how.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Mismatch {
+    field: String,
+    detail: String,
+}
+
+impl Mismatch {
+    pub(crate) fn new(field: impl Into<String>, detail: impl std::fmt::Display) -> Self {
+        Mismatch {
+            field: field.into(),
+            detail: detail.to_string(),
+        }
+    }
+    /// The same mismatch inside `prefix` (`sessions[2]` + `history[0].item`).
+    pub(crate) fn within(self, prefix: &str) -> Self {
+        Mismatch {
+            field: format!("{prefix}.{}", self.field),
+            detail: self.detail,
+        }
+    }
+    fn with_note(self, note: impl std::fmt::Display) -> Self {
+        Mismatch {
+            field: self.field,
+            detail: format!("{} ({note})", self.detail),
+        }
+    }
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.detail)
+    }
+}
+
+/// Stored and recomputed values agree to 1e-9, relative (absolute below 1): floating-point noise
+/// between builds (the `std` and `libm` maths) passes, an edited value does not.
+fn compare_f64(field: impl Into<String>, stored: f64, recomputed: f64) -> Result<(), Mismatch> {
+    let scale = stored.abs().max(recomputed.abs()).max(1.0);
+    if stored == recomputed || (stored - recomputed).abs() <= 1e-9 * scale {
+        return Ok(());
+    }
+    Err(Mismatch::new(
+        field,
+        format_args!("stored {stored}, recomputed {recomputed}"),
+    ))
+}
+
+/// Compare a stored record with the recomputed one (`at`: its position, `history[3]`).
+fn compare_record(at: &str, stored: &Record, recomputed: &Record) -> Result<(), Mismatch> {
+    let differ = |field: &str, a: &dyn std::fmt::Display, b: &dyn std::fmt::Display| {
+        Mismatch::new(
+            format!("{at}.{field}"),
+            format_args!("stored {a}, recomputed {b}"),
+        )
+    };
+    if stored.item != recomputed.item {
+        return Err(differ("item", &stored.item, &recomputed.item));
+    }
+    if stored.response != recomputed.response {
+        return Err(differ("response", &stored.response, &recomputed.response));
+    }
+    if stored.category != recomputed.category {
+        return Err(differ("category", &stored.category, &recomputed.category));
+    }
+    if stored.scored != recomputed.scored {
+        return Err(differ("scored", &stored.scored, &recomputed.scored));
+    }
+    compare_f64(format!("{at}.theta"), stored.theta, recomputed.theta)?;
+    compare_f64(format!("{at}.se"), stored.se, recomputed.se)
+}
+
+/// The four words of a xoshiro256++ state (as serialised).
+fn rng_state(rng: &Xoshiro256PlusPlus) -> [u64; 4] {
+    #[derive(Deserialize)]
+    struct State {
+        s: [u64; 4],
+    }
+    serde_json::to_value(rng)
+        .and_then(serde_json::from_value::<State>)
+        .map(|x| x.s)
+        .unwrap_or_else(|e| unreachable!("a xoshiro256++ state serialises as four words: {e}"))
+}
+
+/// An optional value in a message: `` `x` `` or `none`.
+fn show(x: Option<&str>) -> String {
+    x.map_or_else(|| "none".to_string(), |x| format!("`{x}`"))
 }
 
 /// The state of one test: a plain value, saved and resumed as JSON.
@@ -240,7 +337,9 @@ pub enum SessionError {
     /// Estimation failed.
     #[error("estimation: {0}")]
     Estimation(#[from] estimate::EstimationError),
-    /// A saved session whose content does not fit its bank (edited by hand, or damaged).
+    /// A saved session that does not fit its bank, or that its own answers, replayed from its seed,
+    /// do not reproduce (edited by hand, or damaged). The message starts with the field at fault, as a
+    /// path into the saved JSON: `history[3].theta: stored 5, recomputed 0.412`.
     #[error("corrupt session: {0}")]
     Corrupt(String),
     /// A session saved in a format this version of Etalon does not know.
@@ -445,7 +544,39 @@ impl CatEngine {
         }
     }
 
+    /// Verify a session read from outside (JSON, a database) against this engine — now rather than at
+    /// the first [`next`](Self::next) or [`record`](Self::record), which do the same. A saved session
+    /// is verified, not trusted. First the checks that need no replay, each with its own message: the
+    /// RNG state is not xoshiro's forbidden all-zero state; the history is not longer than the test
+    /// allows; every answer is to a bank item, answered once, with one of its response codes, the
+    /// category of that code, and scored exactly when the item is active; pending and set-aside items
+    /// are bank items not answered. Then the session is played again from its seed — a fresh session,
+    /// each stored answer recorded in turn, each answered item required to be the very item the engine
+    /// offers at that point (pretest seeding and Sympson–Hetter set-asides included) — and the outcome
+    /// is compared with the stored state field by field: every record (item, response, category,
+    /// scored flag, θ̂ and SE to 1e-9 relative), the pending item, the finished flag (the stopping rules
+    /// must give it), the set-aside items and the RNG state. The first difference is
+    /// [`SessionError::Corrupt`], naming the field and its position (`history[3].theta: stored 5,
+    /// recomputed 0.412`). On success the session becomes the replayed one — identical to the stored
+    /// one but for floating-point noise within the tolerance — so the rest of the test is exactly the
+    /// engine's own continuation; it is marked verified and not replayed again. Cost: one selection and
+    /// one estimate per stored answer.
+    pub fn verify(&self, s: &mut Session) -> Result<(), SessionError> {
+        self.check(s)
+    }
+
     fn check(&self, s: &mut Session) -> Result<(), SessionError> {
+        self.check_identity(s)?;
+        if s.checked.0 {
+            return Ok(());
+        }
+        let replayed = self.replay(s).map_err(|m| SessionError::Corrupt(m.to_string()))?;
+        *s = replayed;
+        Ok(())
+    }
+
+    /// Format version, bank and configuration.
+    pub(crate) fn check_identity(&self, s: &Session) -> Result<(), SessionError> {
         check_schema(s.schema)?;
         if s.bank_fingerprint != self.fingerprint || s.bank_id != self.bank.id() {
             return Err(SessionError::WrongBank {
@@ -458,36 +589,271 @@ impl CatEngine {
         if s.config != self.config {
             return Err(SessionError::WrongConfig);
         }
-        if s.checked.0 {
-            return Ok(());
+        Ok(())
+    }
+
+    /// The verification of [`Self::verify`]: the replayed session, or the first mismatch.
+    pub(crate) fn replay(&self, s: &Session) -> Result<Session, Mismatch> {
+        self.precheck(s)?;
+        let mut r = self.start(s.seed);
+        compare_f64("start_theta", s.start_theta, r.start_theta)
+            .map_err(|m| m.with_note(format_args!("drawn from seed {}", s.seed)))?;
+        for (i, stored) in s.history.iter().enumerate() {
+            self.replay_answer(&mut r, stored, &format!("history[{i}]"))?;
         }
-        // A resumed session is data from outside: every reference must fit the bank (once).
-        for (n, r) in s.history.iter().enumerate() {
+        let offered = if s.pending.is_some() || s.finished.is_some() {
+            Some(self.next(&mut r).map_err(|e| Mismatch::new("history", e))?)
+        } else {
+            None
+        };
+        match (&s.pending, s.finished, offered) {
+            (Some(p), _, Some(Next::Item(id))) if *p != id => {
+                return Err(Mismatch::new(
+                    "pending",
+                    format_args!("stored `{p}`, but the engine offers `{id}` at this point"),
+                ));
+            }
+            (Some(p), _, Some(Next::Finished(reason))) => {
+                return Err(Mismatch::new(
+                    "pending",
+                    format_args!("stored `{p}`, but the test is over ({})", reason.name()),
+                ));
+            }
+            (None, Some(f), Some(Next::Item(id))) => {
+                return Err(Mismatch::new(
+                    "finished",
+                    format_args!(
+                        "stored {}, but the stopping rules continue the test (next item `{id}`)",
+                        f.name()
+                    ),
+                ));
+            }
+            (None, Some(f), Some(Next::Finished(reason))) if f != reason => {
+                return Err(Mismatch::new(
+                    "finished",
+                    format_args!(
+                        "stored {}, but the stopping rules give {}",
+                        f.name(),
+                        reason.name()
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        self.compare_state(s, &r)?;
+        Ok(r)
+    }
+
+    /// Offer the next item of the replayed session `r`, require it to be `stored.item`, record the
+    /// stored response and compare the new record with the stored one (`at` names it).
+    pub(crate) fn replay_answer(&self, r: &mut Session, stored: &Record, at: &str) -> Result<(), Mismatch> {
+        match self.next(r).map_err(|e| Mismatch::new(at, e))? {
+            Next::Finished(reason) => {
+                return Err(Mismatch::new(
+                    at,
+                    format_args!(
+                        "an answer after the end of the test (it ended, {}, after {} answers)",
+                        reason.name(),
+                        r.history.len()
+                    ),
+                ));
+            }
+            Next::Item(id) if id != stored.item => {
+                return Err(Mismatch::new(
+                    format!("{at}.item"),
+                    format_args!(
+                        "`{}` was never offered here: the engine offers `{id}` at this point",
+                        stored.item
+                    ),
+                ));
+            }
+            Next::Item(_) => {}
+        }
+        self.record(r, &stored.item, stored.response)
+            .map_err(|e| Mismatch::new(format!("{at}.response"), e))?;
+        let Some(recomputed) = r.history.last() else {
+            unreachable!("a recorded answer is in the history")
+        };
+        compare_record(at, stored, recomputed)
+    }
+
+    /// The explicit checks that need no replay, with their own messages: the RNG state, the test
+    /// length, each answer (known item, once only, a response code of the item, its category, scored
+    /// exactly when the item is active), the pending and set-aside items.
+    pub(crate) fn precheck(&self, s: &Session) -> Result<(), Mismatch> {
+        if rng_state(&s.rng) == [0; 4] {
+            return Err(Mismatch::new(
+                "rng",
+                "the all-zero state is not a xoshiro256++ state (it would draw 0 for ever)",
+            ));
+        }
+        let st = &self.config.stopping;
+        let pretest = self.config.content.pretest_positions.len();
+        let scored = s.history.iter().filter(|r| r.scored).count();
+        if scored > st.max_items || s.history.len() > st.max_items + pretest {
+            return Err(Mismatch::new(
+                "history",
+                format_args!(
+                    "{} answers ({scored} scored), more than the test allows (stopping.max_items {}, {pretest} pretest positions)",
+                    s.history.len(),
+                    st.max_items
+                ),
+            ));
+        }
+        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(s.history.len());
+        for (i, r) in s.history.iter().enumerate() {
             let Some(item) = self.bank.item(&r.item) else {
-                return Err(SessionError::Corrupt(format!(
-                    "answer {} is to unknown item `{}`",
-                    n + 1,
-                    r.item
-                )));
+                return Err(Mismatch::new(
+                    format!("history[{i}].item"),
+                    format_args!("`{}` is not in the bank", r.item),
+                ));
             };
-            if r.category as usize >= item.parameters.categories()
-                || item.category_of(r.response) != Some(r.category as usize)
-            {
-                return Err(SessionError::Corrupt(format!(
-                    "answer {} to `{}`: response {} / category {} do not fit the item",
-                    n + 1,
-                    r.item,
-                    r.response,
-                    r.category
-                )));
+            if let Some(first) = seen.insert(r.item.as_str(), i) {
+                return Err(Mismatch::new(
+                    format!("history[{i}].item"),
+                    format_args!("`{}` was already answered at history[{first}]", r.item),
+                ));
+            }
+            let Some(category) = item.category_of(r.response) else {
+                return Err(Mismatch::new(
+                    format!("history[{i}].response"),
+                    format_args!(
+                        "{} is not one of `{}`'s response codes {:?}",
+                        r.response,
+                        r.item,
+                        item.response_codes()
+                    ),
+                ));
+            };
+            if r.category as usize != category {
+                return Err(Mismatch::new(
+                    format!("history[{i}].category"),
+                    format_args!(
+                        "stored {}, but response {} is category {category} of `{}` ({} categories)",
+                        r.category,
+                        r.response,
+                        r.item,
+                        item.parameters.categories()
+                    ),
+                ));
+            }
+            let active = item.status == Status::Active;
+            if r.scored != active {
+                return Err(Mismatch::new(
+                    format!("history[{i}].scored"),
+                    format_args!(
+                        "stored {}, but `{}` is {} (only active items are scored)",
+                        r.scored,
+                        r.item,
+                        item.status.name()
+                    ),
+                ));
             }
         }
-        if let Some(p) = &s.pending
-            && self.bank.item(p).is_none()
-        {
-            return Err(SessionError::Corrupt(format!(
-                "pending item `{p}` is not in the bank"
-            )));
+        if let Some(p) = &s.pending {
+            if self.bank.item(p).is_none() {
+                return Err(Mismatch::new("pending", format_args!("`{p}` is not in the bank")));
+            }
+            if let Some(i) = seen.get(p.as_str()) {
+                return Err(Mismatch::new(
+                    "pending",
+                    format_args!("`{p}` was already answered at history[{i}]"),
+                ));
+            }
+            if let Some(f) = s.finished {
+                return Err(Mismatch::new(
+                    "finished",
+                    format_args!("stored {}, with item `{p}` still pending", f.name()),
+                ));
+            }
+        }
+        let mut aside: HashMap<&str, usize> = HashMap::with_capacity(s.set_aside.len());
+        for (i, id) in s.set_aside.iter().enumerate() {
+            let at = format!("set_aside[{i}]");
+            if self.bank.item(id).is_none() {
+                return Err(Mismatch::new(at, format_args!("`{id}` is not in the bank")));
+            }
+            if let Some(j) = seen.get(id.as_str()) {
+                return Err(Mismatch::new(
+                    at,
+                    format_args!("`{id}` was set aside but answered at history[{j}]"),
+                ));
+            }
+            if let Some(j) = aside.insert(id.as_str(), i) {
+                return Err(Mismatch::new(
+                    at,
+                    format_args!("`{id}` is already set aside at set_aside[{j}]"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Compare the stored session with the replayed one, field by field: start θ, history, pending,
+    /// finished, set-aside items, RNG state.
+    pub(crate) fn compare_state(&self, stored: &Session, r: &Session) -> Result<(), Mismatch> {
+        compare_f64("start_theta", stored.start_theta, r.start_theta)?;
+        if stored.history.len() != r.history.len() {
+            return Err(Mismatch::new(
+                "history",
+                format_args!(
+                    "stored {} answers, recomputed {}",
+                    stored.history.len(),
+                    r.history.len()
+                ),
+            ));
+        }
+        for (i, (a, b)) in stored.history.iter().zip(&r.history).enumerate() {
+            compare_record(&format!("history[{i}]"), a, b)?;
+        }
+        if stored.pending != r.pending {
+            return Err(Mismatch::new(
+                "pending",
+                format_args!(
+                    "stored {}, recomputed {}",
+                    show(stored.pending.as_deref()),
+                    show(r.pending.as_deref())
+                ),
+            ));
+        }
+        if stored.finished != r.finished {
+            return Err(Mismatch::new(
+                "finished",
+                format_args!(
+                    "stored {}, recomputed {}",
+                    show(stored.finished.map(StopReason::name)),
+                    show(r.finished.map(StopReason::name))
+                ),
+            ));
+        }
+        for (i, (a, b)) in stored.set_aside.iter().zip(&r.set_aside).enumerate() {
+            if a != b {
+                return Err(Mismatch::new(
+                    format!("set_aside[{i}]"),
+                    format_args!("stored `{a}`, recomputed `{b}`"),
+                ));
+            }
+        }
+        if stored.set_aside.len() != r.set_aside.len() {
+            return Err(Mismatch::new(
+                "set_aside",
+                format_args!(
+                    "stored {} items, recomputed {}",
+                    stored.set_aside.len(),
+                    r.set_aside.len()
+                ),
+            ));
+        }
+        if stored.rng != r.rng {
+            return Err(Mismatch::new(
+                "rng",
+                format_args!(
+                    "stored state {:?}, recomputed {:?} (from seed {} and the answers)",
+                    rng_state(&stored.rng),
+                    rng_state(&r.rng),
+                    stored.seed
+                ),
+            ));
         }
         Ok(())
     }
@@ -563,7 +929,10 @@ impl CatEngine {
         if let Some(p) = &s.pending {
             return Ok(Next::Item(p.clone()));
         }
-        if let Some(r) = self.stop_reason(s) {
+        let stop = self.stop_reason(s);
+        if let Some(r) = stop
+            && (r == StopReason::MaxItems || self.config.content.min_items.is_empty())
+        {
             s.finished = Some(r);
             return Ok(Next::Finished(r));
         }
@@ -614,11 +983,21 @@ impl CatEngine {
                 return Ok(Next::Item(id));
             }
         }
-        let allowed = self.allowed_competences(s, &counts, last_competence, |c| {
+        let has_items = |c: u16| {
             self.by_competence[c as usize]
                 .iter()
                 .any(|&j| eligible(j as usize, Status::Active))
-        });
+        };
+        // Precision and classification wait for the competence minima that can still be met (the
+        // test length bound does not): the next items come from those competences.
+        let hold = stop.is_some() && self.minimum_pending(&counts, &has_items);
+        if let Some(r) = stop
+            && !hold
+        {
+            s.finished = Some(r);
+            return Ok(Next::Finished(r));
+        }
+        let allowed = self.allowed_competences(s, &counts, last_competence, hold, has_items);
         let candidate = |j: usize| {
             eligible(j, Status::Active)
                 && match allowed.as_ref() {
@@ -635,12 +1014,26 @@ impl CatEngine {
         Ok(Next::Item(id))
     }
 
+    /// Whether a competence of the test is below its `content.min_items` and still has an eligible
+    /// item (`counts`: scored items per competence).
+    fn minimum_pending(&self, counts: &[usize], has_items: &impl Fn(u16) -> bool) -> bool {
+        let c = &self.config.content;
+        self.test_competences.iter().any(|&k| {
+            let name = &self.competences[k as usize];
+            c.min_items.get(name).is_some_and(|&m| counts[k as usize] < m)
+                && c.max_items.get(name).is_none_or(|&m| counts[k as usize] < m)
+                && has_items(k)
+        })
+    }
+
     /// Which competences the next item may come from (`None`: no content balancing applies).
+    /// `hold`: the test goes on only for unmet competence minima, so the item comes from one of them.
     fn allowed_competences(
         &self,
         s: &Session,
         counts: &[usize],
         last: u16,
+        hold: bool,
         has_items: impl Fn(u16) -> bool,
     ) -> Option<Vec<bool>> {
         let c = &self.config.content;
@@ -681,11 +1074,18 @@ impl CatEngine {
                     .map_or(0, |k| m.saturating_sub(counts[k]))
             })
             .sum();
-        if deficit > 0 && deficit >= remaining {
+        let short = deficit > 0 && deficit >= remaining;
+        if short {
             narrow(&mut allowed, &below_min);
         }
         if c.visit_all {
             narrow(&mut allowed, &|k| counts[k as usize] == 0);
+        }
+        if hold && !short {
+            // After visit_all: every competence is still visited before one is repeated. And with
+            // avoid_consecutive, a competence just answered waits one item for its minimum.
+            let after_last = |k: u16| !(c.avoid_consecutive && k == last);
+            narrow(&mut allowed, &|k| below_min(k) && after_last(k));
         }
         if !c.target_proportions.is_empty() {
             // Kingsbury–Zara: the competence furthest below its target proportion.
