@@ -256,3 +256,33 @@ fn assess_help_states_the_real_stopping_rule() {
         "the old, wrong rule: {help}"
     );
 }
+
+#[test]
+fn assess_reads_a_design_or_a_plain_session_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("session.json");
+    std::fs::write(&plain, r#"{"stopping": {"max_items": 3}}"#).unwrap();
+    let out = assess(
+        &["--seed", "1", "--config", plain.to_str().unwrap(), "--json"],
+        &"1\n".repeat(5),
+    );
+    let s = json_out(&out);
+    assert_eq!(s["items"].as_array().unwrap().len(), 3, "{s}");
+    let profile = dir.path().join("profile.json");
+    std::fs::write(
+        &profile,
+        r#"{"profile": {"max_items_per_competence": 1, "min_items_per_competence": 1}}"#,
+    )
+    .unwrap();
+    let out = assess(
+        &["--seed", "1", "--config", profile.to_str().unwrap(), "--json"],
+        &"1\n".repeat(20),
+    );
+    assert_eq!(json_out(&out)["items"].as_array().unwrap().len(), 16);
+    let typo = dir.path().join("typo.json");
+    std::fs::write(&typo, r#"{"profile": {"max_items_per_competense": 1}}"#).unwrap();
+    assert_fails_with(
+        &assess(&["--config", typo.to_str().unwrap()], ""),
+        &["typo.json", "line 1", "max_items_per_competense"],
+    );
+}

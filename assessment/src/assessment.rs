@@ -37,6 +37,23 @@ pub enum Design {
     Profile(ProfileConfig),
 }
 
+impl Design {
+    /// Read a design from JSON: `{"profile": PROFILE_CONFIG}`, `{"adaptive": SESSION_CONFIG}`, or a
+    /// plain session configuration (what `etalon simulate --config` reads), taken as `adaptive`.
+    pub fn from_json(text: &str) -> Result<Design, serde_json::Error> {
+        let value: serde_json::Value = serde_json::from_str(text)?;
+        let tagged = value
+            .as_object()
+            .is_some_and(|o| o.len() == 1 && (o.contains_key("profile") || o.contains_key("adaptive")));
+        // Parse the text again (not the value) so that errors keep their line and column.
+        if tagged {
+            serde_json::from_str(text)
+        } else {
+            serde_json::from_str(text).map(Design::Adaptive)
+        }
+    }
+}
+
 /// Why an assessment call was refused. The assessment is unchanged.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]

@@ -5,7 +5,7 @@
 use crate::cli::common::load_bank;
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use etalon::assessment::files::{read_json, read_limited, write_atomically};
+use etalon::assessment::files::{read_limited, write_atomically};
 use etalon::assessment::{Assessment, AssessmentResult, Assessor, Design, ItemView, Response, presets};
 use serde_json::json;
 use std::io::{BufRead, Write};
@@ -16,19 +16,23 @@ pub struct AssessArgs {
     /// Item bank; the embedded example bank when omitted.
     #[arg(long)]
     bank: Option<PathBuf>,
-    /// Design (JSON): `{"profile": PROFILE_CONFIG}` or `{"adaptive": SESSION_CONFIG}`. Default: a
+    /// Design (JSON): `{"profile": PROFILE_CONFIG}`, `{"adaptive": SESSION_CONFIG}` or a plain session
+    /// configuration (one adaptive test over the bank, as `simulate --config` reads). Default: a
     /// competence profile — every competence of the bank is visited; each stops once its level is
     /// classified (its 60% interval within one level band) or after 2 questions, so the test asks at
     /// most 2 questions per competence (32 on the example bank).
     #[arg(long)]
     config: Option<PathBuf>,
     /// Seed of every random choice (default: from the clock).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     seed: Option<u64>,
     /// Save the assessment here after every answer, and resume from it if it exists.
     #[arg(long)]
     save: Option<PathBuf>,
 }
+
+/// The longest answer line read (an answer is a number or `q`).
+const MAX_ANSWER_BYTES: u64 = 4096;
 
 /// Ask until a valid answer: a choice number, a response code, or `q`.
 enum Input {
@@ -56,10 +60,19 @@ fn ask(view: &ItemView, max: usize, input: &mut dyn BufRead, ui: &mut dyn Write)
     loop {
         write!(ui, "> ")?;
         ui.flush()?;
-        let mut line = String::new();
-        if input.read_line(&mut line)? == 0 {
+        let mut bytes = Vec::new();
+        let n = std::io::Read::take(&mut *input, MAX_ANSWER_BYTES)
+            .read_until(b'\n', &mut bytes)
+            .context("reading the answer from standard input")?;
+        if n == 0 {
+            writeln!(ui)?;
             bail!("input ended before the test finished");
         }
+        if bytes.last() != Some(&b'\n') && n as u64 == MAX_ANSWER_BYTES {
+            writeln!(ui)?;
+            bail!("an answer longer than {MAX_ANSWER_BYTES} bytes on standard input: not an answer");
+        }
+        let line = String::from_utf8_lossy(&bytes);
         let t = line.trim();
         if t.eq_ignore_ascii_case("q") {
             return Ok(Input::Quit);
@@ -125,7 +138,22 @@ fn print_profile(result: &AssessmentResult, ui: &mut dyn Write) -> Result<()> {
 pub fn run(args: AssessArgs) -> Result<()> {
     let bank = load_bank(args.bank.as_deref())?;
     let design = match &args.config {
-        Some(p) => read_json::<Design>(p, "assessment design")?,
+        Some(p) => {
+            let bytes = read_limited(
+                p,
+                etalon::assessment::files::MAX_SETTINGS_BYTES,
+                "assessment design",
+            )?;
+            Design::from_json(&String::from_utf8_lossy(&bytes)).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: line {}, column {}: invalid assessment design: {}",
+                    p.display(),
+                    e.line(),
+                    e.column(),
+                    etalon::assessment::cut(&e.to_string(), 300)
+                )
+            })?
+        }
         None => Design::Profile(presets::quick_profile()),
     };
     let assessor = Assessor::new(&bank, design)?;
@@ -142,7 +170,10 @@ pub fn run(args: AssessArgs) -> Result<()> {
         }
         _ => {
             if let Some(p) = &args.save {
-                etalon::assessment::files::check_outputs(&[p], &[])?;
+                let mut inputs = Vec::new();
+                inputs.extend(args.bank.as_deref());
+                inputs.extend(args.config.as_deref());
+                etalon::assessment::files::check_outputs(&[p], &inputs)?;
             }
             let seed = args.seed.unwrap_or_else(|| {
                 std::time::SystemTime::now()
