@@ -40,7 +40,11 @@ pub enum ScoringError {
     },
 }
 
-/// One person's estimate (an error when it cannot be computed, e.g. ML without answers).
+/// One person's estimate, or the error when it cannot be computed: ML or WLE without answers, a
+/// likelihood the method cannot maximise (`EstimationError::Unscorable`: numerically flat, or a score
+/// that underflows to 0/0), an EAP posterior no grid refinement resolves (`GridTooCoarse`). Such a
+/// person is counted in [`ScoreSummary::unscored`] and written with empty cells; no bound or other
+/// method's value stands in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PersonScore {
     /// Person id (the id column, else the 1-based row).
@@ -62,7 +66,8 @@ pub struct ScoreSummary {
     pub mean_theta: Option<f64>,
     /// ML estimates at ±∞.
     pub infinite: usize,
-    /// Estimates clipped at the θ range.
+    /// Estimates clipped at the θ range (modal optimum at or beyond a bound, or an EAP posterior piled
+    /// against an end of the grid).
     pub bounded: usize,
     /// Persons who could not be scored.
     pub unscored: usize,

@@ -8,9 +8,19 @@
 //! | WLE (Warm 1989) | root of ∂ log L/∂θ + J(θ)/(2I(θ)) | 1/√I(θ̂) |
 //!
 //! Modal estimates are bounded to [`EstimatorConfig::bounds`] (mirt's `max_theta` = 20 by default);
-//! an estimate that reaches a bound is flagged [`EstimateKind::Bounded`]. ML for an all-lowest or
-//! all-highest pattern is −∞/+∞ ([`EstimateKind::Infinite`]) with an undefined (NaN) SE. WLE is finite
-//! for every pattern. EAP and MAP without any answer return the prior; ML and WLE refuse.
+//! an estimate whose optimum lies at or beyond a bound is flagged [`EstimateKind::Bounded`]. ML for an
+//! all-lowest or all-highest pattern is −∞/+∞ ([`EstimateKind::Infinite`]) with an undefined (NaN) SE.
+//! WLE is finite for every pattern of items that carry information somewhere in the bounds. EAP and
+//! MAP without any answer return the prior; ML and WLE refuse.
+//!
+//! No silent wrong numbers: an estimate that cannot be computed is an error, never a bound or another
+//! method's value. When the root search meets a score that is not a number (WLE's J/(2I) is 0/0 where
+//! the test information underflows, e.g. slopes of 10⁶ or difficulties of ±10⁶), or the likelihood is
+//! numerically flat at the solution (every score term underflowed: no unique maximum, infinite SE),
+//! the result is [`EstimationError::Unscorable`]; "the optimum lies beyond the bound" (the score keeps
+//! its sign up to the bound) stays [`EstimateKind::Bounded`]. An EAP grid too coarse for the posterior
+//! is refined around the mode ([`EapTable::try_eap`]), or refused with
+//! [`EstimationError::GridTooCoarse`].
 //!
 //! EAP is computed in log space (log-likelihoods summed, max subtracted before exponentiating), so a
 //! person with thousands of answers does not underflow (mirt issue #98). [`EapTable`] precomputes
@@ -167,6 +177,65 @@ pub enum EstimationError {
         /// The item's number of categories.
         categories: usize,
     },
+    /// The estimate cannot be computed from these answers (the person is unscorable by this method;
+    /// no bound or other method's value is substituted).
+    #[error("{} estimate cannot be computed: {reason}", .method.name().to_uppercase())]
+    Unscorable {
+        /// The method that failed.
+        method: Method,
+        /// Why.
+        reason: UnscorableReason,
+    },
+    /// The EAP posterior is narrower than the quadrature grid can resolve, even after refining the
+    /// grid around its mode.
+    #[error(
+        "EAP: the posterior (SD {sd:e}) is narrower than the quadrature grid resolves (spacing {spacing:e}), \
+         even after refining the grid around its mode"
+    )]
+    GridTooCoarse {
+        /// Spacing of the finest grid tried.
+        spacing: f64,
+        /// Posterior SD on that grid.
+        sd: f64,
+    },
+}
+
+/// Why a modal estimate (MAP, ML, WLE) could not be computed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "kebab-case", tag = "reason")]
+pub enum UnscorableReason {
+    /// The score is not a number at `theta`: the test information underflows to 0 there (the items
+    /// carry no information at the θ the search reached), so Warm's correction J/(2I) is 0/0.
+    #[error(
+        "the score is not a number at θ = {theta} (the test information underflows to 0: the answered \
+         items carry no information there)"
+    )]
+    UndefinedScore {
+        /// Where.
+        theta: f64,
+    },
+    /// The likelihood is numerically flat at `theta`: the score vanishes there without changing sign
+    /// (every term underflowed), or the test information is 0 — no unique maximum, infinite SE.
+    #[error(
+        "the likelihood is numerically flat at θ = {theta} (test information 0): the answers do not single \
+         out an estimate"
+    )]
+    FlatLikelihood {
+        /// Where.
+        theta: f64,
+    },
+    /// The root search did not converge.
+    #[error("the root search did not converge in [{lower}, {upper}]")]
+    NoConvergence {
+        /// Lower end of the last bracket.
+        lower: f64,
+        /// Upper end of the last bracket.
+        upper: f64,
+    },
+}
+
+fn unscorable(method: Method) -> impl FnOnce(UnscorableReason) -> EstimationError {
+    move |reason| EstimationError::Unscorable { method, reason }
 }
 
 impl EstimatorConfig {
@@ -201,13 +270,24 @@ pub fn check_answers(models: &[ItemModel], answers: &[Answer]) -> Result<(), Est
     Ok(())
 }
 
-/// Precomputed log P_jk(θ_q) for every item j, category k and grid point q.
+/// Precomputed log P_jk(θ_q) for every item j, category k and grid point q, with the item models
+/// (kept to refine the grid when a posterior is narrower than it; see [`EapTable::try_eap`]).
 #[derive(Debug, Clone)]
 pub struct EapTable {
     grid: Grid,
     offsets: Vec<usize>,
     log_p: Vec<f64>,
+    models: Vec<ItemModel>,
+    /// Largest distance between neighbouring grid points (the spacing of an equally spaced grid).
+    max_spacing: f64,
 }
+
+/// Points of each refined grid (see [`EapTable::try_eap`]); arrays of this size live on the stack.
+const REFINE_POINTS: usize = 121;
+/// At most this many successive refinements (each shrinks the spacing at least 30-fold in practice).
+const REFINE_DEPTH: usize = 24;
+/// Grid points whose posterior weight relative to the mode is below this carry no mass (e^-36.8).
+const NEGLIGIBLE: f64 = 1e-16;
 
 impl EapTable {
     /// Tabulate `models` on `grid`.
@@ -229,7 +309,14 @@ impl EapTable {
                 }
             }
         }
-        EapTable { grid, offsets, log_p }
+        let max_spacing = grid.points().windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+        EapTable {
+            grid,
+            offsets,
+            log_p,
+            models: models.to_vec(),
+            max_spacing,
+        }
     }
 
     /// The grid.
@@ -250,8 +337,51 @@ impl EapTable {
         self.offsets.len() - 1
     }
 
-    /// EAP of a set of answers (already checked), using `buf` (grid-sized) as scratch.
+    /// EAP of a set of answers (already checked), using `buf` (grid-sized) as scratch: as
+    /// [`EapTable::try_eap`], except that a posterior even refinement cannot resolve (see there) gives
+    /// the moments on the finest grid tried instead of an error. Prefer `try_eap` wherever an error
+    /// can be reported.
     pub fn eap(&self, answers: &[Answer], buf: &mut Vec<f64>) -> Estimate {
+        match self.eap_or_finest(answers, buf) {
+            Ok(e) => e,
+            Err((_, finest)) => finest,
+        }
+    }
+
+    /// EAP of a set of answers (already checked), using `buf` (grid-sized) as scratch.
+    ///
+    /// The posterior mean and SD on the table's grid — mirt's and catR's EAP, bit for bit — unless the
+    /// grid is too coarse for the posterior: its SD is below half the local grid spacing h (the larger
+    /// distance from the highest grid point to its neighbours). Why h/2: a posterior the grid sees on
+    /// one or two points has an SD of at most h/2 (two points at equal weight), so the criterion holds
+    /// for every such posterior (θ̂ = a grid point, SE ≈ 0: thousands of answers, `--theta-range
+    /// -1e6,1e6` on 61 points, slopes of 10⁶). Above it, a normal posterior of SD σ is summed by the
+    /// rectangle rule with a relative error of about 2·exp(−2π²σ²/h²) — 1.4 % at σ = h/2 falling to
+    /// 3·10⁻⁹ at σ = h — so the grid result stands, as mirt computes it; below it the error of the mean
+    /// grows to half a spacing within a few tenths of h. (mirt's 61 points on [−6, 6] have h = 0.2, so
+    /// the criterion needs a test information above 100; catR's 33 points on [−4, 4] have h = 0.25 and
+    /// its tests stop at SE ≤ 0.3.)
+    ///
+    /// When the criterion holds, the posterior is recomputed on a finer grid of 121 points spanning
+    /// the grid points whose weight exceeds 10⁻¹⁶ of the mode's, plus one point either side (the
+    /// whole posterior mass for a unimodal posterior), from the item models and the prior density
+    /// (trapezoid weights); then again on that grid, until the SD is at least twice the spacing (where
+    /// the rectangle rule is exact to rounding). If the refined posterior's mode is an end of the θ
+    /// range, the posterior is piled against it — its mode lies at or beyond the range — and the
+    /// estimate is flagged [`EstimateKind::Bounded`]. If the grid cannot shrink further (a posterior
+    /// narrower than the floating-point resolution of θ, or a tiny but not negligible far mode), the
+    /// result is [`EstimationError::GridTooCoarse`]. Refinement costs nothing in the normal case (one
+    /// comparison) and allocates nothing.
+    pub fn try_eap(&self, answers: &[Answer], buf: &mut Vec<f64>) -> Result<Estimate, EstimationError> {
+        self.eap_or_finest(answers, buf).map_err(|(e, _)| e)
+    }
+
+    /// The EAP, or the error with the moments on the finest grid tried.
+    fn eap_or_finest(
+        &self,
+        answers: &[Answer],
+        buf: &mut Vec<f64>,
+    ) -> Result<Estimate, (EstimationError, Estimate)> {
         buf.clear();
         buf.extend_from_slice(self.grid.log_weights());
         for a in answers {
@@ -259,8 +389,110 @@ impl EapTable {
                 *b += l;
             }
         }
-        posterior_moments(self.grid.points(), buf)
+        let e = posterior_moments(self.grid.points(), buf);
+        // Fast path: the SD is at least half of every spacing.
+        if e.se >= 0.5 * self.max_spacing {
+            return Ok(e);
+        }
+        self.refine(answers, buf, e)
     }
+
+    /// The refinement of [`EapTable::try_eap`]; `weights` are the posterior weights on the table's grid
+    /// (1 at the mode) and `coarse` their moments.
+    #[cold]
+    fn refine(
+        &self,
+        answers: &[Answer],
+        weights: &[f64],
+        coarse: Estimate,
+    ) -> Result<Estimate, (EstimationError, Estimate)> {
+        let points = self.grid.points();
+        let n = points.len();
+        let mode = argmax(weights);
+        let local = match mode {
+            0 => points[1] - points[0],
+            m if m + 1 == n => points[n - 1] - points[n - 2],
+            m => (points[m] - points[m - 1]).max(points[m + 1] - points[m]),
+        };
+        if coarse.se >= 0.5 * local {
+            return Ok(coarse);
+        }
+        let (range_lo, range_hi) = (points[0], points[n - 1]);
+        let (i0, i1) = support(weights);
+        let (mut x0, mut x1) = (points[i0], points[i1]);
+        let prior = self.grid.prior();
+        let mut t = [0.0; REFINE_POINTS];
+        let mut w = [0.0; REFINE_POINTS];
+        let mut finest = (local, coarse);
+        for _ in 0..REFINE_DEPTH {
+            let h = (x1 - x0) / (REFINE_POINTS - 1) as f64;
+            // Points closer than a few units in the last place are no longer distinct.
+            if h <= 4.0 * f64::EPSILON * x0.abs().max(x1.abs()) {
+                break;
+            }
+            for (q, (tq, wq)) in t.iter_mut().zip(w.iter_mut()).enumerate() {
+                *tq = if q + 1 == REFINE_POINTS {
+                    x1
+                } else {
+                    x0 + h * q as f64
+                };
+                let edge = if q == 0 || q + 1 == REFINE_POINTS {
+                    std::f64::consts::LN_2
+                } else {
+                    0.0
+                };
+                *wq = prior.log_density(*tq) - edge
+                    + answers
+                        .iter()
+                        .map(|a| self.models[a.item as usize].log_prob(*tq, a.category as usize))
+                        .sum::<f64>();
+            }
+            let e = posterior_moments(&t, &mut w);
+            finest = (h, e);
+            if e.se >= 2.0 * h {
+                // Piled against an end of the range: the density (the end weight is halved) does not
+                // fall from that end to its neighbour, so the mode lies at or beyond the end.
+                let last = REFINE_POINTS - 1;
+                let piled = (x0 == range_lo && 2.0 * w[0] >= w[1])
+                    || (x1 == range_hi && 2.0 * w[last] >= w[last - 1]);
+                return Ok(Estimate {
+                    kind: EstimateKind::from_bounded(piled),
+                    ..e
+                });
+            }
+            let (j0, j1) = support(&w);
+            if j0 == 0 && j1 + 1 == REFINE_POINTS {
+                break;
+            }
+            (x0, x1) = (t[j0], t[j1]);
+        }
+        let (spacing, e) = finest;
+        Err((EstimationError::GridTooCoarse { spacing, sd: e.se }, e))
+    }
+}
+
+/// Index of the largest value (the first one).
+fn argmax(v: &[f64]) -> usize {
+    v.iter()
+        .enumerate()
+        .fold(
+            (0, f64::NEG_INFINITY),
+            |(im, m), (i, &x)| if x > m { (i, x) } else { (im, m) },
+        )
+        .0
+}
+
+/// The index range of the weights above [`NEGLIGIBLE`] × the largest, widened by one on each side
+/// (within the slice).
+fn support(weights: &[f64]) -> (usize, usize) {
+    let max = weights.iter().copied().fold(0.0, f64::max);
+    let cut = max * NEGLIGIBLE;
+    let first = weights.iter().position(|&w| w >= cut).unwrap_or(0);
+    let last = weights
+        .iter()
+        .rposition(|&w| w >= cut)
+        .unwrap_or(weights.len() - 1);
+    (first.saturating_sub(1), (last + 1).min(weights.len() - 1))
 }
 
 /// Posterior mean and SD from unnormalised log posterior values (overwritten by the weights).
@@ -323,7 +555,8 @@ impl Posterior {
         let s: f64 = out.iter().sum();
         out.iter_mut().for_each(|w| *w /= s);
     }
-    /// Posterior mean and SD.
+    /// Posterior mean and SD on the grid — without the refinement of [`EapTable::try_eap`] (no item
+    /// models at hand here): equal to the table's EAP whenever the grid resolves the posterior.
     pub fn estimate(&self, grid: &Grid, buf: &mut Vec<f64>) -> Estimate {
         buf.clear();
         buf.extend_from_slice(&self.log_density);
@@ -349,42 +582,109 @@ pub fn test_information(models: &[ItemModel], answers: &[Answer], theta: f64) ->
 }
 
 /// Find the root of a decreasing-through-zero function on [lo, hi] by Newton steps safeguarded by
-/// bisection. `f(θ)` returns (g, slope estimate). Returns the root and whether it sits on a bound.
-fn bracketed_root(mut f: impl FnMut(f64) -> (f64, f64), lo: f64, hi: f64, start: f64) -> (f64, bool) {
+/// bisection. `f(θ)` returns (g, slope estimate). Returns the root and whether it sits on a bound
+/// because the root lies at or beyond it (g keeps its outward sign, or vanishes, up to the bound).
+///
+/// Fails instead of returning a number the data do not support:
+/// * g is NaN at the start, or the root lies next to a point where g is NaN
+///   ([`UnscorableReason::UndefinedScore`]); a NaN met elsewhere only makes the search back off towards
+///   the last point with a sign;
+/// * g is exactly 0 where its slope is not negative and it does not change sign around it: the
+///   function is flat there, every term underflowed ([`UnscorableReason::FlatLikelihood`]);
+/// * no convergence in 400 steps ([`UnscorableReason::NoConvergence`]; does not happen: after 200
+///   steps the search bisects).
+fn bracketed_root(
+    mut f: impl FnMut(f64) -> (f64, f64),
+    lo: f64,
+    hi: f64,
+    start: f64,
+) -> Result<(f64, bool), UnscorableReason> {
     let (mut lo, mut hi) = (lo, hi);
     let (lo0, hi0) = (lo, hi);
-    let mut theta = start.clamp(lo, hi);
-    for _ in 0..200 {
+    // Whether a side of the bracket comes from a NaN evaluation (its sign assumed, not seen).
+    let (mut lo_undefined, mut hi_undefined) = (false, false);
+    let mut last_signed: Option<f64> = None;
+    let mut theta = if start.is_nan() {
+        0.5 * (lo + hi)
+    } else {
+        start.clamp(lo, hi)
+    };
+    let mut converged = false;
+    // Newton steps for 200 iterations (WLE's slope is only approximate, so they may converge only
+    // linearly), then pure bisection of the bracket, which converges in < 100 more.
+    for iteration in 0..400 {
         let (g, h) = f(theta);
-        if g == 0.0 {
-            return (theta, false);
-        }
-        if g > 0.0 {
-            lo = theta;
-        } else {
-            hi = theta;
-        }
-        let newton = theta - g / h;
-        let next = if h < 0.0 && newton > lo && newton < hi {
-            newton
-        } else {
+        let next = if g.is_nan() {
+            // Back off towards the last point with a sign: θ lies inside (lo, hi), of which that point
+            // is one end.
+            let Some(prev) = last_signed else {
+                return Err(UnscorableReason::UndefinedScore { theta });
+            };
+            if theta > prev {
+                hi = theta;
+                hi_undefined = true;
+            } else {
+                lo = theta;
+                lo_undefined = true;
+            }
             0.5 * (lo + hi)
+        } else {
+            last_signed = Some(theta);
+            if g == 0.0 {
+                if h < 0.0 || changes_sign(&mut f, theta) {
+                    return Ok((theta, false));
+                }
+                return Err(UnscorableReason::FlatLikelihood { theta });
+            }
+            if g > 0.0 {
+                lo = theta;
+                lo_undefined = false;
+            } else {
+                hi = theta;
+                hi_undefined = false;
+            }
+            let newton = theta - g / h;
+            if iteration < 200 && h < 0.0 && newton > lo && newton < hi {
+                newton
+            } else {
+                0.5 * (lo + hi)
+            }
         };
         if (next - theta).abs() < 1e-11 || hi - lo < 1e-11 {
             theta = next;
+            converged = true;
             break;
         }
         theta = next;
     }
+    if !converged {
+        return Err(UnscorableReason::NoConvergence { lower: lo, upper: hi });
+    }
+    if lo_undefined || hi_undefined {
+        return Err(UnscorableReason::UndefinedScore { theta });
+    }
     let at_bound = (theta - lo0).abs() < 1e-8 || (theta - hi0).abs() < 1e-8;
     if at_bound {
-        // Confirm: the root lies at or beyond the bound only if g keeps its sign there.
+        // The root lies at or beyond the bound only if g keeps its sign there.
         let b = if (theta - lo0).abs() < 1e-8 { lo0 } else { hi0 };
         let (g, _) = f(b);
+        if g.is_nan() {
+            return Err(UnscorableReason::UndefinedScore { theta: b });
+        }
         let beyond = if b == lo0 { g <= 0.0 } else { g >= 0.0 };
-        return (b, beyond);
+        if beyond {
+            return Ok((b, true));
+        }
     }
-    (theta, false)
+    Ok((theta, false))
+}
+
+/// Whether g changes sign from + to − across θ (a root where g happens to be exactly 0 while its slope
+/// estimate is not negative), rather than vanishing on a whole stretch.
+#[cold]
+fn changes_sign(f: &mut impl FnMut(f64) -> (f64, f64), theta: f64) -> bool {
+    let eps = 1e-6 * theta.abs().max(1.0);
+    f(theta - eps).0 > 0.0 && f(theta + eps).0 < 0.0
 }
 
 /// Whether every answer is in its item's lowest (`Some(false)`) or highest (`Some(true)`) category.
@@ -400,7 +700,9 @@ pub fn extreme_pattern(models: &[ItemModel], answers: &[Answer]) -> Option<bool>
     }
 }
 
-/// MAP: mode of the posterior, SE from the observed posterior information.
+/// MAP: mode of the posterior, SE from the observed posterior information. Never fails for valid item
+/// models (the prior keeps the log posterior's slope finite and strictly decreasing in its tails); see
+/// [`try_map`], which reports the impossible failure instead of the NaN estimate returned here.
 pub fn map(
     models: &[ItemModel],
     answers: &[Answer],
@@ -408,6 +710,21 @@ pub fn map(
     bounds: (f64, f64),
     start: f64,
 ) -> Estimate {
+    try_map(models, answers, prior, bounds, start).unwrap_or(Estimate {
+        theta: f64::NAN,
+        se: f64::NAN,
+        kind: EstimateKind::Finite,
+    })
+}
+
+/// MAP as [`map`], with an error if the mode cannot be found.
+pub fn try_map(
+    models: &[ItemModel],
+    answers: &[Answer],
+    prior: Prior,
+    bounds: (f64, f64),
+    start: f64,
+) -> Result<Estimate, EstimationError> {
     let prec = 1.0 / (prior.sd * prior.sd);
     let (theta, bounded) = bracketed_root(
         |t| {
@@ -417,16 +734,20 @@ pub fn map(
         bounds.0,
         bounds.1,
         start,
-    );
+    )
+    .map_err(unscorable(Method::Map))?;
     let (_, h) = score_sums(models, answers, theta);
-    Estimate {
+    Ok(Estimate {
         theta,
         se: 1.0 / (prec - h).sqrt(),
         kind: EstimateKind::from_bounded(bounded),
-    }
+    })
 }
 
-/// ML: maximum of the likelihood, SE = 1/√I(θ̂); ±∞ for extreme patterns.
+/// ML: maximum of the likelihood, SE = 1/√I(θ̂); ±∞ for extreme patterns. An interior maximum with
+/// zero test information (a numerically flat likelihood, e.g. a Guttman pattern on items of slope 10⁶,
+/// where every θ between two difficulties fits equally) is [`EstimationError::Unscorable`]; a bounded
+/// one keeps its SE at the bound (infinite when the information underflows there).
 pub fn ml(
     models: &[ItemModel],
     answers: &[Answer],
@@ -443,10 +764,15 @@ pub fn ml(
             kind: EstimateKind::Infinite,
         });
     }
-    let (theta, bounded) = bracketed_root(|t| score_sums(models, answers, t), bounds.0, bounds.1, start);
+    let (theta, bounded) = bracketed_root(|t| score_sums(models, answers, t), bounds.0, bounds.1, start)
+        .map_err(unscorable(Method::Ml))?;
+    let se = 1.0 / test_information(models, answers, theta).sqrt();
+    if !bounded && !se.is_finite() {
+        return Err(unscorable(Method::Ml)(UnscorableReason::FlatLikelihood { theta }));
+    }
     Ok(Estimate {
         theta,
-        se: 1.0 / test_information(models, answers, theta).sqrt(),
+        se,
         kind: EstimateKind::from_bounded(bounded),
     })
 }
@@ -468,7 +794,10 @@ fn warm_score(models: &[ItemModel], answers: &[Answer], t: f64) -> (f64, f64) {
 
 /// Warm's WLE: root of the weighted score Σ ∂ log P/∂θ + J(θ)/(2I(θ)). SE = 1/√(−∂/∂θ weighted score)
 /// (the curvature of the weighted likelihood, as mirt reports it), by central difference of the
-/// analytic weighted score; 1/√I(θ̂) if that curvature is not negative.
+/// analytic weighted score; 1/√I(θ̂) if that curvature is not negative. Where the test information
+/// underflows to 0 the weighted score is 0/0: if the root cannot be located away from such points, or
+/// an interior root has an infinite SE, the result is [`EstimationError::Unscorable`] (never the bound
+/// the bisection drifted to).
 pub fn wle(
     models: &[ItemModel],
     answers: &[Answer],
@@ -478,7 +807,8 @@ pub fn wle(
     if answers.is_empty() {
         return Err(EstimationError::NoAnswers(Method::Wle));
     }
-    let (theta, bounded) = bracketed_root(|t| warm_score(models, answers, t), bounds.0, bounds.1, start);
+    let (theta, bounded) = bracketed_root(|t| warm_score(models, answers, t), bounds.0, bounds.1, start)
+        .map_err(unscorable(Method::Wle))?;
     let h = 1e-4;
     let slope =
         (warm_score(models, answers, theta + h).0 - warm_score(models, answers, theta - h).0) / (2.0 * h);
@@ -487,6 +817,11 @@ pub fn wle(
     } else {
         1.0 / test_information(models, answers, theta).sqrt()
     };
+    if !bounded && !se.is_finite() {
+        return Err(unscorable(Method::Wle)(UnscorableReason::FlatLikelihood {
+            theta,
+        }));
+    }
     Ok(Estimate {
         theta,
         se,
@@ -530,6 +865,8 @@ impl Estimator {
     }
 
     /// Estimate θ from `answers` with the configured method. `buf` is grid-sized scratch (reuse it).
+    /// A person the method cannot score is an error ([`EstimationError::Unscorable`],
+    /// [`EstimationError::GridTooCoarse`]), never a bound or another method's value.
     pub fn estimate(&self, answers: &[Answer], buf: &mut Vec<f64>) -> Result<Estimate, EstimationError> {
         check_answers(&self.models, answers)?;
         self.estimate_checked(answers, buf)
@@ -543,10 +880,10 @@ impl Estimator {
     ) -> Result<Estimate, EstimationError> {
         let (lo, hi) = self.config.bounds;
         match self.config.method {
-            Method::Eap => Ok(self.table.eap(answers, buf)),
+            Method::Eap => self.table.try_eap(answers, buf),
             Method::Map => {
                 let start = self.table.eap(answers, buf).theta;
-                Ok(map(&self.models, answers, self.config.prior, (lo, hi), start))
+                try_map(&self.models, answers, self.config.prior, (lo, hi), start)
             }
             Method::Ml => {
                 let start = self.table.eap(answers, buf).theta;
