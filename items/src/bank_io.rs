@@ -97,21 +97,37 @@ fn shorten(e: BankError) -> BankError {
     }
 }
 
+/// The file `path` names once symbolic links are followed (even to a file that does not exist yet),
+/// so that writing it replaces the file and keeps the link.
+pub fn follow_links(path: &Path) -> PathBuf {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::read_link(&p) {
+            Ok(target) if target.is_absolute() => p = target,
+            Ok(target) => {
+                p = p.parent().map_or_else(|| target.clone(), |dir| dir.join(&target));
+            }
+            Err(_) => break,
+        }
+    }
+    p
+}
+
 /// `message` without serde_json's trailing ` at line L column C`.
 pub fn strip_position(message: &str) -> &str {
-    match message.rfind(" at line ") {
-        Some(i)
-            if message[i + 9..].split_once(" column ").is_some_and(|(l, c)| {
-                !l.is_empty()
-                    && !c.is_empty()
-                    && l.bytes().all(|b| b.is_ascii_digit())
-                    && c.bytes().all(|b| b.is_ascii_digit())
-            }) =>
-        {
-            &message[..i]
-        }
-        _ => message,
+    let mut message = message;
+    // A nested error may carry its own position before the outer one.
+    while let Some(i) = message.rfind(" at line ")
+        && message[i + 9..].split_once(" column ").is_some_and(|(l, c)| {
+            !l.is_empty()
+                && !c.is_empty()
+                && l.bytes().all(|b| b.is_ascii_digit())
+                && c.bytes().all(|b| b.is_ascii_digit())
+        })
+    {
+        message = &message[..i];
     }
+    message
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> BankError {
@@ -206,10 +222,7 @@ pub fn write_bank(bank: &Bank, path: impl AsRef<Path>) -> Result<(), BankError> 
             w.into_inner().map_err(std::io::IntoInnerError::into_error)
         }
     };
-    let target = match std::fs::canonicalize(path) {
-        Ok(real) => real,
-        Err(_) => path.to_path_buf(),
-    };
+    let target = follow_links(path);
     if std::fs::metadata(&target).is_ok_and(|m| !m.is_file()) {
         if std::fs::metadata(&target).is_ok_and(|m| m.is_dir()) {
             return Err(io(std::io::Error::new(
@@ -366,10 +379,23 @@ pub fn bank_from_csv(text: &str, path: &Path) -> Result<Bank, BankError> {
             }
         }
     }
-    for (required, name) in [(Column::Id, "id"), (Column::Model, "model")] {
+    // The required columns first: when both are missing, the file is no bank at all.
+    let not_a_bank = !seen.contains_key(&Column::Id) && !seen.contains_key(&Column::Model);
+    for (k, (required, name)) in [(Column::Id, "id"), (Column::Model, "model")]
+        .into_iter()
+        .enumerate()
+        .rev()
+    {
         if !seen.contains_key(&required) {
-            problems.push(
-                Problem::new(format!("missing required column `{name}`"))
+            let hint = if not_a_bank && k == 0 {
+                " (not an item bank? A bank has one row per item: id,model,a,b,…; response data go to \
+                 `score` or `calibrate`)"
+            } else {
+                ""
+            };
+            problems.insert(
+                0,
+                Problem::new(format!("missing required column `{name}`{hint}"))
                     .at_line(1)
                     .in_field(name),
             );

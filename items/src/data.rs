@@ -83,9 +83,9 @@ impl<R> LineLimit<R> {
 
 /// `n` bytes as people read them: `16 MiB`, `512 KiB`, `100 bytes`.
 pub fn human_bytes(n: u64) -> String {
-    if n >= 1 << 20 && n % (1 << 20) == 0 {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
         format!("{} MiB", n >> 20)
-    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+    } else if n >= 1 << 10 && n.is_multiple_of(1 << 10) {
         format!("{} KiB", n >> 10)
     } else {
         format!("{n} bytes")
@@ -316,7 +316,7 @@ fn header_names(path: &Path, header: &csv::ByteRecord) -> Result<Vec<String>, Da
                 line: 1,
                 column: Some(cut(&name, 60)),
                 message: format!(
-                    "a column name with {}s in it: a {}-separated file? Response files are comma-separated CSV",
+                    "a column name with {}s in it: {}-separated? Response files are comma-separated CSV",
                     sep.1, sep.1
                 ),
             });

@@ -82,6 +82,22 @@ fn list(ids: &[String]) -> String {
     shown.join(", ")
 }
 
+/// `line L, column `C`: ` (what is known of it; line 0 is unknown).
+fn at_line(line: u64, column: Option<&str>) -> String {
+    let mut parts = Vec::new();
+    if line > 0 {
+        parts.push(format!("line {line}"));
+    }
+    if let Some(c) = column {
+        parts.push(format!("column `{c}`"));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("{}: ", parts.join(", "))
+    }
+}
+
 /// The list of problems of one file, displayed one per line (the first [`MAX_SHOWN`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problems(pub Vec<Problem>);
@@ -197,7 +213,7 @@ pub enum DataError {
         path: PathBuf,
     },
     /// A malformed file: wrong header, wrong number of fields, a cell that is not a response code.
-    #[error("{path}: line {line}{col}: {message}", path = .path.display(), col = .column.as_ref().map(|c| format!(", column `{c}`")).unwrap_or_default())]
+    #[error("{path}: {at}{message}", path = .path.display(), at = at_line(*.line, .column.as_deref()))]
     Format {
         /// The path given.
         path: PathBuf,
