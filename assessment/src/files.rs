@@ -25,7 +25,7 @@ pub enum FileError {
         source: std::io::Error,
     },
     /// An output that is also an input.
-    #[error("{output}: this output is also an input ({input}); refusing to overwrite it")]
+    #[error("{}", output_is_input(output, input))]
     OutputIsInput {
         /// The output path.
         output: PathBuf,
@@ -75,6 +75,21 @@ pub enum FileError {
         /// Why.
         source: CampaignError,
     },
+}
+
+fn output_is_input(output: &Path, input: &Path) -> String {
+    if output == input || output.file_name() == input.file_name() {
+        format!(
+            "{}: this output is also an input; refusing to overwrite it",
+            output.display()
+        )
+    } else {
+        format!(
+            "{}: this output is the same file as the input {}; refusing to overwrite it",
+            output.display(),
+            input.display()
+        )
+    }
 }
 
 fn io_at(path: &Path) -> impl Fn(std::io::Error) -> FileError + '_ {
@@ -141,14 +156,35 @@ pub fn check_outputs(outputs: &[&Path], inputs: &[&Path]) -> Result<(), FileErro
     Ok(())
 }
 
-/// Write `path` safely: `write` fills a temporary file beside it, which is synced and renamed over
-/// `path` only when everything was written; on any error the previous file is untouched and the
-/// temporary file removed.
+/// Write `path` safely: `write` fills a temporary file beside it (`.NAME.PID.tmp`), which is synced
+/// and renamed over `path` only when everything was written; on any error the previous file is
+/// untouched and the temporary file removed. A symbolic link is followed (the file it names is
+/// replaced, the link kept); a path that names no regular file (`/dev/stdout`, a pipe, `/dev/full`)
+/// is written in place, never replaced.
 pub fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<(), FileError> {
     let io = io_at(path);
+    let real = etalon_items::bank_io::follow_links(path);
+    if let Ok(meta) = std::fs::metadata(&real)
+        && !meta.is_file()
+    {
+        if meta.is_dir() {
+            return Err(FileError::BadOutput {
+                path: path.to_path_buf(),
+                reason: "is a directory".into(),
+            });
+        }
+        let result = (|| {
+            let file = std::fs::OpenOptions::new().write(true).open(path)?;
+            let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
+            write(&mut w)?;
+            w.flush()
+        })();
+        return result.map_err(io);
+    }
+    let path = real.as_path();
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -194,12 +230,14 @@ pub fn read_limited(path: &Path, limit: u64, what: &'static str) -> Result<Vec<u
 /// Read a JSON settings file (a session configuration, a campaign, a level map…) into `T`.
 pub fn read_json<T: DeserializeOwned>(path: &Path, what: &'static str) -> Result<T, FileError> {
     let bytes = read_limited(path, MAX_SETTINGS_BYTES, what)?;
-    serde_json::from_slice(&bytes).map_err(|e| FileError::Json {
+    // A byte-order mark (some editors write one) is not part of the JSON.
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
+    serde_json::from_slice(bytes).map_err(|e| FileError::Json {
         path: path.to_path_buf(),
         line: e.line(),
         column: e.column(),
         what,
-        message: crate::cut(&e.to_string(), 300),
+        message: crate::cut(etalon_items::bank_io::strip_position(&e.to_string()), 300),
     })
 }
 

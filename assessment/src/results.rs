@@ -98,13 +98,22 @@ pub fn read_results(input: impl Read, source: impl AsRef<Path>) -> Result<ReadRe
                 out.results.push(r);
                 out.lines.push(line);
             }
-            // No newline: the writer was interrupted in this line. It is the last one by construction.
-            Err(_) if !complete => out.truncated_last_line = true,
+            // No newline: the writer was interrupted in this line. It is the last one by construction
+            // (and a record: anything else, a binary file say, is not a results log).
+            Err(_) if !complete && text.trim_start().starts_with('{') => out.truncated_last_line = true,
             Err(e) => {
+                let hint = if matches!(text.trim(), "{" | "[") {
+                    " (a JSON document spread over lines? A results log holds one participant per line)"
+                } else {
+                    ""
+                };
                 return Err(ResultsError::Line {
                     path: path.to_path_buf(),
                     line,
-                    message: e.to_string(),
+                    message: format!(
+                        "{}{hint}",
+                        crate::cut(etalon_items::bank_io::strip_position(&e.to_string()), 300)
+                    ),
                 });
             }
         }
@@ -243,8 +252,16 @@ impl ResultsLog {
             self.repair_and_count()?;
             let n = self.lines + 1;
             let text = line(n);
-            self.file.write_all(text.as_bytes())?;
-            self.file.sync_data()?;
+            // A write that fails part way (a full disk, a file-size limit) is taken back, so that
+            // the log only ever holds whole lines.
+            if let Err(e) = self
+                .file
+                .write_all(text.as_bytes())
+                .and_then(|()| self.file.sync_data())
+            {
+                let _ = self.file.set_len(self.counted);
+                return Err(e);
+            }
             self.counted += text.len() as u64;
             self.lines = n;
             Ok(n)
