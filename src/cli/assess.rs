@@ -157,6 +157,12 @@ pub fn run(args: AssessArgs) -> Result<()> {
         None => Design::Profile(presets::quick_profile()),
     };
     let assessor = Assessor::new(&bank, design)?;
+    if let Some(p) = &args.save {
+        let mut inputs = Vec::new();
+        inputs.extend(args.bank.as_deref());
+        inputs.extend(args.config.as_deref());
+        etalon::assessment::files::check_outputs(&[p], &inputs)?;
+    }
     let mut ui = std::io::stderr();
     let mut assessment: Assessment = match &args.save {
         Some(p) if p.exists() => {
@@ -169,12 +175,6 @@ pub fn run(args: AssessArgs) -> Result<()> {
             a
         }
         _ => {
-            if let Some(p) = &args.save {
-                let mut inputs = Vec::new();
-                inputs.extend(args.bank.as_deref());
-                inputs.extend(args.config.as_deref());
-                etalon::assessment::files::check_outputs(&[p], &inputs)?;
-            }
             let seed = args.seed.unwrap_or_else(|| {
                 std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)

@@ -69,6 +69,7 @@ pub fn run(cmd: BankCommand) -> Result<ExitCode> {
             model,
         } => {
             items::bank_format(&output).map_err(|e| report(&e))?;
+            etalon::assessment::files::check_outputs(&[&output], &[&input])?;
             let bank = match from {
                 Source::Etalon => items::read_bank(&input).map_err(|e| report(&e))?,
                 Source::Mirt => {
@@ -83,6 +84,8 @@ pub fn run(cmd: BankCommand) -> Result<ExitCode> {
             crate::cli::output::emit(&summary)?;
         }
         BankCommand::Example { out } => {
+            items::bank_format(&out).map_err(|e| report(&e))?;
+            etalon::assessment::files::check_outputs(&[&out], &[])?;
             let bank = items::example::example_bank();
             items::write_bank(&bank, &out).map_err(|e| report(&e))?;
             let mut summary = serde_json::to_value(bank.summary())?;

@@ -4,6 +4,7 @@ use crate::cli::common::{load_bank, set_threads};
 use crate::cli::data::Format;
 use anyhow::{Context, Result};
 use clap::Args;
+use etalon::assessment::files::{check_outputs, read_json};
 use etalon::calibration::em::{Control, NormalPrior, Progress};
 use etalon::calibration::{CalibrationSpec, calibrate};
 use etalon::items::{self, ModelKind};
@@ -27,17 +28,17 @@ pub struct CalibrateArgs {
     /// Layout of the data file.
     #[arg(long, value_enum, default_value_t = Format::Wide)]
     format: Format,
-    /// Quadrature points on [-6, 6].
-    #[arg(long)]
+    /// Quadrature points on [-6, 6] (3 to 1001; default 61).
+    #[arg(long, allow_hyphen_values = true)]
     quadrature: Option<usize>,
-    /// Convergence tolerance on the largest parameter change.
-    #[arg(long)]
+    /// Convergence tolerance on the largest parameter change, > 0 (default 1e-4).
+    #[arg(long, allow_hyphen_values = true)]
     tol: Option<f64>,
-    /// Maximum EM cycles.
-    #[arg(long)]
+    /// Maximum EM cycles (1 to 1000000; default 500).
+    #[arg(long, allow_hyphen_values = true)]
     max_cycles: Option<usize>,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
+    /// Worker threads (default: all cores; at most 4 per core).
+    #[arg(long, allow_hyphen_values = true)]
     threads: Option<usize>,
     /// Compute standard errors (written as se_* columns).
     #[arg(long)]
@@ -47,7 +48,7 @@ pub struct CalibrateArgs {
     anchor: Option<PathBuf>,
     /// Stop after this many seconds of fitting and write the parameters reached (not converged, with a
     /// warning).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     time_limit: Option<f64>,
     /// Prior on slopes: log a ~ N(MEAN, SD²), as `MEAN,SD`.
     #[arg(long, allow_hyphen_values = true, value_parser = parse_prior)]
@@ -58,6 +59,55 @@ pub struct CalibrateArgs {
     /// Prior on logit g (3PL/4PL), as `MEAN,SD` (default -1.5,1), or `none`.
     #[arg(long, allow_hyphen_values = true, value_parser = parse_optional_prior)]
     prior_guessing: Option<GuessingPrior>,
+}
+
+/// Calibration quadrature: 3 to 1001 points.
+const QUADRATURE: (usize, usize) = (3, 1001);
+/// The most EM cycles.
+const MAX_CYCLES: usize = 1_000_000;
+
+/// Check the settings of a spec file before any work (the options were checked by their parsers).
+fn check_spec(spec: &CalibrationSpec, path: &std::path::Path) -> Result<()> {
+    let at = |field: &str, why: String| anyhow::anyhow!("{}: field `{field}`: {why}", path.display());
+    let em = &spec.em;
+    if !(QUADRATURE.0..=QUADRATURE.1).contains(&em.quadrature) {
+        return Err(at(
+            "em.quadrature",
+            format!(
+                "must be in {}..={} (got {})",
+                QUADRATURE.0, QUADRATURE.1, em.quadrature
+            ),
+        ));
+    }
+    if !(em.tol.is_finite() && em.tol > 0.0) {
+        return Err(at(
+            "em.tol",
+            format!("must be a finite number > 0 (got {})", em.tol),
+        ));
+    }
+    if !(1..=MAX_CYCLES).contains(&em.max_cycles) {
+        return Err(at(
+            "em.max_cycles",
+            format!("must be in 1..={MAX_CYCLES} (got {})", em.max_cycles),
+        ));
+    }
+    let p = &em.priors;
+    for (name, prior) in [
+        ("slope", p.slope),
+        ("intercept", p.intercept),
+        ("guessing", p.guessing),
+        ("upper", p.upper),
+    ] {
+        if let Some(NormalPrior { mean, sd }) = prior
+            && !(mean.is_finite() && sd.is_finite() && sd > 0.0)
+        {
+            return Err(at(
+                &format!("em.priors.{name}"),
+                format!("needs a finite mean and sd > 0 (got mean {mean}, sd {sd})"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn parse_prior(s: &str) -> Result<NormalPrior, String> {
@@ -84,14 +134,32 @@ fn parse_optional_prior(s: &str) -> Result<GuessingPrior, String> {
 }
 
 pub fn run(args: CalibrateArgs) -> Result<()> {
+    use crate::cli::common::{check_count, check_positive};
     set_threads(args.threads)?;
+    if let Some(q) = args.quadrature {
+        check_count("--quadrature", q, QUADRATURE.0, QUADRATURE.1)?;
+    }
+    if let Some(t) = args.tol {
+        check_positive("--tol", t)?;
+    }
+    if let Some(c) = args.max_cycles {
+        check_count("--max-cycles", c, 1, MAX_CYCLES)?;
+    }
+    if let Some(t) = args.time_limit {
+        check_positive("--time-limit", t)?;
+    }
     let start = Instant::now();
     items::bank_format(&args.out).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut inputs = vec![args.data.as_path()];
+    inputs.extend(args.spec.as_deref());
+    inputs.extend(args.anchor.as_deref());
+    check_outputs(&[&args.out], &inputs)?;
     let mut spec = match &args.spec {
-        Some(p) => serde_json::from_str::<CalibrationSpec>(
-            &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
-        )
-        .with_context(|| format!("{}: invalid calibration spec", p.display()))?,
+        Some(p) => {
+            let spec: CalibrationSpec = read_json(p, "calibration spec")?;
+            check_spec(&spec, p)?;
+            spec
+        }
         None => CalibrationSpec::new(args.model.context("give --model MODEL (or --spec SPEC.json)")?),
     };
     if let Some(m) = args.model {
@@ -122,7 +190,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     };
     let responses = items::read_responses(&args.data, args.format.into())?;
     let read_s = start.elapsed().as_secs_f64();
-    eprintln!(
+    note!(
         "read {} persons × {} items in {read_s:.2} s; fitting {} by EM …",
         responses.n_persons(),
         responses.item_ids().len(),
@@ -133,13 +201,10 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         indicatif::ProgressStyle::with_template("cycle {pos:>4} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    if let Some(t) = args.time_limit
-        && !(t.is_finite() && t > 0.0)
-    {
-        anyhow::bail!("--time-limit must be a number of seconds > 0 (got {t})");
-    }
     let fit_start = Instant::now();
-    let deadline = args.time_limit.map(|s| fit_start + Duration::from_secs_f64(s));
+    let deadline = args
+        .time_limit
+        .and_then(|s| fit_start.checked_add(Duration::try_from_secs_f64(s).ok()?));
     let mut shown = false;
     let observer = |p: &Progress| {
         // Progress only for runs longer than a second.
@@ -162,7 +227,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     bar.finish_and_clear();
     items::write_bank(&fit.bank, &args.out).map_err(|e| anyhow::anyhow!("{e}"))?;
     for w in &fit.warnings {
-        eprintln!("warning: {w}");
+        note!("warning: {w}");
     }
     crate::cli::output::emit(&json!({
         "model": spec.model,

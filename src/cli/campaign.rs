@@ -5,7 +5,7 @@ use crate::cli::output::emit;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use etalon::assessment::campaign;
-use etalon::assessment::files::{check_outputs, load_campaign, write_atomically};
+use etalon::assessment::files::{campaign_bank_path, check_outputs, load_campaign, write_atomically};
 use etalon::assessment::results::{ResultsLog, read_results, run_simulated};
 use etalon::assessment::{chart, presets};
 use etalon::engine::profile::ProfileEngine;
@@ -26,17 +26,17 @@ pub enum CampaignCommand {
         /// Campaign file.
         #[arg(long)]
         campaign: PathBuf,
-        /// Number of participants.
-        #[arg(long)]
+        /// Number of participants (1 to 10000000).
+        #[arg(long, allow_hyphen_values = true)]
         participants: usize,
         /// Seed.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, allow_hyphen_values = true, default_value_t = 1)]
         seed: u64,
         /// Results file (JSON lines, appended).
         #[arg(long)]
         out: PathBuf,
-        /// Worker threads (default: all cores).
-        #[arg(long)]
+        /// Worker threads (default: all cores; at most 4 per core).
+        #[arg(long, allow_hyphen_values = true)]
         threads: Option<usize>,
     },
     /// Aggregate results into a report (and an SVG chart of the level distributions).
@@ -54,6 +54,9 @@ pub enum CampaignCommand {
         svg: Option<PathBuf>,
     },
 }
+
+/// The most participants of one run.
+const MAX_PARTICIPANTS: usize = 10_000_000;
 
 pub fn run(cmd: CampaignCommand) -> Result<()> {
     match cmd {
@@ -75,13 +78,17 @@ pub fn run(cmd: CampaignCommand) -> Result<()> {
             threads,
         } => {
             set_threads(threads)?;
+            crate::cli::common::check_count("--participants", participants, 1, MAX_PARTICIPANTS)?;
             check_outputs(&[&out], &[&campaign])?;
             let start = Instant::now();
             let (c, bank) = load_campaign(&campaign)?;
+            if let Some(b) = campaign_bank_path(&campaign, &c) {
+                check_outputs(&[&out], &[&campaign, &b])?;
+            }
             let engine = ProfileEngine::new(&bank, c.profile_config())?;
             let mut log = ResultsLog::open(&out)?;
             if log.set_aside_bytes() > 0 {
-                eprintln!(
+                note!(
                     "warning: {}: an incomplete last line ({} bytes) was moved to {}.truncated",
                     out.display(),
                     log.set_aside_bytes(),
@@ -115,8 +122,11 @@ pub fn run(cmd: CampaignCommand) -> Result<()> {
             }
             check_outputs(&outputs, &[&results, &campaign])?;
             let (c, bank) = load_campaign(&campaign)?;
+            if let Some(b) = campaign_bank_path(&campaign, &c) {
+                check_outputs(&outputs, &[&results, &campaign, &b])?;
+            }
             let file = std::fs::File::open(&results)
-                .with_context(|| format!("cannot read {}", results.display()))?;
+                .with_context(|| format!("{}: cannot read", results.display()))?;
             let read = read_results(file, &results)?;
             let report = campaign::report(&c, &bank, &read.results, Some(&read.lines))
                 .with_context(|| results.display().to_string())?;
@@ -130,7 +140,7 @@ pub fn run(cmd: CampaignCommand) -> Result<()> {
                 write_atomically(svg, |w| w.write_all(chart.as_bytes()))?;
             }
             if skipped > 0 {
-                eprintln!("warning: skipped {skipped} truncated last line");
+                note!("warning: skipped {skipped} truncated last line");
             }
             emit(&json!({
                 "participants": report.participants,

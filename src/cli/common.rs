@@ -17,6 +17,42 @@ pub fn max_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()) * 4
 }
 
+/// `s` cut for a message.
+fn clip(s: &str) -> String {
+    crate::cli::output::clip(s, 40)
+}
+
+/// Values are checked before any work; an out-of-range value is an error naming its option (exit 1;
+/// the parser rejects only what is not a value of the option's type, exit 2).
+pub fn check_count(option: &str, value: usize, lo: usize, hi: usize) -> Result<()> {
+    if value < lo || value > hi {
+        if hi == usize::MAX {
+            bail!("{option} must be at least {lo} (got {value})");
+        }
+        bail!("{option} must be in {lo}..={hi} (got {value})");
+    }
+    Ok(())
+}
+
+/// A finite number > 0 (see [`check_count`]).
+pub fn check_positive(option: &str, value: f64) -> Result<()> {
+    if !(value.is_finite() && value > 0.0) {
+        bail!("{option} must be a finite number > 0 (got {value})");
+    }
+    Ok(())
+}
+
+/// A finite number (see [`check_count`]).
+pub fn check_finite(option: &str, value: f64) -> Result<()> {
+    if !value.is_finite() {
+        bail!("{option} must be a finite number (got {value})");
+    }
+    Ok(())
+}
+
+/// EAP quadrature points: the engine's grid takes 2 to 10,000.
+pub const GRID_POINTS: (usize, usize) = (2, 10_000);
+
 /// Size rayon's global pool.
 pub fn set_threads(threads: Option<usize>) -> Result<()> {
     if let Some(n) = threads {
@@ -63,11 +99,11 @@ pub struct GridArgs {
     /// Prior mean (default: the bank's latent mean, else 0).
     #[arg(long, allow_hyphen_values = true)]
     prior_mean: Option<f64>,
-    /// Prior standard deviation (default: the bank's latent SD, else 1).
-    #[arg(long)]
+    /// Prior standard deviation, > 0 (default: the bank's latent SD, else 1).
+    #[arg(long, allow_hyphen_values = true)]
     prior_sd: Option<f64>,
-    /// Number of EAP quadrature points.
-    #[arg(long, default_value_t = 61)]
+    /// Number of EAP quadrature points (2 to 10000).
+    #[arg(long, allow_hyphen_values = true, default_value_t = 61)]
     quadrature: usize,
     /// Quadrature rule: rectangle (mirt), trapezoid (catR), gauss-hermite.
     #[arg(long, default_value = "rectangle", value_parser = parse_quadrature_rule)]
@@ -80,13 +116,18 @@ pub struct GridArgs {
 /// Parse a quadrature rule name.
 pub fn parse_quadrature_rule(s: &str) -> Result<Rule, String> {
     serde_json::from_value(serde_json::json!(s))
-        .map_err(|_| format!("unknown rule `{s}` (rectangle, trapezoid, gauss-hermite)"))
+        .map_err(|_| format!("unknown rule `{}` (rectangle, trapezoid, gauss-hermite)", clip(s)))
 }
 
 /// Parse `lo,hi`.
 pub fn parse_range(s: &str) -> Result<(f64, f64), String> {
     let parts: Vec<&str> = s.split(',').collect();
-    let bad = || format!("`{s}` is not a range `lo,hi` with lo < hi");
+    let bad = || {
+        format!(
+            "`{}` is not a range `lo,hi` of finite numbers with lo < hi",
+            clip(s)
+        )
+    };
     if parts.len() != 2 {
         return Err(bad());
     }
@@ -99,9 +140,24 @@ pub fn parse_range(s: &str) -> Result<(f64, f64), String> {
 }
 
 impl GridArgs {
+    /// Check the values before any work, naming the option of a bad one.
+    pub fn check(&self) -> Result<()> {
+        check_count("--quadrature", self.quadrature, GRID_POINTS.0, GRID_POINTS.1)?;
+        if let Some(m) = self.prior_mean {
+            check_finite("--prior-mean", m)?;
+        }
+        if let Some(sd) = self.prior_sd
+            && !(sd.is_finite() && sd > 0.0)
+        {
+            bail!("--prior-sd: the prior SD must be finite and > 0 (got {sd})");
+        }
+        Ok(())
+    }
+
     /// The estimator settings these options describe (method left at its default); the prior defaults
     /// to `default_prior` (the bank's latent distribution).
     pub fn config(&self, default_prior: Prior) -> Result<EstimatorConfig> {
+        self.check()?;
         let config = EstimatorConfig {
             prior: Prior {
                 mean: self.prior_mean.unwrap_or(default_prior.mean),

@@ -16,17 +16,17 @@ pub enum DataCommand {
         /// Item bank; the embedded example bank when omitted.
         #[arg(long)]
         bank: Option<PathBuf>,
-        /// Number of persons.
-        #[arg(long)]
+        /// Number of persons (1 to 10000000).
+        #[arg(long, allow_hyphen_values = true)]
         persons: usize,
         /// Items answered per person, chosen at random (default: all).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         answers: Option<usize>,
         /// Output layout.
         #[arg(long, value_enum, default_value_t = Format::Wide)]
         format: Format,
         /// Seed.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, allow_hyphen_values = true, default_value_t = 1)]
         seed: u64,
         /// Output file (gzip when it ends in .gz).
         #[arg(long)]
@@ -121,6 +121,9 @@ fn write_output(
     Ok(())
 }
 
+/// The most person × item cells `data generate` draws (one byte each, in memory).
+const MAX_GENERATED_CELLS: usize = 1 << 31;
+
 fn generate(
     bank: Option<PathBuf>,
     persons: usize,
@@ -130,11 +133,21 @@ fn generate(
     out: &std::path::Path,
     thetas_out: Option<&std::path::Path>,
 ) -> Result<()> {
+    crate::cli::common::check_count("--persons", persons, 1, 10_000_000)?;
+    if let Some(k) = answers {
+        crate::cli::common::check_count("--answers", k, 1, usize::MAX)?;
+    }
     let mut outputs = vec![out];
     outputs.extend(thetas_out);
     check_outputs(&outputs, &bank.as_deref().into_iter().collect::<Vec<_>>())?;
     let start = Instant::now();
     let bank = crate::cli::common::load_bank(bank.as_deref())?;
+    if persons.saturating_mul(bank.len()) > MAX_GENERATED_CELLS {
+        anyhow::bail!(
+            "--persons {persons} × {} items is more than {MAX_GENERATED_CELLS} responses (generated in memory)",
+            bank.len()
+        );
+    }
     let data = simulation::generate_responses(&bank, persons, answers, seed);
     let layout = match format {
         Format::Wide => simulation::Layout::Wide,

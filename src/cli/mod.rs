@@ -1,5 +1,13 @@
 //! Command-line definitions (clap) and dispatch.
 
+/// `eprintln!` that never panics: a closed or full standard error loses the message, nothing more.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod assess;
 mod bank;
 mod calibrate;
@@ -66,9 +74,13 @@ enum Command {
     Simulate(Box<simulate::SimulateArgs>),
 }
 
-/// Parse the command line, run the command, and turn errors into a message and exit code 1.
+/// Parse the command line, run the command, and turn errors into a message and exit code 1 (2 for
+/// arguments the parser rejects).
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return parse_error(&e),
+    };
     output::set_json(cli.json);
     let result = match cli.command {
         Command::Assess(args) => assess::run(args).map(|()| ExitCode::SUCCESS),
@@ -82,8 +94,73 @@ pub fn run() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            note!("error: {}", message(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// `--help` and `--version` go to standard output like any result (a closed pipe ends quietly, a full
+/// disk is an error); other parse errors go to standard error with clap's exit code (2).
+fn parse_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            match output::write_stdout(&e.render().to_string()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    note!("error: {err}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        _ => {
+            let _ = e.print();
+            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+        }
+    }
+}
+
+/// The most characters of one message line, and lines of a message, printed.
+const MAX_LINE_CHARS: usize = 1000;
+const MAX_LINES: usize = 60;
+
+/// An error and its causes as one message a person can act on: a cause already said by the message
+/// is not repeated (`x.csv: x.csv: …`, `A: A`), control characters are shown escaped, and long lines
+/// and long lists are cut (a message never echoes megabytes of input).
+pub fn message(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || parts.iter().any(|p| p.contains(&text)) {
+            continue;
+        }
+        match parts.iter().position(|p| text.contains(p.as_str())) {
+            Some(i) => parts[i] = text,
+            None => parts.push(text),
+        }
+    }
+    let joined = parts.join(": ");
+    let mut lines: Vec<String> = joined
+        .lines()
+        .map(|line| {
+            let shown: String = line
+                .chars()
+                .flat_map(|c| {
+                    if c.is_control() {
+                        c.escape_default().collect::<Vec<_>>()
+                    } else {
+                        vec![c]
+                    }
+                })
+                .collect();
+            output::clip(&shown, MAX_LINE_CHARS)
+        })
+        .collect();
+    if lines.len() > MAX_LINES {
+        let more = lines.len() - MAX_LINES;
+        lines.truncate(MAX_LINES);
+        lines.push(format!("  … and {more} more lines"));
+    }
+    lines.join("\n")
 }

@@ -27,8 +27,8 @@ pub struct ScoreArgs {
     out: PathBuf,
     #[command(flatten)]
     grid: GridArgs,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
+    /// Worker threads (default: all cores; at most 4 per core).
+    #[arg(long, allow_hyphen_values = true)]
     threads: Option<usize>,
     /// Level map (LEVELS.json): adds the columns level,label,level_probability.
     #[arg(long)]
@@ -44,6 +44,7 @@ pub fn method_parser() -> impl clap::builder::TypedValueParser<Value = Method> {
 
 pub fn run(args: ScoreArgs) -> Result<()> {
     crate::cli::common::set_threads(args.threads)?;
+    args.grid.check()?;
     let mut inputs = vec![args.data.path()];
     if let Some(l) = &args.levels {
         inputs.push(l);
@@ -76,19 +77,22 @@ pub fn run(args: ScoreArgs) -> Result<()> {
     let failed: Vec<&PersonScore> = scores.persons.iter().filter(|p| p.estimate.is_err()).collect();
     for p in failed.iter().take(10) {
         if let Err(e) = &p.estimate {
-            eprintln!("warning: person {}: {e}", p.person);
+            note!("warning: person {}: {e}", p.person);
         }
     }
     if failed.len() > 10 {
-        eprintln!(
+        note!(
             "warning: … and {} more persons could not be scored",
             failed.len() - 10
         );
     }
     if scores.summary.bounded > 0 {
-        eprintln!(
+        note!(
             "warning: {} of {} estimates reached the θ range [{}, {}] (--theta-range) and were clipped there",
-            scores.summary.bounded, scores.summary.persons, config.bounds.0, config.bounds.1
+            scores.summary.bounded,
+            scores.summary.persons,
+            config.bounds.0,
+            config.bounds.1
         );
     }
     let mut value = serde_json::to_value(&scores.summary)?;

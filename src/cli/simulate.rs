@@ -26,14 +26,14 @@ pub struct SimulateArgs {
     /// True abilities: CSV with a `theta` column, one examinee per row.
     #[arg(long, conflicts_with = "examinees")]
     thetas: Option<PathBuf>,
-    /// Number of examinees, abilities drawn from N(0, 1).
-    #[arg(long)]
+    /// Number of examinees, abilities drawn from N(0, 1) (1 to 1000000).
+    #[arg(long, allow_hyphen_values = true)]
     examinees: Option<usize>,
     /// Pre-drawn responses (wide CSV, one row per examinee in THETAS order).
     #[arg(long)]
     responses: Option<PathBuf>,
     /// Seed of every random choice.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 1)]
     seed: u64,
     /// Session configuration (JSON); the options below override it.
     #[arg(long)]
@@ -47,8 +47,8 @@ pub struct SimulateArgs {
     /// Estimator: eap, map, ml, wle.
     #[arg(long, value_parser = method_parser())]
     estimator: Option<Method>,
-    /// EAP quadrature points.
-    #[arg(long)]
+    /// EAP quadrature points (2 to 10000).
+    #[arg(long, allow_hyphen_values = true)]
     quadrature: Option<usize>,
     /// Quadrature rule: rectangle (mirt), trapezoid (catR), gauss-hermite.
     #[arg(long, value_parser = parse_quadrature_rule)]
@@ -59,17 +59,17 @@ pub struct SimulateArgs {
     /// Prior mean.
     #[arg(long, allow_hyphen_values = true)]
     prior_mean: Option<f64>,
-    /// Prior SD.
-    #[arg(long)]
+    /// Prior SD, > 0.
+    #[arg(long, allow_hyphen_values = true)]
     prior_sd: Option<f64>,
-    /// Stop when SE ≤ this.
-    #[arg(long)]
+    /// Stop when SE ≤ this (> 0).
+    #[arg(long, allow_hyphen_values = true)]
     stop_se: Option<f64>,
-    /// Maximum number of items.
-    #[arg(long)]
+    /// Maximum number of items (at least 1).
+    #[arg(long, allow_hyphen_values = true)]
     max_items: Option<usize>,
     /// Minimum number of items.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     min_items: Option<usize>,
     /// Starting θ (the first item is chosen by the rule at this θ).
     #[arg(long, allow_hyphen_values = true)]
@@ -79,7 +79,7 @@ pub struct SimulateArgs {
     cuts: Option<Cuts>,
     /// Calibrate Sympson–Hetter parameters for this maximum exposure rate first, write them into the
     /// bank (see --bank-out) and simulate with them.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     calibrate_exposure: Option<f64>,
     /// Where to write the bank with exposure parameters (required with --calibrate-exposure; never
     /// the input bank).
@@ -88,14 +88,21 @@ pub struct SimulateArgs {
     /// Results CSV: examinee,true_theta,theta,se,length,items.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
+    /// Worker threads (default: all cores; at most 4 per core).
+    #[arg(long, allow_hyphen_values = true)]
     threads: Option<usize>,
 }
 
+/// The most examinees of one run (each simulated test is kept for the summary).
+const MAX_EXAMINEES: usize = 1_000_000;
+
 fn parse_rule(s: &str) -> Result<SelectionRule, String> {
-    SelectionRule::parse(s)
-        .ok_or_else(|| format!("unknown selection rule `{s}` (mfi, mpwi, kl, urry, random)"))
+    SelectionRule::parse(s).ok_or_else(|| {
+        format!(
+            "unknown selection rule `{}` (mfi, mpwi, kl, urry, random)",
+            crate::cli::output::clip(s, 40)
+        )
+    })
 }
 
 fn parse_exposure(s: &str) -> Result<Exposure, String> {
@@ -105,8 +112,10 @@ fn parse_exposure(s: &str) -> Result<Exposure, String> {
         "sympson-hetter" | "sh" => Ok(Exposure::SympsonHetter),
         other => match other.strip_prefix("randomesque:").map(str::parse::<usize>) {
             Some(Ok(k)) if k > 0 => Ok(Exposure::Randomesque { k }),
+            Some(Ok(0)) => Err("randomesque:K needs K ≥ 1 (pick at random among the K best items)".into()),
             _ => Err(format!(
-                "unknown exposure control `{s}` (none, randomesque:K, sympson-hetter, pix)"
+                "unknown exposure control `{}` (none, randomesque:K, sympson-hetter, pix)",
+                crate::cli::output::clip(s, 40)
             )),
         },
     }
@@ -122,7 +131,7 @@ pub fn parse_cuts(s: &str) -> Result<Cuts, String> {
         .map(|x| {
             x.trim()
                 .parse::<f64>()
-                .map_err(|_| format!("`{x}` is not a number"))
+                .map_err(|_| format!("`{}` is not a number", crate::cli::output::clip(x, 40)))
         })
         .collect::<Result<_, _>>()?;
     if cuts.windows(2).any(|w| w[0] >= w[1]) || cuts.iter().any(|c| !c.is_finite()) {
@@ -132,6 +141,50 @@ pub fn parse_cuts(s: &str) -> Result<Cuts, String> {
 }
 
 impl SimulateArgs {
+    /// Check the option values before any work, naming the option of a bad one.
+    fn check(&self) -> Result<()> {
+        use crate::cli::common::{GRID_POINTS, check_count, check_finite, check_positive};
+        if let Some(n) = self.examinees {
+            check_count("--examinees", n, 1, MAX_EXAMINEES)?;
+        }
+        if let Some(q) = self.quadrature {
+            check_count("--quadrature", q, GRID_POINTS.0, GRID_POINTS.1)?;
+        }
+        for (option, value) in [
+            ("--prior-mean", self.prior_mean),
+            ("--start-theta", self.start_theta),
+        ] {
+            if let Some(v) = value {
+                check_finite(option, v)?;
+            }
+        }
+        for (option, value) in [("--prior-sd", self.prior_sd), ("--stop-se", self.stop_se)] {
+            if let Some(v) = value {
+                check_positive(option, v)?;
+            }
+        }
+        if let Some(n) = self.max_items {
+            check_count("--max-items", n, 1, usize::MAX)?;
+        }
+        if let (Some(lo), Some(hi)) = (self.min_items, self.max_items)
+            && lo > hi
+        {
+            bail!("--min-items {lo} exceeds --max-items {hi}");
+        }
+        if let Some(r) = self.calibrate_exposure
+            && !(r > 0.0 && r <= 1.0)
+        {
+            bail!("--calibrate-exposure must be a maximum exposure rate in (0, 1] (got {r})");
+        }
+        if self.calibrate_exposure.is_some() && self.bank_out.is_none() {
+            bail!("--calibrate-exposure needs --bank-out BANK (the input bank is never overwritten)");
+        }
+        if self.thetas.is_none() && self.examinees.is_none() {
+            bail!("give --thetas FILE or --examinees N");
+        }
+        Ok(())
+    }
+
     /// The session configuration: the --config file (or the FORMATS defaults), then the options.
     fn session_config(&self) -> Result<SessionConfig> {
         let mut c = match &self.config {
@@ -192,8 +245,17 @@ impl SimulateArgs {
     fn thetas(&self) -> Result<Vec<f64>> {
         match (&self.thetas, self.examinees) {
             (Some(p), _) => {
-                let file = std::fs::File::open(p).with_context(|| format!("cannot read {}", p.display()))?;
-                Ok(simulation::read_thetas(file, p)?)
+                let file = std::fs::File::open(p).with_context(|| format!("{}: cannot read", p.display()))?;
+                let file = items::data::LineLimit::new(file, items::data::MAX_LINE_BYTES);
+                let thetas = simulation::read_thetas(file, p)?;
+                if thetas.len() > MAX_EXAMINEES {
+                    bail!(
+                        "{}: {} examinees; a run simulates at most {MAX_EXAMINEES}",
+                        p.display(),
+                        thetas.len()
+                    );
+                }
+                Ok(thetas)
             }
             (None, Some(n)) => Ok(simulation::draw_thetas(n, self.seed)),
             (None, None) => bail!("give --thetas FILE or --examinees N"),
@@ -203,6 +265,7 @@ impl SimulateArgs {
 
 pub fn run(args: SimulateArgs) -> Result<()> {
     set_threads(args.threads)?;
+    args.check()?;
     let mut inputs: Vec<&std::path::Path> = Vec::new();
     inputs.extend(args.bank.as_deref());
     inputs.extend(args.thetas.as_deref());
@@ -218,6 +281,12 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     let start = Instant::now();
     let mut bank = load_bank(args.bank.as_deref())?;
     let mut config = args.session_config()?;
+    if let Err(e) = CatEngine::new(&bank, config.clone()) {
+        return Err(match &args.config {
+            Some(p) => anyhow::anyhow!("{}: invalid session configuration: {e}", p.display()),
+            None => anyhow::anyhow!("invalid session settings: {e}"),
+        });
+    }
     let thetas = args.thetas()?;
     let mut calibration = serde_json::Value::Null;
     if let Some(target) = args.calibrate_exposure {
@@ -225,13 +294,12 @@ pub fn run(args: SimulateArgs) -> Result<()> {
             .bank_out
             .clone()
             .context("--calibrate-exposure needs --bank-out BANK (the input bank is never overwritten)")?;
-        eprintln!("calibrating Sympson–Hetter parameters for a maximum exposure of {target} …");
+        note!("calibrating Sympson–Hetter parameters for a maximum exposure of {target} …");
         let (controlled, done) =
             simulation::calibrate_exposure(&bank, config.clone(), target, thetas.len(), args.seed)?;
         bank = controlled;
         config.selection.exposure = Exposure::SympsonHetter;
-        let format = items::bank_format(&out)?.0;
-        write_atomically(&out, |w| items::write_bank_to(&bank, w, format))?;
+        items::write_bank(&bank, &out)?;
         calibration = serde_json::to_value(&done)?;
         calibration["bank_out"] = json!(out.display().to_string());
     }
@@ -243,7 +311,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         }
         None => None,
     };
-    eprintln!("simulating {} examinees …", thetas.len());
+    note!("simulating {} examinees …", thetas.len());
     let t0 = Instant::now();
     let tests = match &predrawn {
         Some(m) => simulate::simulate(&engine, &thetas, args.seed, m)?,
