@@ -41,7 +41,7 @@ pub enum FileError {
         reason: String,
     },
     /// A file larger than allowed.
-    #[error("{path}: larger than {limit} bytes; not a {what}")]
+    #[error("{path}: larger than {}, more than any {what}", etalon_items::data::human_bytes(*.limit))]
     TooLarge {
         /// The file.
         path: PathBuf,
@@ -51,7 +51,7 @@ pub enum FileError {
         what: &'static str,
     },
     /// Invalid JSON, or JSON of the wrong shape.
-    #[error("{path}: line {line}, column {column}: invalid {what}: {message}")]
+    #[error("{path}: {}invalid {what}: {message}", position(*.line, *.column))]
     Json {
         /// The file.
         path: PathBuf,
@@ -75,6 +75,15 @@ pub enum FileError {
         /// Why.
         source: CampaignError,
     },
+}
+
+/// `line L, column C: `, or nothing when serde did not know where (a value rejected after parsing).
+fn position(line: usize, column: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!("line {line}, column {column}: ")
+    }
 }
 
 fn output_is_input(output: &Path, input: &Path) -> String {

@@ -34,7 +34,7 @@ pub enum ResultsError {
         message: String,
     },
     /// A line longer than [`MAX_LINE`].
-    #[error("{path}: line {line} is longer than {MAX_LINE} bytes: not a results log")]
+    #[error("{path}: line {line} is longer than {}: not a results log", etalon_items::data::human_bytes(MAX_LINE as u64))]
     LineTooLong {
         /// The log.
         path: PathBuf,

@@ -144,13 +144,14 @@ pub fn run(args: AssessArgs) -> Result<()> {
                 etalon::assessment::files::MAX_SETTINGS_BYTES,
                 "assessment design",
             )?;
-            Design::from_json(&String::from_utf8_lossy(&bytes)).map_err(|e| {
+            let text = String::from_utf8_lossy(&bytes);
+            Design::from_json(text.strip_prefix('\u{feff}').unwrap_or(&text)).map_err(|e| {
                 anyhow::anyhow!(
                     "{}: line {}, column {}: invalid assessment design: {}",
                     p.display(),
                     e.line(),
                     e.column(),
-                    etalon::assessment::cut(&e.to_string(), 300)
+                    etalon::assessment::cut(etalon::items::bank_io::strip_position(&e.to_string()), 300)
                 )
             })?
         }
