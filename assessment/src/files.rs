@@ -175,8 +175,8 @@ pub fn write_atomically(
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<(), FileError> {
     let io = io_at(path);
-    let real = etalon_items::bank_io::follow_links(path);
-    if let Ok(meta) = std::fs::metadata(&real)
+    // `metadata` follows links itself: `/dev/stdout` on a pipe is a pipe, written in place.
+    if let Ok(meta) = std::fs::metadata(path)
         && !meta.is_file()
     {
         if meta.is_dir() {
@@ -193,6 +193,7 @@ pub fn write_atomically(
         })();
         return result.map_err(io);
     }
+    let real = etalon_items::bank_io::follow_links(path);
     let path = real.as_path();
     let dir = path
         .parent()

@@ -222,21 +222,21 @@ pub fn write_bank(bank: &Bank, path: impl AsRef<Path>) -> Result<(), BankError> 
             w.into_inner().map_err(std::io::IntoInnerError::into_error)
         }
     };
-    let target = follow_links(path);
-    if std::fs::metadata(&target).is_ok_and(|m| !m.is_file()) {
-        if std::fs::metadata(&target).is_ok_and(|m| m.is_dir()) {
+    // `metadata` follows links itself: `/dev/stdout` on a pipe is a pipe, written in place.
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+    {
+        if meta.is_dir() {
             return Err(io(std::io::Error::new(
                 std::io::ErrorKind::IsADirectory,
                 "is a directory",
             )));
         }
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&target)
-            .map_err(io)?;
+        let file = std::fs::OpenOptions::new().write(true).open(path).map_err(io)?;
         write(file).map_err(io)?;
         return Ok(());
     }
+    let target = follow_links(path);
     let dir = target
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
