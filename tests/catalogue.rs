@@ -1011,6 +1011,8 @@ fn own_input_cases() -> Vec<Case> {
         case("refused: output in a missing directory", "score --responses data.csv --out nowhere/s.csv").err(&["nowhere/s.csv", "does not exist"]),
         case("refused: empty output name", "score --responses data.csv").arg("--out").arg("").usage(&["--out"]),
         case("written through a symlink", "score --responses data.csv --out l.csv").link("l.csv", "scores.csv").ok(&["\"persons\":200"]).creates(&["scores.csv"]),
+        case("written to /dev/stdout in place", "score --responses data.csv --out /dev/stdout").ok(&["person,theta,se"]),
+        case("written through a link to /dev/stdout", "bank convert bank.json o.csv").link("o.csv", "/dev/stdout").ok(&["id,model,a,b"]),
         case("campaign run appends, never truncates", "campaign run --campaign camp.json --participants 1 --out results.jsonl").ok(&["P4"]),
     ]);
     v
