@@ -582,6 +582,7 @@ fn options_cases() -> Vec<Case> {
         case("campaign report", "campaign report results.jsonl --campaign camp.json --out rep.json --svg chart.svg").ok(&["training_needs"]).creates(&["rep.json", "chart.svg"]),
         case("assess quit at once", "assess --seed 1 --config design.json").stdin("q\n").ok(&["Stopped after 0 answers"]),
         case("assess to the end", "assess --seed 1 --config design.json --json").stdin("1\n1\n1\n1\n").ok(&["\"theta\""]),
+        case("assess with standard input closed", "assess --seed 1").err(&["input ended before the test finished"]),
         case("assess retries a bad answer", "assess --seed 1 --config design.json").stdin("7\nx\n1\n2\n3\n").ok(&["please type a number from 1 to 4"]),
         case("assess save", "assess --seed 1 --save saved.json").stdin("1\n2\nq\n").ok(&["Saved after 2 answers"]).creates(&["saved.json"]),
     ];
@@ -1277,15 +1278,40 @@ fn fault_assess_killed_resumes_from_the_saved_file() {
     let mut child = command(d, &[], &strings(&["assess", "--seed", "11", "--save", "s.json"]))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // The questions go to standard error; question k+1 is shown only once answer k is saved.
+    let shown = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut stderr = child.stderr.take().unwrap();
+    let sink = std::sync::Arc::clone(&shown);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let wait_for = |text: &str| {
+        let start = Instant::now();
+        while !shown.lock().unwrap().contains(text) {
+            assert!(
+                start.elapsed() < DEADLINE,
+                "no `{text}`: {}",
+                shown.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
     let mut stdin = child.stdin.take().unwrap();
-    for _ in 0..3 {
+    for k in 1..=3 {
+        wait_for(&format!("Question {k} of"));
         stdin.write_all(b"1\n").unwrap();
         stdin.flush().unwrap();
-        std::thread::sleep(Duration::from_millis(150));
     }
+    wait_for("Question 4 of");
     let _ = child.kill();
     let _ = child.wait();
     drop(stdin);
