@@ -174,52 +174,19 @@ pub fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<(), FileError> {
-    let io = io_at(path);
-    // `metadata` follows links itself: `/dev/stdout` on a pipe is a pipe, written in place.
-    if let Ok(meta) = std::fs::metadata(path)
-        && !meta.is_file()
-    {
-        if meta.is_dir() {
-            return Err(FileError::BadOutput {
+    etalon_items::bank_io::write_replacing(path, write).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::IsADirectory {
+            FileError::BadOutput {
                 path: path.to_path_buf(),
                 reason: "is a directory".into(),
-            });
+            }
+        } else {
+            FileError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
         }
-        let result = (|| {
-            let file = std::fs::OpenOptions::new().write(true).open(path)?;
-            let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
-            write(&mut w)?;
-            w.flush()
-        })();
-        return result.map_err(io);
-    }
-    let real = etalon_items::bank_io::follow_links(path);
-    let path = real.as_path();
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let file = std::fs::File::create(&tmp)?;
-        let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
-        write(&mut w)?;
-        let file = w.into_inner().map_err(std::io::IntoInnerError::into_error)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        // Make the rename itself durable.
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(io)
+    })
 }
 
 /// Read a whole (small) file, refusing more than `limit` bytes.

@@ -211,30 +211,42 @@ pub fn write_bank(bank: &Bank, path: impl AsRef<Path>) -> Result<(), BankError> 
         path: path.to_path_buf(),
         source: e,
     };
-    let write = |file: std::fs::File| -> std::io::Result<std::fs::File> {
+    write_replacing(path, |w| {
         if gz {
-            let mut enc = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+            let mut enc = flate2::write::GzEncoder::new(w, flate2::Compression::default());
             write_bank_to(bank, &mut enc, format)?;
-            enc.finish()
+            enc.finish().map(|_| ())
         } else {
-            let mut w = std::io::BufWriter::new(file);
-            write_bank_to(bank, &mut w, format)?;
-            w.into_inner().map_err(std::io::IntoInnerError::into_error)
+            write_bank_to(bank, w, format)
         }
-    };
+    })
+    .map_err(io)
+}
+
+/// Write `path` safely: `write` fills a temporary file beside it (`.NAME.PID.tmp`), which is synced
+/// and renamed over `path` only when everything was written, and the directory synced; on any error
+/// the previous file is untouched and the temporary file removed. A symbolic link is followed (the
+/// file it names is replaced, the link kept); a path that names no regular file (`/dev/stdout`, a
+/// pipe, `/dev/full`) is written in place, never replaced; a directory is an `IsADirectory` error.
+#[cfg(feature = "fs")]
+pub fn write_replacing(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     // `metadata` follows links itself: `/dev/stdout` on a pipe is a pipe, written in place.
     if let Ok(meta) = std::fs::metadata(path)
         && !meta.is_file()
     {
         if meta.is_dir() {
-            return Err(io(std::io::Error::new(
+            return Err(std::io::Error::new(
                 std::io::ErrorKind::IsADirectory,
                 "is a directory",
-            )));
+            ));
         }
-        let file = std::fs::OpenOptions::new().write(true).open(path).map_err(io)?;
-        write(file).map_err(io)?;
-        return Ok(());
+        let file = std::fs::OpenOptions::new().write(true).open(path)?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
+        write(&mut w)?;
+        return w.flush();
     }
     let target = follow_links(path);
     let dir = target
@@ -243,12 +255,15 @@ pub fn write_bank(bank: &Bank, path: impl AsRef<Path>) -> Result<(), BankError> 
         .unwrap_or(Path::new("."));
     let name = target
         .file_name()
-        .map_or_else(|| "bank".into(), |n| n.to_string_lossy().into_owned());
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
-        let file = write(std::fs::File::create(&tmp)?)?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&tmp)?);
+        write(&mut w)?;
+        let file = w.into_inner().map_err(std::io::IntoInnerError::into_error)?;
         file.sync_all()?;
         std::fs::rename(&tmp, &target)?;
+        // Make the rename itself durable.
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();
         }
@@ -257,7 +272,7 @@ pub fn write_bank(bank: &Bank, path: impl AsRef<Path>) -> Result<(), BankError> 
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result.map_err(io)
+    result
 }
 
 /// Known CSV bank columns.
