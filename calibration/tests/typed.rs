@@ -95,6 +95,19 @@ fn stopped_and_unconverged_runs_say_so() {
             .iter()
             .all(|w| !matches!(w, Warning::NotConverged { .. }))
     );
+    // A spent time budget stops the run after its first cycle; a generous one changes nothing.
+    let spec = CalibrationSpec::new(ModelKind::TwoPl);
+    let f = calibrate(&r, &spec, None, em::TimeLimit::new(std::time::Duration::ZERO)).unwrap();
+    assert!(!f.converged && f.cycles == 1, "{} cycles", f.cycles);
+    let free = calibrate(&r, &spec, None, ()).unwrap();
+    let timed = calibrate(
+        &r,
+        &spec,
+        None,
+        em::TimeLimit::new(std::time::Duration::from_secs(3600)),
+    )
+    .unwrap();
+    assert_eq!((free.cycles, free.loglik), (timed.cycles, timed.loglik));
 }
 
 #[test]
