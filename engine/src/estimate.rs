@@ -764,8 +764,15 @@ pub fn ml(
             kind: EstimateKind::Infinite,
         });
     }
-    let (theta, bounded) = bracketed_root(|t| score_sums(models, answers, t), bounds.0, bounds.1, start)
-        .map_err(unscorable(Method::Ml))?;
+    // With lower or upper asymptotes the likelihood can have several local maxima (and rise again
+    // towards a bound): the estimate is then its maximum over the range, found by a scan; otherwise
+    // the log-likelihood is concave and the safeguarded Newton search from `start` finds it.
+    let (theta, bounded) = if may_be_multimodal(models, answers) {
+        global_ml(models, answers, bounds)
+    } else {
+        bracketed_root(|t| score_sums(models, answers, t), bounds.0, bounds.1, start)
+    }
+    .map_err(unscorable(Method::Ml))?;
     let se = 1.0 / test_information(models, answers, theta).sqrt();
     if !bounded && !se.is_finite() {
         return Err(unscorable(Method::Ml)(UnscorableReason::FlatLikelihood { theta }));
@@ -775,6 +782,69 @@ pub fn ml(
         se,
         kind: EstimateKind::from_bounded(bounded),
     })
+}
+
+/// Log-likelihood Σ log P(x | θ).
+fn log_likelihood(models: &[ItemModel], answers: &[Answer], theta: f64) -> f64 {
+    answers
+        .iter()
+        .map(|a| models[a.item as usize].log_prob(theta, a.category as usize))
+        .sum()
+}
+
+/// Whether the log-likelihood of these answers can have several local maxima: only items with a lower
+/// or upper asymptote (3PL, 4PL) make it non-concave; Rasch, 2PL, graded and GPCM log-likelihoods are
+/// concave in θ.
+fn may_be_multimodal(models: &[ItemModel], answers: &[Answer]) -> bool {
+    answers.iter().any(|a| {
+        models[a.item as usize]
+            .logistic()
+            .is_some_and(|l| l.c() > 0.0 || l.d() < 1.0)
+    })
+}
+
+/// Points of the scan for the global maximum of a possibly multimodal likelihood.
+const ML_SCAN_POINTS: usize = 41;
+
+/// The maximum of the log-likelihood over `[lo, hi]` when it may be multimodal. The score is
+/// evaluated on a fixed grid of [`ML_SCAN_POINTS`]; every bracket where it turns from + to − holds a
+/// local maximum, refined by the safeguarded Newton search inside it, and a bound towards which the
+/// score still points is a candidate too. The candidate with the highest log-likelihood wins (ties to
+/// the lower θ). The grid does not depend on the answers' order, so neither does the estimate (the root
+/// finder alone, started from the EAP, could meet either maximum depending on rounding).
+fn global_ml(
+    models: &[ItemModel],
+    answers: &[Answer],
+    (lo, hi): (f64, f64),
+) -> Result<(f64, bool), UnscorableReason> {
+    let n = ML_SCAN_POINTS;
+    let at = |i: usize| lo + (hi - lo) * i as f64 / (n - 1) as f64;
+    let g: Vec<f64> = (0..n).map(|i| score_sums(models, answers, at(i)).0).collect();
+    let mut candidates: Vec<(f64, bool)> = Vec::new();
+    if g[0] < 0.0 {
+        candidates.push((lo, true));
+    }
+    if g[n - 1] > 0.0 {
+        candidates.push((hi, true));
+    }
+    for i in 0..n - 1 {
+        if g[i] >= 0.0 && g[i + 1] < 0.0 {
+            let (a, b) = (at(i), at(i + 1));
+            let (theta, _) = bracketed_root(|t| score_sums(models, answers, t), a, b, 0.5 * (a + b))?;
+            candidates.push((theta, false));
+        }
+    }
+    let mut best: Option<(f64, bool, f64)> = None;
+    for (theta, bounded) in candidates {
+        let ll = log_likelihood(models, answers, theta);
+        if best.is_none_or(|(_, _, b)| ll > b + 1e-9 * b.abs().max(1.0)) {
+            best = Some((theta, bounded, ll));
+        }
+    }
+    best.map(|(t, b, _)| (t, b))
+        .ok_or(UnscorableReason::FlatLikelihood {
+            theta: 0.5 * (lo + hi),
+        })
 }
 
 /// Warm's weighted score Σ ∂ log P/∂θ + J(θ)/(2I(θ)) and the observed Σ ∂² log P/∂θ².
