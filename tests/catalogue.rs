@@ -1075,6 +1075,22 @@ fn kill_after(mut child: Child, ms: u64) {
     let _ = child.wait();
 }
 
+/// `etalon campaign report r.jsonl --campaign camp.json --out rep.json` in `d`, which must succeed.
+fn report(d: &Path) -> Ran {
+    etalon_ok(
+        d,
+        &[
+            "campaign",
+            "report",
+            "r.jsonl",
+            "--campaign",
+            "camp.json",
+            "--out",
+            "rep.json",
+        ],
+    )
+}
+
 fn etalon_ok(dir: &Path, args: &[&str]) -> Ran {
     let ran = run_in(dir, &[], &strings(args), None);
     assert!(check_messages(&ran, &[]).is_ok(), "{args:?}: {}", ran.stderr);
@@ -1181,18 +1197,7 @@ fn fault_campaign_run_killed_mid_run_leaves_a_readable_log() {
             "r.jsonl",
         ],
     );
-    let ran = etalon_ok(
-        d,
-        &[
-            "campaign",
-            "report",
-            "r.jsonl",
-            "--campaign",
-            "camp.json",
-            "--out",
-            "rep.json",
-        ],
-    );
+    let ran = report(d);
     let lines = std::fs::read_to_string(d.join("r.jsonl"))
         .unwrap()
         .lines()
@@ -1209,18 +1214,7 @@ fn fault_campaign_run_killed_mid_run_leaves_a_readable_log() {
         .unwrap();
     f.write_all(b"{\"participant\": \"P99\", \"compe").unwrap();
     drop(f);
-    let ran = etalon_ok(
-        d,
-        &[
-            "campaign",
-            "report",
-            "r.jsonl",
-            "--campaign",
-            "camp.json",
-            "--out",
-            "rep.json",
-        ],
-    );
+    let ran = report(d);
     assert!(
         ran.stderr.contains("skipped 1 truncated last line"),
         "{}",
@@ -1252,18 +1246,7 @@ fn fault_campaign_run_killed_mid_run_leaves_a_readable_log() {
         std::fs::read_to_string(d.join("r.jsonl.truncated")).unwrap(),
         "{\"participant\": \"P99\", \"compe\n"
     );
-    let ran = etalon_ok(
-        d,
-        &[
-            "campaign",
-            "report",
-            "r.jsonl",
-            "--campaign",
-            "camp.json",
-            "--out",
-            "rep.json",
-        ],
-    );
+    let ran = report(d);
     assert!(
         ran.stdout_text()
             .contains(&format!("\"participants\":{}", lines + 1))

@@ -200,7 +200,7 @@ fn exposure_calibration_writes_only_to_bank_out() {
     )
     .unwrap();
     let before = std::fs::read(&bank).unwrap();
-    let out = etalon(&[
+    let calibrate_exposure = [
         "simulate",
         "--bank",
         p(&bank),
@@ -210,7 +210,8 @@ fn exposure_calibration_writes_only_to_bank_out() {
         "0.5",
         "--max-items",
         "2",
-    ]);
+    ];
+    let out = etalon(&calibrate_exposure);
     assert_ne!(
         out.status.code(),
         Some(0),
@@ -218,19 +219,7 @@ fn exposure_calibration_writes_only_to_bank_out() {
     );
     assert!(stderr(&out).contains("--bank-out"), "{}", stderr(&out));
     assert_eq!(std::fs::read(&bank).unwrap(), before);
-    let out = etalon(&[
-        "simulate",
-        "--bank",
-        p(&bank),
-        "--examinees",
-        "50",
-        "--calibrate-exposure",
-        "0.5",
-        "--max-items",
-        "2",
-        "--bank-out",
-        p(&bank),
-    ]);
+    let out = etalon(&[calibrate_exposure.as_slice(), &["--bank-out", p(&bank)]].concat());
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("also an input"), "{}", stderr(&out));
     assert_eq!(std::fs::read(&bank).unwrap(), before);
