@@ -577,3 +577,35 @@ pub fn report(
         training_needs: needs.into_iter().map(|n| n.2).collect(),
     })
 }
+
+/// A participant's result line from a finished assessment in `campaign` (an id) (what the service records when a campaign
+/// session ends; the same fields `etalon campaign run` writes for simulated participants, without the
+/// true abilities).
+pub fn participant_result(
+    campaign: Option<&str>,
+    participant: &str,
+    result: &crate::AssessmentResult,
+) -> ParticipantResult {
+    ParticipantResult {
+        campaign: campaign.map(str::to_string),
+        participant: participant.to_string(),
+        competences: result
+            .competences
+            .iter()
+            .map(|(c, v)| {
+                (
+                    c.clone(),
+                    ParticipantCompetence {
+                        theta: v.result.theta,
+                        se: v.result.se,
+                        level: v.result.level,
+                        label: v.result.label.clone(),
+                        items: v.result.items,
+                        true_theta: None,
+                    },
+                )
+            })
+            .collect(),
+        score: result.score,
+    }
+}

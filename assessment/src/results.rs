@@ -349,3 +349,35 @@ pub fn run_simulated(
         mean_items_per_participant: items as f64 / participants.max(1) as f64,
     })
 }
+
+/// Results as CSV, one row per participant and competence:
+/// `participant,competence,theta,se,level,label,items,score` (`score` is the participant's total).
+pub fn write_results_csv(results: &[ParticipantResult], output: impl Write) -> csv::Result<()> {
+    let mut w = csv::Writer::from_writer(output);
+    w.write_record([
+        "participant",
+        "competence",
+        "theta",
+        "se",
+        "level",
+        "label",
+        "items",
+        "score",
+    ])?;
+    for r in results {
+        for (c, pc) in &r.competences {
+            w.write_record([
+                r.participant.as_str(),
+                c,
+                &pc.theta.to_string(),
+                &pc.se.to_string(),
+                &pc.level.to_string(),
+                &pc.label,
+                &pc.items.to_string(),
+                &r.score.to_string(),
+            ])?;
+        }
+    }
+    w.flush()?;
+    Ok(())
+}

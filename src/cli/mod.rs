@@ -16,6 +16,7 @@ mod common;
 mod data;
 mod output;
 mod score;
+mod serve;
 mod simulate;
 
 use clap::{Parser, Subcommand};
@@ -72,6 +73,14 @@ enum Command {
     Score(score::ScoreArgs),
     /// Simulate adaptive tests for examinees of known ability.
     Simulate(Box<simulate::SimulateArgs>),
+    /// Run the assessment service (HTTP API v1) on SQLite or PostgreSQL.
+    Serve(serve::ServeArgs),
+    /// Organisations of the service: create one and print its API key.
+    #[command(subcommand)]
+    Org(serve::OrgCommand),
+    /// Benchmarks: load a running server.
+    #[command(subcommand)]
+    Bench(serve::BenchCommand),
 }
 
 /// Parse the command line, run the command, and turn errors into a message and exit code 1 (2 for
@@ -90,6 +99,9 @@ pub fn run() -> ExitCode {
         Command::Data(cmd) => data::run(cmd).map(|()| ExitCode::SUCCESS),
         Command::Score(args) => score::run(args).map(|()| ExitCode::SUCCESS),
         Command::Simulate(args) => simulate::run(*args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => serve::serve(args).map(|()| ExitCode::SUCCESS),
+        Command::Org(cmd) => serve::org(cmd).map(|()| ExitCode::SUCCESS),
+        Command::Bench(cmd) => serve::bench(cmd).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,23 @@
+//! # etalon-server
+//!
+//! Etalon's HTTP service (`etalon serve`, `docs/FORMATS.md` "HTTP service"): organisations with hashed
+//! API keys, versioned banks, campaigns with join codes, and adaptive sessions that resume anywhere and
+//! never lose an acknowledged answer — a thin front end on the application layer
+//! (`etalon-assessment`), stored in SQLite or PostgreSQL.
+//!
+//! - [`storage`]: the one storage interface and its two databases, with versioned migrations;
+//! - [`service`]: the operations (start, answer, result, reports…), independent of HTTP;
+//! - [`api`]: routes, JSON errors, the OpenAPI document; [`serve`]: the server process;
+//! - [`loadgen`]: the load generator behind `etalon bench serve`.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod loadgen;
+pub mod serve;
+pub mod service;
+pub mod storage;
+
+pub use error::{ApiError, ApiResult};
+pub use serve::{ServeOptions, serve};
+pub use service::Service;

@@ -1,0 +1,333 @@
+//! Storage: everything the service keeps, behind one interface with two real databases — embedded
+//! SQLite ([`sqlite::SqliteStore`], one file in WAL mode) and PostgreSQL ([`postgres::PgStore`]).
+//!
+//! The schema is versioned ([`MIGRATIONS`], applied in order at open, each once, recorded in
+//! `schema_migrations`). Answers are an append-only log keyed by (session, position): recording an
+//! answer inserts one row (and, when it ends the session, its result line in the same transaction);
+//! nothing rewrites a session's history, and the unique key is what serialises two concurrent answers
+//! to one session, across processes. Every method that reads an organisation's data takes its id, so a
+//! query cannot leak another organisation's rows. A method returns only once what it wrote is durable
+//! (SQLite `synchronous=FULL`, PostgreSQL's commit).
+
+pub mod postgres;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// An organisation's database id.
+pub type OrgId = i64;
+
+/// The schema, one migration per version (1-based). Written in the SQL both databases accept; the
+/// few differences are spelled `{{id}}` (an auto-increment key) and `{{bool}}`, filled per backend.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: organisations, bank versions, campaigns, sessions, the answers log, results.
+    "CREATE TABLE orgs (
+        id {{id}},
+        name TEXT NOT NULL UNIQUE,
+        key_hash TEXT NOT NULL UNIQUE,
+        created BIGINT NOT NULL
+    );
+    CREATE TABLE bank_versions (
+        org BIGINT NOT NULL REFERENCES orgs(id),
+        bank TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        items BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        created BIGINT NOT NULL,
+        PRIMARY KEY (org, bank, version)
+    );
+    CREATE TABLE campaigns (
+        org BIGINT NOT NULL REFERENCES orgs(id),
+        id TEXT NOT NULL,
+        code TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        bank TEXT NOT NULL,
+        bank_version BIGINT NOT NULL,
+        spec TEXT NOT NULL,
+        open {{bool}} NOT NULL,
+        created BIGINT NOT NULL,
+        PRIMARY KEY (org, id),
+        FOREIGN KEY (org, bank, bank_version) REFERENCES bank_versions(org, bank, version)
+    );
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        org BIGINT NOT NULL REFERENCES orgs(id),
+        campaign TEXT,
+        bank TEXT NOT NULL,
+        bank_version BIGINT NOT NULL,
+        design TEXT NOT NULL,
+        seed BIGINT NOT NULL,
+        participant TEXT,
+        token_hash TEXT NOT NULL,
+        created BIGINT NOT NULL,
+        FOREIGN KEY (org, bank, bank_version) REFERENCES bank_versions(org, bank, version)
+    );
+    CREATE INDEX sessions_by_bank ON sessions (org, bank);
+    CREATE INDEX sessions_by_participant ON sessions (org, participant);
+    CREATE UNIQUE INDEX one_session_per_participant ON sessions (org, campaign, participant)
+        WHERE campaign IS NOT NULL AND participant IS NOT NULL;
+    CREATE TABLE answers (
+        session TEXT NOT NULL REFERENCES sessions(id),
+        position BIGINT NOT NULL,
+        item TEXT NOT NULL,
+        choice BIGINT,
+        response BIGINT,
+        code BIGINT NOT NULL,
+        created BIGINT NOT NULL,
+        PRIMARY KEY (session, position)
+    );
+    CREATE TABLE results (
+        session TEXT PRIMARY KEY REFERENCES sessions(id),
+        org BIGINT NOT NULL REFERENCES orgs(id),
+        campaign TEXT,
+        line TEXT NOT NULL,
+        created BIGINT NOT NULL
+    );
+    CREATE INDEX results_by_campaign ON results (org, campaign, created);",
+];
+
+/// An organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Org {
+    /// Database id.
+    pub id: OrgId,
+    /// Unique name.
+    pub name: String,
+}
+
+/// One stored version of a bank (immutable).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BankRecord {
+    /// The bank's id (as in its file).
+    pub id: String,
+    /// 1, 2, … per bank id and organisation.
+    pub version: i64,
+    /// [`etalon_items::Bank::fingerprint`].
+    pub fingerprint: String,
+    /// Number of items.
+    pub items: i64,
+    /// The bank as FORMATS JSON (empty in listings).
+    #[serde(skip)]
+    pub body: String,
+    /// Unix milliseconds.
+    pub created: i64,
+}
+
+/// A campaign as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampaignRecord {
+    /// Owner.
+    pub org: OrgId,
+    /// Id, unique within the organisation.
+    pub id: String,
+    /// Join code, unique across the service.
+    pub code: String,
+    /// Display name.
+    pub name: String,
+    /// Bank id.
+    pub bank: String,
+    /// The bank version its sessions run on.
+    pub bank_version: i64,
+    /// The validated campaign (`etalon_assessment::campaign::Campaign`) as JSON.
+    pub spec: String,
+    /// Whether participants may join.
+    pub open: bool,
+    /// Unix milliseconds.
+    pub created: i64,
+}
+
+/// A session as stored (plus what the answers log says of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Random id.
+    pub id: String,
+    /// Owner.
+    pub org: OrgId,
+    /// The campaign it belongs to, if any.
+    pub campaign: Option<String>,
+    /// Bank id.
+    pub bank: String,
+    /// The bank version it runs on.
+    pub bank_version: i64,
+    /// The design (`etalon_assessment::Design`) as JSON.
+    pub design: String,
+    /// Seed of every random choice (a u64 stored bit for bit).
+    pub seed: i64,
+    /// External participant id.
+    pub participant: Option<String>,
+    /// SHA-256 of the session token, hex.
+    pub token_hash: String,
+    /// Unix milliseconds.
+    pub created: i64,
+    /// Answers recorded (filled on reads; ignored on insert).
+    pub answered: i64,
+    /// Whether its result is recorded (filled on reads; ignored on insert).
+    pub finished: bool,
+}
+
+/// One answer of the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerRecord {
+    /// Session id.
+    pub session: String,
+    /// 1-based position.
+    pub position: i64,
+    /// Item id.
+    pub item: String,
+    /// The option index sent, if the answer was a choice.
+    pub choice: Option<i64>,
+    /// The response code sent, if the answer was a code.
+    pub response: Option<i64>,
+    /// The scored response code recorded.
+    pub code: i64,
+    /// Unix milliseconds.
+    pub created: i64,
+}
+
+/// What [`Storage::append_answer`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// The answer (and result, if any) is stored.
+    Recorded,
+    /// An answer was already stored at that position (returned): nothing was written.
+    Exists(AnswerRecord),
+    /// The session no longer exists (erased): nothing was written.
+    NoSession,
+}
+
+/// One row of the long responses CSV.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseRow {
+    /// Person (the session id: one response pattern per session).
+    pub person: String,
+    /// Item id.
+    pub item: String,
+    /// Scored response code.
+    pub code: i64,
+    /// Position in the session (the paging key with the session).
+    pub position: i64,
+}
+
+/// Campaign participation counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Participation {
+    /// Sessions started.
+    pub started: i64,
+    /// Sessions finished.
+    pub finished: i64,
+}
+
+/// Why storage failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The database cannot be reached or written (full disk, read-only, connection lost): try later.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A uniqueness rule refused the write (the name of the rule is given).
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// The database is not one this version can use (newer schema, bad URL).
+    #[error("database: {0}")]
+    Setup(String),
+}
+
+/// Result of a storage call.
+pub type StoreResult<T> = Result<T, StorageError>;
+
+/// What the service needs of a database. Both implementations pass the same integration suite.
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Create an organisation (`Conflict` if the name is taken).
+    async fn create_org(&self, name: &str, key_hash: &str) -> StoreResult<Org>;
+    /// The organisation holding the key whose hash is given.
+    async fn org_by_key(&self, key_hash: &str) -> StoreResult<Option<Org>>;
+    /// How many organisations exist.
+    async fn org_count(&self) -> StoreResult<i64>;
+    /// Store a bank as the next version of its id, unless the latest version has the same fingerprint
+    /// (then that version is returned and `false`).
+    async fn put_bank(
+        &self,
+        org: OrgId,
+        bank: &str,
+        fingerprint: &str,
+        items: i64,
+        body: &str,
+    ) -> StoreResult<(BankRecord, bool)>;
+    /// A version of a bank (the latest when `version` is `None`).
+    async fn get_bank(&self, org: OrgId, bank: &str, version: Option<i64>)
+    -> StoreResult<Option<BankRecord>>;
+    /// Latest version of each bank (bodies empty).
+    async fn list_banks(&self, org: OrgId) -> StoreResult<Vec<BankRecord>>;
+    /// Create a campaign (`Conflict` if its id or code is taken).
+    async fn create_campaign(&self, campaign: &CampaignRecord) -> StoreResult<()>;
+    /// One of the organisation's campaigns.
+    async fn get_campaign(&self, org: OrgId, id: &str) -> StoreResult<Option<CampaignRecord>>;
+    /// The campaign with this join code (any organisation: a code is all a participant has).
+    async fn campaign_by_code(&self, code: &str) -> StoreResult<Option<CampaignRecord>>;
+    /// The organisation's campaigns, oldest first.
+    async fn list_campaigns(&self, org: OrgId) -> StoreResult<Vec<CampaignRecord>>;
+    /// Open or close a campaign; `false` if there is no such campaign.
+    async fn set_campaign_open(&self, org: OrgId, id: &str, open: bool) -> StoreResult<bool>;
+    /// Sessions started and finished in a campaign.
+    async fn participation(&self, org: OrgId, campaign: &str) -> StoreResult<Participation>;
+    /// Create a session (`Conflict` if the participant already has one in the campaign).
+    async fn create_session(&self, session: &SessionRecord) -> StoreResult<()>;
+    /// A session by id, with its answer count and whether it is finished. Callers check the token or
+    /// the organisation.
+    async fn get_session(&self, id: &str) -> StoreResult<Option<SessionRecord>>;
+    /// A session's answers, in order.
+    async fn answers(&self, session: &str) -> StoreResult<Vec<AnswerRecord>>;
+    /// Append an answer; with `result`, the session's result line is stored in the same transaction.
+    async fn append_answer(&self, answer: &AnswerRecord, result: Option<&str>) -> StoreResult<Appended>;
+    /// The result lines of a campaign's finished sessions, in the order they finished.
+    async fn results(&self, org: OrgId, campaign: &str) -> StoreResult<Vec<String>>;
+    /// A session's result line, if it finished.
+    async fn result(&self, session: &str) -> StoreResult<Option<String>>;
+    /// Answers to a bank (any version) in (session, position) order, `limit` rows after `after`.
+    async fn responses(
+        &self,
+        org: OrgId,
+        bank: &str,
+        after: Option<(String, i64)>,
+        limit: i64,
+    ) -> StoreResult<Vec<ResponseRow>>;
+    /// Erase a participant's sessions, answers and results; returns the sessions erased.
+    async fn erase_participant(&self, org: OrgId, participant: &str) -> StoreResult<u64>;
+    /// Every table's rows in a canonical text form (tests compare it before and after a request).
+    async fn dump(&self) -> StoreResult<String>;
+}
+
+/// Open the database a `--db` value names: `sqlite:PATH` (or a plain path), or `postgres://…`.
+/// Migrations are applied before it returns.
+pub async fn open(db: &str) -> StoreResult<Arc<dyn Storage>> {
+    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::open(db).await?))
+    } else {
+        let path = db.strip_prefix("sqlite:").unwrap_or(db);
+        let path = path.strip_prefix("//").unwrap_or(path);
+        if path.is_empty() {
+            return Err(StorageError::Setup("`--db sqlite:` needs a file path".into()));
+        }
+        Ok(Arc::new(sqlite::SqliteStore::open(path.as_ref()).await?))
+    }
+}
+
+/// The migrations as SQL for a backend (`id` and `bool` spelled its way).
+pub fn migration_sql(index: usize, id: &str, boolean: &str) -> String {
+    MIGRATIONS[index]
+        .replace("{{id}}", id)
+        .replace("{{bool}}", boolean)
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
