@@ -219,6 +219,64 @@ async fn an_api_session_makes_the_choices_simulate_makes() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_database_serve_a_session_alternately() {
+    for server in servers().await {
+        let (other, task) = service::another_server(&server.db.url).await;
+        let clients = [Client::new(&server.base), Client::new(&other)];
+        let key = server.demo_key.clone();
+        // The same seeded session twice: once on one server, once alternating answer by answer.
+        let mut sequences = Vec::new();
+        for alternate in [false, true] {
+            let start = json!({"bank": "etalon-example", "seed": 99});
+            let s = clients[0]
+                .call("POST", "/v1/sessions", Some(&key), Some(&start))
+                .await;
+            assert_eq!(s.status, 201, "{}", s.text);
+            let (session, token) = (
+                s.json["session"].as_str().unwrap().to_string(),
+                s.json["token"].as_str().unwrap().to_string(),
+            );
+            let mut next = s.json["next"].clone();
+            let mut items = Vec::new();
+            let mut k = 0usize;
+            while !next.is_null() {
+                let client = &clients[if alternate { (k + 1) % 2 } else { 0 }];
+                // Each server first reads where the session stands (the other may have moved it on).
+                let status = client
+                    .call("GET", &format!("/v1/sessions/{session}"), Some(&token), None)
+                    .await;
+                assert_eq!(status.json["next"], next, "{} answer {k}", server.backend);
+                let body = json!({"position": next["position"], "item": next["item"], "choice": (k % 3)});
+                let r = client
+                    .call(
+                        "POST",
+                        &format!("/v1/sessions/{session}/answers"),
+                        Some(&token),
+                        Some(&body),
+                    )
+                    .await;
+                assert_eq!(r.status, 200, "{}", r.text);
+                items.push(next["item"].as_str().unwrap().to_string());
+                next = r.json["next"].clone();
+                k += 1;
+            }
+            let result = clients[1]
+                .call(
+                    "GET",
+                    &format!("/v1/sessions/{session}/result"),
+                    Some(&token),
+                    None,
+                )
+                .await;
+            assert_eq!(result.json["status"], "finished");
+            sequences.push((items, result.json["theta"].clone()));
+        }
+        assert_eq!(sequences[0], sequences[1], "{}", server.backend);
+        task.abort();
+    }
+}
+
 /// Start a session on the demo campaign; (session, token, first item).
 async fn started(client: &Client, participant: Option<&str>) -> (String, String, Value) {
     let mut body = json!({"campaign_code": "DEMO"});

@@ -237,6 +237,17 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport, LoadError> {
     }
     let first_session = parse_start(&bytes).map_err(rejected)?;
 
+    // Open every participant's connection before the clock starts: hundreds of simultaneous
+    // connects can overflow the server's accept queue, and the SYNs retried a second later would
+    // show up as one-second session starts. A connection that fails here is opened on first use.
+    let mut conns: Vec<Conn> = (1..options.participants)
+        .map(|_| Conn::new(target.clone()))
+        .collect();
+    futures_util::future::join_all(conns.iter_mut().map(|conn| async {
+        let _ = tokio::time::timeout(options.timeout, conn.connect()).await;
+    }))
+    .await;
+
     let start = Instant::now();
     let shared = Arc::new(Shared {
         deadline: start + options.duration,
@@ -247,15 +258,17 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport, LoadError> {
         samples_per_task: (MAX_SAMPLES / options.participants).max(1),
     });
     let mut tasks = tokio::task::JoinSet::new();
-    let mut first = Some((first, first_session, first_latency));
-    for k in 0..options.participants {
-        let shared = shared.clone();
-        let seed = participant_seed(options.seed, k);
-        let (conn, initial) = match first.take() {
-            Some((conn, session, latency)) => (conn, Some((session, latency))),
-            None => (Conn::new(target.clone()), None),
-        };
-        tasks.spawn(participant(k, seed, shared, conn, initial));
+    // Participant 0 goes on with the preflight's connection and session.
+    let mut initial = Some((first_session, first_latency));
+    for (k, conn) in std::iter::once(first).chain(conns).enumerate() {
+        let initial = initial.take();
+        tasks.spawn(participant(
+            k,
+            participant_seed(options.seed, k),
+            shared.clone(),
+            conn,
+            initial,
+        ));
     }
     let mut total = TaskStats::new(0, 0);
     while let Some(joined) = tasks.join_next().await {

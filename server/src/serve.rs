@@ -64,6 +64,7 @@ pub struct Started {
 
 /// Open the database, bind, call `on_start`, and serve until Ctrl-C or SIGTERM.
 pub async fn serve(options: ServeOptions, on_start: impl FnOnce(&Started)) -> Result<(), ServeError> {
+    ignore_file_size_signal();
     let store = storage::open(&options.db).await?;
     let service = Arc::new(Service::new(store));
     let demo_key = if options.demo {
@@ -112,4 +113,26 @@ async fn shutdown() {
 /// handling).
 pub async fn serve_on(listener: tokio::net::TcpListener, app: axum::Router) -> std::io::Result<()> {
     axum::serve(listener, app).await
+}
+
+/// A write beyond the process's file-size limit (`ulimit -f`) must fail with an error the storage turns
+/// into `503`, not kill the server: take SIGXFSZ away from its default action (termination) for the
+/// life of the process. The kernel then fails the write with `EFBIG`.
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::from_raw(libc::SIGXFSZ)) {
+            Ok(mut s) => {
+                tokio::spawn(async move {
+                    while s.recv().await.is_some() {
+                        tracing::warn!(
+                            "a write hit the file-size limit (SIGXFSZ); it fails and is answered 503"
+                        );
+                    }
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot handle SIGXFSZ"),
+        }
+    }
 }

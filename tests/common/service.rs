@@ -200,3 +200,19 @@ pub async fn take(client: &Client, code: &str, participant: &str, seed: u64) -> 
     }
     (session, token, n)
 }
+
+/// A second server process's worth of state (its own storage pool and caches) on the same database;
+/// returns its base URL and the task serving it.
+pub async fn another_server(url: &str) -> (String, tokio::task::JoinHandle<()>) {
+    let store = etalon_server::storage::open(url)
+        .await
+        .expect("open the shared database");
+    let service = Arc::new(Service::new(store));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let app = etalon_server::serve::app(service, TEST_MAX_BODY);
+    let task = tokio::spawn(async move {
+        let _ = etalon_server::serve::serve_on(listener, app).await;
+    });
+    (base, task)
+}
