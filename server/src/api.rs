@@ -64,6 +64,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
         let Path(id) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::not_found("that path"))?;
+        // An id no one could have created (empty, control characters, too long) names nothing.
+        crate::service::check_id("id", &id).map_err(|_| ApiError::not_found("that path"))?;
         Ok(Id(id))
     }
 }
@@ -81,26 +83,56 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Q<T> {
     }
 }
 
+/// How much of an oversized body is read and thrown away before answering 413, so that the client,
+/// still sending, reads the answer instead of a reset connection.
+const DRAIN_BYTES: usize = 64 << 20;
+/// And for how long at most.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Read a body of at most `limit` bytes (413 beyond).
 async fn read_body(body: Body, limit: usize) -> ApiResult<Bytes> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-        while let Some(s) = source {
-            if s.is::<http_body_util::LengthLimitError>() {
-                return ApiError::new(
-                    413,
-                    "body_too_large",
-                    format!("the request body exceeds {limit} bytes"),
-                );
-            }
-            source = s.source();
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut buf = bytes::BytesMut::new();
+    let unreadable = |e: axum::Error| ApiError::malformed(format!("the request body could not be read: {e}"));
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(unreadable)?.into_data() else {
+            continue;
+        };
+        if buf.len() + data.len() > limit {
+            let mut drained = buf.len() + data.len();
+            let _ = tokio::time::timeout(DRAIN_TIME, async {
+                while drained < DRAIN_BYTES {
+                    match body.frame().await {
+                        Some(Ok(f)) => drained += f.data_ref().map_or(0, Bytes::len),
+                        _ => break,
+                    }
+                }
+            })
+            .await;
+            return Err(ApiError::new(
+                413,
+                "body_too_large",
+                format!("the request body exceeds {limit} bytes"),
+            ));
         }
-        ApiError::malformed(format!("the request body could not be read: {e}"))
-    })
+        buf.extend_from_slice(&data);
+    }
+    Ok(buf.freeze())
 }
 
 /// Parse JSON: a syntax error is 400, a well-formed body of the wrong shape 422 naming the field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    // A request body is an object: serde would also read a struct from an array of its fields.
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        _ => {
+            return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Ok(_) => ApiError::new(422, "invalid", "the body must be a JSON object"),
+                Err(e) => ApiError::new(400, "malformed_json", format!("the body is not valid JSON: {e}")),
+            });
+        }
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

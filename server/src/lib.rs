@@ -7,7 +7,7 @@
 //!
 //! - [`storage`]: the one storage interface and its two databases, with versioned migrations;
 //! - [`service`]: the operations (start, answer, result, reports…), independent of HTTP;
-//! - [`api`]: routes, JSON errors, the OpenAPI document; [`serve`]: the server process;
+//! - [`api`]: routes, JSON errors, the OpenAPI document; [`mod@serve`]: the server process;
 //! - [`loadgen`]: the load generator behind `etalon bench serve`.
 
 pub mod api;

@@ -16,6 +16,8 @@
 //! HTTP/1.1 connection per participant (hyper's low-level client connection over a
 //! `tokio::net::TcpStream`, re-opened when the server closes it), no connection pool, no TLS, a few
 //! allocations per request, latency samples in preallocated per-task buffers merged at the end.
+//! The connections are opened before the clock starts (a burst of hundreds of connects can overflow
+//! the server's accept queue, which would show up as one-second session starts).
 //! Every request is bounded by [`LoadOptions::timeout`]; a timed-out, failed or non-2xx request is
 //! an error (counted, with a few example messages kept), after which that participant pauses briefly
 //! ([`ERROR_BACKOFF`]) and starts a new session.

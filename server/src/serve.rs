@@ -72,12 +72,10 @@ pub async fn serve(options: ServeOptions, on_start: impl FnOnce(&Started)) -> Re
     } else {
         None
     };
-    let listener = tokio::net::TcpListener::bind(options.listen)
-        .await
-        .map_err(|source| ServeError::Listen {
-            addr: options.listen,
-            source,
-        })?;
+    let listener = listen(options.listen).map_err(|source| ServeError::Listen {
+        addr: options.listen,
+        source,
+    })?;
     let addr = listener.local_addr().map_err(|source| ServeError::Listen {
         addr: options.listen,
         source,
@@ -135,4 +133,17 @@ fn ignore_file_size_signal() {
             Err(e) => tracing::warn!(error = %e, "cannot handle SIGXFSZ"),
         }
     }
+}
+
+/// Bind with a deep accept queue (1024, rather than the default 128): a burst of participants
+/// connecting at once waits in the queue instead of being dropped and retried a second later.
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }

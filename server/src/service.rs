@@ -340,6 +340,13 @@ impl Service {
         } else {
             (BankFormat::Json, "upload.json".to_string())
         };
+        if !csv && let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+            return Err(ApiError::new(
+                400,
+                "malformed_json",
+                format!("the body is not valid JSON: {e}"),
+            ));
+        }
         let bank = read_bank_from(body, format, &source).map_err(|e| {
             let problems: Vec<serde_json::Value> = e
                 .problems()
@@ -349,12 +356,38 @@ impl Service {
             let mut err = ApiError::new(422, "invalid_bank", e.to_string().replacen(&format!("{source}: "), "", 1));
             if let etalon_items::BankError::Json { line, column, message, .. } = &e {
                 err.problems = vec![serde_json::json!({"line": line, "column": column, "message": message})];
+            } else if problems.is_empty() {
+                // Not a list of problems (empty file, not UTF-8): the one problem, with its line if known.
+                let line = match &e {
+                    etalon_items::BankError::NotUtf8 { line, .. } => Some(*line),
+                    _ => None,
+                };
+                err.problems = vec![serde_json::json!({"line": line, "message": err.message})];
             } else {
                 err.problems = problems;
             }
             err
         })?;
         check_id("id", bank.id())?;
+        // An item id a participant could not send back would leave sessions stuck: refuse the bank.
+        let bad_ids: Vec<serde_json::Value> = bank
+            .items()
+            .iter()
+            .filter_map(|i| {
+                check_id("id", &i.id).err().map(
+                    |e| serde_json::json!({"line": null, "item": i.id, "field": "id", "message": e.message}),
+                )
+            })
+            .collect();
+        if !bad_ids.is_empty() {
+            let mut err = ApiError::new(
+                422,
+                "invalid_bank",
+                format!("{} item ids cannot be used", bad_ids.len()),
+            );
+            err.problems = bad_ids;
+            return Err(err);
+        }
         if let Some(id) = id
             && id != bank.id()
         {
