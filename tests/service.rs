@@ -248,15 +248,7 @@ async fn two_servers_on_one_database_serve_a_session_alternately() {
                     .await;
                 assert_eq!(status.json["next"], next, "{} answer {k}", server.backend);
                 let body = json!({"position": next["position"], "item": next["item"], "choice": (k % 3)});
-                let r = client
-                    .call(
-                        "POST",
-                        &format!("/v1/sessions/{session}/answers"),
-                        Some(&token),
-                        Some(&body),
-                    )
-                    .await;
-                assert_eq!(r.status, 200, "{}", r.text);
+                let r = client.answer(&session, &token, &body).await;
                 items.push(next["item"].as_str().unwrap().to_string());
                 next = r.json["next"].clone();
                 k += 1;

@@ -415,6 +415,18 @@ struct FormatQuery {
     format: Option<String>,
 }
 
+impl FormatQuery {
+    /// The format asked for, one of `allowed` (the first by default).
+    fn format<'a>(&self, allowed: &[&'a str]) -> ApiResult<&'a str> {
+        let asked = self.format.as_deref().unwrap_or(allowed[0]);
+        allowed
+            .iter()
+            .find(|f| **f == asked)
+            .copied()
+            .ok_or_else(|| ApiError::malformed(format!("`format` is one of {}", allowed.join(", "))))
+    }
+}
+
 /// The campaign report (as `etalon campaign report`); `?format=svg` for the chart.
 #[utoipa::path(get, path = "/v1/campaigns/{id}/report", params(("id" = String, Path), ("format" = Option<String>, Query, description = "`json` (default) or `svg`")),
     responses((status = 200), (status = 400), (status = 401), (status = 404), (status = 503)))]
@@ -425,10 +437,7 @@ async fn campaign_report(
     Q(q): Q<FormatQuery>,
 ) -> ApiResult<Response> {
     let org = s.service.org(bearer.as_deref()).await?;
-    let format = q.format.as_deref().unwrap_or("json");
-    if !matches!(format, "json" | "svg") {
-        return Err(ApiError::malformed("`format` is `json` or `svg`"));
-    }
+    let format = q.format(&["json", "svg"])?;
     let (report, chart) = s.service.report(&org, &id).await?;
     Ok(match format {
         "svg" => typed("image/svg+xml", chart),
@@ -447,10 +456,7 @@ async fn campaign_results(
     Q(q): Q<FormatQuery>,
 ) -> ApiResult<Response> {
     let org = s.service.org(bearer.as_deref()).await?;
-    let format = q.format.as_deref().unwrap_or("ndjson");
-    if !matches!(format, "ndjson" | "csv") {
-        return Err(ApiError::malformed("`format` is `ndjson` or `csv`"));
-    }
+    let format = q.format(&["ndjson", "csv"])?;
     let results = s.service.results(&org, &id).await?;
     Ok(if format == "csv" {
         let mut out = Vec::new();

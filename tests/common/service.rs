@@ -144,6 +144,20 @@ impl Client {
         }
     }
 
+    /// Answer in a session; the answer must be accepted (200).
+    pub async fn answer(&self, session: &str, token: &str, body: &Value) -> Reply {
+        let r = self
+            .call(
+                "POST",
+                &format!("/v1/sessions/{session}/answers"),
+                Some(token),
+                Some(body),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r
+    }
+
     /// Send JSON (or nothing).
     pub async fn call(&self, method: &str, path: &str, bearer: Option<&str>, body: Option<&Value>) -> Reply {
         self.raw(
@@ -186,15 +200,7 @@ pub async fn take(client: &Client, code: &str, participant: &str, seed: u64) -> 
     while !next.is_null() {
         let choices = next["choices"].as_array().map_or(0, Vec::len) as u64;
         let body = serde_json::json!({"position": next["position"], "item": next["item"], "choice": splitmix(&mut state) % choices.max(1)});
-        let r = client
-            .call(
-                "POST",
-                &format!("/v1/sessions/{session}/answers"),
-                Some(&token),
-                Some(&body),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.text);
+        let r = client.answer(&session, &token, &body).await;
         n += 1;
         next = r.json["next"].clone();
     }

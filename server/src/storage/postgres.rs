@@ -567,6 +567,40 @@ impl Storage for PgStore {
     }
 
     async fn append_answer(&self, a: &AnswerRecord, result: Option<&str>) -> StoreResult<Appended> {
+        if result.is_none() {
+            // The common case in one statement (one round trip, committed when it returns): the same
+            // session lock and conflict rule as the transaction below.
+            let row = self
+                .row(
+                    &format!(
+                        "WITH s AS (SELECT id FROM sessions WHERE id = $1::text FOR KEY SHARE), \
+                         ins AS (INSERT INTO answers ({ANSWER_COLUMNS}) \
+                                 SELECT $1::text, $2::bigint, $3::text, $4::bigint, $5::bigint, $6::bigint, $7::bigint FROM s \
+                                 ON CONFLICT (session, position) DO NOTHING RETURNING 1) \
+                         SELECT EXISTS (SELECT 1 FROM s), EXISTS (SELECT 1 FROM ins)"
+                    ),
+                    &[&a.session, &a.position, &a.item, &a.choice, &a.response, &a.code, &a.created],
+                )
+                .await?
+                .ok_or_else(|| StorageError::Unavailable("an answer insert returned no row".into()))?;
+            let (session, inserted): (bool, bool) = (row.get(0), row.get(1));
+            if !session {
+                return Ok(Appended::NoSession);
+            }
+            if inserted {
+                return Ok(Appended::Recorded);
+            }
+            let existing = self
+                .row(
+                    &format!("SELECT {ANSWER_COLUMNS} FROM answers WHERE session = $1 AND position = $2"),
+                    &[&a.session, &a.position],
+                )
+                .await?
+                .ok_or_else(|| {
+                    StorageError::Unavailable("an answer conflicted but cannot be read back".into())
+                })?;
+            return Ok(Appended::Exists(answer_row(&existing)));
+        }
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_err)?;
         // The lock keeps an erasure from deleting the session under this transaction (an erasure locks
