@@ -43,7 +43,14 @@ fn map_err(e: rusqlite::Error) -> StorageError {
 }
 
 fn connect(path: &Path) -> StoreResult<Connection> {
-    let conn = Connection::open(path).map_err(|e| StorageError::Setup(format!("{}: {e}", path.display())))?;
+    let conn = Connection::open(path).map_err(|e| {
+        // SQLite's message may end with the path already.
+        let message = e.to_string();
+        let message = message
+            .strip_suffix(&format!(": {}", path.display()))
+            .unwrap_or(&message);
+        StorageError::Setup(format!("{}: {message}", path.display()))
+    })?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(map_err)?;
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
