@@ -1326,3 +1326,88 @@ async fn postgres_database_made_read_only_while_answering() {
         assert_no_panic("postgres, read-only database", &log);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Scale past one machine: two server processes on one PostgreSQL, no sticky sessions.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_server_processes_on_one_postgres_serve_sessions_alternately() {
+    let Some(admin) = postgres_admin() else {
+        return;
+    };
+    let db = PgDb::new(&admin);
+    let (dir, _) = temp_dir();
+    let first = Server::start(&db.url, &[], dir.path()).expect("first server");
+    let second = Server::start(&db.url, &[], dir.path()).expect("second server on the same database");
+    let key = first
+        .key
+        .clone()
+        .expect("the first server created the demo organisation");
+    assert!(
+        second.key.is_none(),
+        "the second server must find the demo organisation"
+    );
+    let servers = [Http::new(&first.base), Http::new(&second.base)];
+    let mut state = 11u64;
+    for p in 0..4 {
+        // Start on one process, answer on each in turn, read the status from the other.
+        let started = servers[p % 2]
+            .send(
+                "POST",
+                "/v1/sessions",
+                None,
+                Some(&json!({"campaign_code": "DEMO", "participant": format!("lb-{p}")})),
+            )
+            .await
+            .expect("start");
+        assert_eq!(started.status, 201, "{}", started.text);
+        let session = started.json["session"].as_str().expect("session").to_string();
+        let token = started.json["token"].as_str().expect("token").to_string();
+        let mut next = started.json["next"].clone();
+        let mut k = 0usize;
+        while !next.is_null() {
+            let (here, there) = (&servers[(p + k + 1) % 2], &servers[(p + k) % 2]);
+            let status = there
+                .send("GET", &format!("/v1/sessions/{session}"), Some(&token), None)
+                .await
+                .expect("status");
+            assert_eq!(
+                status.json["next"], next,
+                "session {p}, answer {k}: the other process disagrees"
+            );
+            let choices = next["choices"].as_array().map_or(1, Vec::len) as u64;
+            let body = json!({"position": next["position"], "item": next["item"], "choice": splitmix(&mut state) % choices});
+            let r = here
+                .send(
+                    "POST",
+                    &format!("/v1/sessions/{session}/answers"),
+                    Some(&token),
+                    Some(&body),
+                )
+                .await
+                .expect("answer");
+            assert_eq!(r.status, 200, "{}", r.text);
+            // The same answer replayed on the other process is the same 200 and records nothing.
+            let again = there
+                .send(
+                    "POST",
+                    &format!("/v1/sessions/{session}/answers"),
+                    Some(&token),
+                    Some(&body),
+                )
+                .await
+                .expect("replay");
+            assert_eq!((again.status, &again.text), (200, &r.text));
+            next = r.json["next"].clone();
+            k += 1;
+        }
+        assert!(k >= 16, "{k} answers");
+    }
+    let results = servers[1]
+        .send("GET", "/v1/campaigns/example-campaign/results", Some(&key), None)
+        .await
+        .expect("results");
+    assert_eq!(results.text.lines().count(), 4);
+    assert_no_panic("first server", &lock(&first.log));
+    assert_no_panic("second server", &lock(&second.log));
+}
