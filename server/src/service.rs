@@ -570,7 +570,21 @@ impl Service {
         Ok((report, chart))
     }
 
+    /// The assessor of a stored session's bank version and design (cached per process).
     async fn assessor(&self, org: OrgId, bank: &str, version: i64, design: &str) -> ApiResult<Arc<Assessor>> {
+        self.assessor_or(org, bank, version, design, internal).await
+    }
+
+    /// The assessor of a bank version and design, built once per process; a design the bank refuses is
+    /// `refuse(error)`.
+    async fn assessor_or(
+        &self,
+        org: OrgId,
+        bank: &str,
+        version: i64,
+        design: &str,
+        refuse: fn(AssessmentError) -> ApiError,
+    ) -> ApiResult<Arc<Assessor>> {
         let key = (org, bank.to_string(), version, design.to_string());
         if let Some(a) = self.assessors.lock().map_err(internal)?.get(&key) {
             return Ok(a.clone());
@@ -582,7 +596,7 @@ impl Service {
             .ok_or_else(|| internal(format!("bank `{bank}` version {version} is gone")))?;
         let bank = Self::parse_bank(&record)?;
         let design: Design = serde_json::from_str(design).map_err(internal)?;
-        let assessor = Arc::new(Assessor::new(&bank, design).map_err(internal)?);
+        let assessor = Arc::new(Assessor::new(&bank, design).map_err(refuse)?);
         self.assessors
             .lock()
             .map_err(internal)?
@@ -641,14 +655,17 @@ impl Service {
                     .get_bank(org.id, bank, req.bank_version)
                     .await?
                     .ok_or_else(|| ApiError::not_found(format!("bank `{bank}`")))?;
-                let b = Self::parse_bank(&record)?;
                 let design = match &req.config {
                     None => Design::Profile(etalon_assessment::presets::quick_profile()),
                     Some(v) => Design::from_json(&v.to_string())
                         .map_err(|e| ApiError::invalid("config", e.to_string()))?,
                 };
-                Assessor::new(&b, design.clone()).map_err(|e| ApiError::invalid("config", e.to_string()))?;
                 let design = serde_json::to_string(&design).map_err(internal)?;
+                // Checked against the bank once per process and design (then cached for the session).
+                self.assessor_or(org.id, &record.id, record.version, &design, |e| {
+                    ApiError::invalid("config", e.to_string())
+                })
+                .await?;
                 (
                     org.id,
                     None,
