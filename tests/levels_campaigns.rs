@@ -132,6 +132,7 @@ fn report_matches_a_hand_computed_case() {
         ],
         simulated_correlation: 0.5,
         assessment: ProfileConfig::default(),
+        feedback: false,
     })
     .unwrap();
     let people = [
@@ -333,6 +334,7 @@ fn study(bank: &Bank, classify: Option<f64>, se: Option<f64>, max: usize, n: usi
             .collect(),
         simulated_correlation: 0.5,
         assessment: config.clone(),
+        feedback: false,
     })
     .unwrap();
     let engine = ProfileEngine::new(bank, c.profile_config()).unwrap();

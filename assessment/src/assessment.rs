@@ -143,6 +143,31 @@ pub struct AnswerFeedback {
     pub finished: bool,
 }
 
+/// Immediate feedback on one recorded answer: right or wrong, and what to read when it was missed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feedback {
+    /// Right or wrong, for keyed items (`None` when the item has no key, e.g. a rating).
+    pub correct: Option<bool>,
+    /// The item's tutorials when the answer was in its lowest category.
+    pub tutorials: Vec<Tutorial>,
+}
+
+impl Feedback {
+    /// The feedback on response code `code` to `item`: right when its category is above the lowest.
+    pub fn of(item: &Item, code: i64) -> Feedback {
+        let category = item.category_of(code).unwrap_or(0);
+        let keyed = item.content.as_ref().is_some_and(|c| c.correct.is_some());
+        Feedback {
+            correct: keyed.then_some(category > 0),
+            tutorials: if category == 0 {
+                item.tutorials.clone()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
 /// A tutorial of a missed item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MissedTutorial {
@@ -418,8 +443,7 @@ impl Assessor {
                 });
             }
         }
-        let category = it.category_of(code).unwrap_or(0);
-        let keyed = it.content.as_ref().is_some_and(|c| c.correct.is_some());
+        let Feedback { correct, tutorials } = Feedback::of(it, code);
         let mut probe = a.clone();
         let finished = matches!(self.next(&mut probe)?, Next::Finished(_));
         if finished {
@@ -429,12 +453,8 @@ impl Assessor {
         Ok(AnswerFeedback {
             item: item.to_string(),
             response: code,
-            correct: keyed.then_some(category > 0),
-            tutorials: if category == 0 {
-                it.tutorials.clone()
-            } else {
-                Vec::new()
-            },
+            correct,
+            tutorials,
             answered: a.answered(),
             finished,
         })

@@ -48,6 +48,10 @@ pub struct CampaignSpec {
     /// Assessment settings; `competences` is taken from the targets.
     #[serde(default)]
     pub assessment: ProfileConfig,
+    /// Immediate feedback: after each answer the participant is told whether it was right and, if
+    /// not, the item's tutorials (off by default: a test that teaches as it goes measures less).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub feedback: bool,
 }
 
 /// A campaign whose targets fit its level maps (valid by construction).
@@ -170,6 +174,10 @@ impl Campaign {
     /// Assessment settings.
     pub fn assessment(&self) -> &ProfileConfig {
         &self.spec.assessment
+    }
+    /// Whether participants get immediate feedback after each answer.
+    pub fn feedback(&self) -> bool {
+        self.spec.feedback
     }
     /// Correlation of simulated participants' competences.
     pub fn simulated_correlation(&self) -> f64 {

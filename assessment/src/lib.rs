@@ -6,7 +6,8 @@
 //! - [`assessment`]: one person's assessment — start, current question (an [`ItemView`] without key
 //!   or parameters), answer (a chosen option scored by the library), result, feedback, save, resume.
 //! - [`campaign`]: campaigns (a bank, targets, settings; valid by construction), simulated
-//!   participants, reports; [`results`]: the append-only results log; [`chart`]: SVG charts.
+//!   participants, reports; [`results`]: the append-only results log; [`chart`]: SVG charts;
+//!   [`certainty`]: level probabilities in words.
 //! - [`scoring`]: scoring of response data to CSV; [`simulation`]: abilities and pre-drawn answers
 //!   in, simulated tests out.
 //! - [`presets`]: ready-made settings; [`files`]: safe writes and located reads for front ends with a
@@ -17,6 +18,7 @@
 
 pub mod assessment;
 pub mod campaign;
+pub mod certainty;
 pub mod chart;
 pub mod files;
 pub mod presets;
@@ -25,7 +27,8 @@ pub mod scoring;
 pub mod simulation;
 
 pub use assessment::{
-    AnswerFeedback, Assessment, AssessmentError, AssessmentResult, Assessor, Design, ItemView, Response,
+    AnswerFeedback, Assessment, AssessmentError, AssessmentResult, Assessor, Design, Feedback, ItemView,
+    Response,
 };
 pub use campaign::{Campaign, CampaignError, CampaignSpec, ParticipantResult, Report, ReportError, Target};
 pub use files::FileError;

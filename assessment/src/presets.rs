@@ -57,6 +57,7 @@ pub fn example_campaign() -> Campaign {
         targets,
         simulated_correlation: 0.5,
         assessment: ProfileConfig::default(),
+        feedback: false,
     })
     .unwrap_or_else(|e| unreachable!("the example campaign is valid: {e}"))
 }
