@@ -41,6 +41,7 @@ contract! {
     erase_participant => erase_participant_on,
     erasure_racing_answers => erasure_racing_answers_on,
     refused_writes_change_nothing => refused_writes_change_nothing_on,
+    web_logins => web_logins_on,
 }
 
 // ---- fixtures ----
@@ -156,7 +157,7 @@ async fn migrations_are_idempotent_on(db: &TestDb) {
     );
     assert_eq!(third.org_by_key("hash-a").await.unwrap(), Some(a));
     assert_eq!(third.org_count().await.unwrap(), 1);
-    assert_eq!(schema_versions(db).await, vec![1]);
+    assert_eq!(schema_versions(db).await, every_version());
 }
 
 async fn concurrent_opens_migrate_once_on(db: &TestDb) {
@@ -170,7 +171,7 @@ async fn concurrent_opens_migrate_once_on(db: &TestDb) {
     for open in opens {
         open.await.unwrap().expect("a concurrent open failed");
     }
-    assert_eq!(schema_versions(db).await, vec![1]);
+    assert_eq!(schema_versions(db).await, every_version());
     let store = db.open().await;
     assert_eq!(store.org_count().await.unwrap(), 0);
 }
@@ -193,6 +194,11 @@ async fn a_newer_schema_is_refused_on(db: &TestDb) {
             storage::MIGRATIONS.len()
         ))
     );
+}
+
+/// Every migration's version, 1 … N.
+fn every_version() -> Vec<i64> {
+    (1..=storage::MIGRATIONS.len() as i64).collect()
 }
 
 /// The versions recorded in schema_migrations (read around the Storage trait).
@@ -279,6 +285,35 @@ async fn orgs_on(db: &TestDb) {
     assert_eq!(store.org_by_key("hash-beta").await.unwrap(), Some(b));
     assert_eq!(store.org_by_key("hash-other").await.unwrap(), None);
     assert_eq!(store.org_count().await.unwrap(), 2);
+}
+
+async fn web_logins_on(db: &TestDb) {
+    let store = db.open().await;
+    let a = org(&*store, "a").await;
+    let b = org(&*store, "b").await;
+    let now = storage::now_ms();
+    store.create_login("login-a", a.id, now + 60_000).await.unwrap();
+    store.create_login("login-b", b.id, now + 60_000).await.unwrap();
+    assert_eq!(store.org_by_login("login-a", now).await.unwrap(), Some(a.clone()));
+    assert_eq!(store.org_by_login("login-b", now).await.unwrap(), Some(b));
+    assert_eq!(store.org_by_login("login-c", now).await.unwrap(), None);
+    // Expired at its expiry time + 1 ms.
+    assert_eq!(store.org_by_login("login-a", now + 60_001).await.unwrap(), None);
+    // A token is unique.
+    assert!(matches!(
+        store.create_login("login-a", a.id, now + 1).await,
+        Err(StorageError::Conflict(_))
+    ));
+    // Signing out forgets it, and only it.
+    store.delete_login("login-a").await.unwrap();
+    assert_eq!(store.org_by_login("login-a", now).await.unwrap(), None);
+    assert!(store.org_by_login("login-b", now).await.unwrap().is_some());
+    // Creating a sign-in deletes the expired ones.
+    store.create_login("old", a.id, now - 1).await.unwrap();
+    store.create_login("new", a.id, now + 60_000).await.unwrap();
+    let dump = store.dump().await.unwrap();
+    assert!(!dump.contains("\"old\""), "expired sign-ins are deleted: {dump}");
+    assert!(dump.contains("\"new\""));
 }
 
 // ---- banks ----

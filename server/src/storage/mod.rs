@@ -87,6 +87,13 @@ pub const MIGRATIONS: &[&str] = &[
         created BIGINT NOT NULL
     );
     CREATE INDEX results_by_campaign ON results (org, campaign, created);",
+    // 2: sign-ins to the organisation pages (a random token per browser, stored hashed, expiring).
+    "CREATE TABLE web_logins (
+        token_hash TEXT PRIMARY KEY,
+        org BIGINT NOT NULL REFERENCES orgs(id),
+        expires BIGINT NOT NULL
+    );
+    CREATE INDEX web_logins_by_expiry ON web_logins (expires);",
 ];
 
 /// An organisation.
@@ -299,6 +306,13 @@ pub trait Storage: Send + Sync + 'static {
     ) -> StoreResult<Vec<ResponseRow>>;
     /// Erase a participant's sessions, answers and results; returns the sessions erased.
     async fn erase_participant(&self, org: OrgId, participant: &str) -> StoreResult<u64>;
+    /// Record a sign-in to the organisation pages (its token's hash), valid until `expires` (Unix ms);
+    /// expired sign-ins are deleted on the way.
+    async fn create_login(&self, token_hash: &str, org: OrgId, expires: i64) -> StoreResult<()>;
+    /// The organisation a sign-in token (its hash) opens, if it has not expired at `now`.
+    async fn org_by_login(&self, token_hash: &str, now: i64) -> StoreResult<Option<Org>>;
+    /// Forget a sign-in (signing out).
+    async fn delete_login(&self, token_hash: &str) -> StoreResult<()>;
     /// Every table's rows in a canonical text form (tests compare it before and after a request).
     async fn dump(&self) -> StoreResult<String>;
 }

@@ -733,6 +733,37 @@ impl Storage for PgStore {
         }
     }
 
+    async fn create_login(&self, token_hash: &str, org: OrgId, expires: i64) -> StoreResult<()> {
+        self.execute("DELETE FROM web_logins WHERE expires < $1", &[&now_ms()])
+            .await?;
+        self.execute(
+            "INSERT INTO web_logins (token_hash, org, expires) VALUES ($1, $2, $3)",
+            &[&token_hash, &org, &expires],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn org_by_login(&self, token_hash: &str, now: i64) -> StoreResult<Option<Org>> {
+        let row = self
+            .row(
+                "SELECT o.id, o.name FROM web_logins l JOIN orgs o ON o.id = l.org \
+                 WHERE l.token_hash = $1 AND l.expires >= $2",
+                &[&token_hash, &now],
+            )
+            .await?;
+        Ok(row.map(|r| Org {
+            id: r.get(0),
+            name: r.get(1),
+        }))
+    }
+
+    async fn delete_login(&self, token_hash: &str) -> StoreResult<()> {
+        self.execute("DELETE FROM web_logins WHERE token_hash = $1", &[&token_hash])
+            .await
+            .map(drop)
+    }
+
     async fn dump(&self) -> StoreResult<String> {
         // Each row as JSON (columns in table order), each table in primary-key order.
         const TABLES: &[(&str, &str)] = &[
@@ -756,6 +787,10 @@ impl Storage for PgStore {
             (
                 "results",
                 "SELECT row_to_json(t)::text FROM results t ORDER BY t.session COLLATE \"C\"",
+            ),
+            (
+                "web_logins",
+                "SELECT row_to_json(t)::text FROM web_logins t ORDER BY t.token_hash COLLATE \"C\"",
             ),
             (
                 "schema_migrations",

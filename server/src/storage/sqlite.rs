@@ -635,6 +635,50 @@ impl Storage for SqliteStore {
         .await
     }
 
+    async fn create_login(&self, token_hash: &str, org: OrgId, expires: i64) -> StoreResult<()> {
+        let token_hash = token_hash.to_string();
+        self.write(move |c| {
+            c.execute("DELETE FROM web_logins WHERE expires < ?1", params![now_ms()])
+                .map_err(map_err)?;
+            c.execute(
+                "INSERT INTO web_logins (token_hash, org, expires) VALUES (?1, ?2, ?3)",
+                params![token_hash, org, expires],
+            )
+            .map(drop)
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn org_by_login(&self, token_hash: &str, now: i64) -> StoreResult<Option<Org>> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT o.id, o.name FROM web_logins l JOIN orgs o ON o.id = l.org
+                 WHERE l.token_hash = ?1 AND l.expires >= ?2",
+            )?
+            .query_row(params![token_hash, now], |r| {
+                Ok(Org {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                })
+            })
+            .optional()
+        })
+    }
+
+    async fn delete_login(&self, token_hash: &str) -> StoreResult<()> {
+        let token_hash = token_hash.to_string();
+        self.write(move |c| {
+            c.execute(
+                "DELETE FROM web_logins WHERE token_hash = ?1",
+                params![token_hash],
+            )
+            .map(drop)
+            .map_err(map_err)
+        })
+        .await
+    }
+
     async fn dump(&self) -> StoreResult<String> {
         self.read(|c| {
             let mut out = String::new();
@@ -645,6 +689,7 @@ impl Storage for SqliteStore {
                 ("sessions", "id"),
                 ("answers", "session, position"),
                 ("results", "session"),
+                ("web_logins", "token_hash"),
             ] {
                 out.push_str(&format!("# {table}\n"));
                 let mut st = c.prepare(&format!("SELECT * FROM {table} ORDER BY {order}"))?;
