@@ -15,8 +15,9 @@ use crate::storage::{
     SessionRecord, Storage, now_ms,
 };
 use etalon_assessment::campaign::{self, Campaign, CampaignSpec, ParticipantResult, Target};
+use etalon_assessment::chart::ProfileBar;
 use etalon_assessment::{
-    Assessment, AssessmentError, AssessmentResult, Assessor, Design, ItemView, Response,
+    Assessment, AssessmentError, AssessmentResult, Assessor, Design, Feedback, ItemView, Response,
 };
 use etalon_engine::profile::ProfileConfig;
 use etalon_items::Bank;
@@ -26,12 +27,16 @@ use std::sync::{Arc, Mutex};
 
 /// The most characters of an id (bank, campaign, participant, item).
 pub const MAX_ID_CHARS: usize = 200;
+/// How long a sign-in to the organisation pages lasts, in days.
+pub const LOGIN_DAYS: i64 = 7;
 /// How many session states a process keeps in memory before it drops idle ones.
 const MAX_LIVE_SESSIONS: usize = 200_000;
 
 /// A session's state as this process last built it.
 struct Live {
     org: OrgId,
+    /// Whether the session's campaign gives immediate feedback.
+    feedback: bool,
     participant: Option<String>,
     assessor: Arc<Assessor>,
     answers: Vec<AnswerRecord>,
@@ -74,6 +79,8 @@ pub struct CampaignRequest {
     pub code: Option<String>,
     /// Whether participants may join now (default true).
     pub open: Option<bool>,
+    /// Immediate feedback after each answer: right or wrong, and the tutorials (default false).
+    pub feedback: Option<bool>,
 }
 
 /// `POST /v1/sessions`.
@@ -181,6 +188,9 @@ pub struct Answered {
     pub answered: usize,
     /// `in_progress` or `finished`.
     pub status: &'static str,
+    /// Right or wrong and the tutorials, when the session's campaign gives immediate feedback.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<Feedback>,
 }
 
 /// A session's result.
@@ -259,6 +269,28 @@ impl Service {
             .ok_or_else(|| ApiError::unauthorized("unknown organisation key"))
     }
 
+    /// Sign in to the organisation pages with the organisation key: a new random sign-in token (for
+    /// an HttpOnly cookie), stored hashed, valid for [`LOGIN_DAYS`] days.
+    pub async fn sign_in(&self, key: &str) -> ApiResult<(Org, String)> {
+        let org = self.org(Some(key.trim())).await?;
+        let token = auth::new_token();
+        let expires = now_ms() + LOGIN_DAYS * 86_400_000;
+        self.store
+            .create_login(&auth::hash(&token), org.id, expires)
+            .await?;
+        Ok((org, token))
+    }
+
+    /// The organisation a sign-in token opens, if it is valid.
+    pub async fn signed_in(&self, token: &str) -> ApiResult<Option<Org>> {
+        Ok(self.store.org_by_login(&auth::hash(token), now_ms()).await?)
+    }
+
+    /// Forget a sign-in token.
+    pub async fn sign_out(&self, token: &str) -> ApiResult<()> {
+        Ok(self.store.delete_login(&auth::hash(token)).await?)
+    }
+
     /// Create an organisation; returns it and its key (shown once).
     pub async fn create_org(&self, name: &str) -> ApiResult<(Org, String)> {
         check_id("name", name)?;
@@ -301,6 +333,8 @@ impl Service {
                 simulated_correlation: Some(spec.simulated_correlation),
                 code: Some("DEMO".into()),
                 open: Some(true),
+                // A newcomer learns from the demo: right or wrong, and the tutorial, after each answer.
+                feedback: Some(true),
             },
         )
         .await?;
@@ -415,7 +449,8 @@ impl Service {
         Ok(self.store.list_banks(org.id).await?)
     }
 
-    fn parse_bank(record: &BankRecord) -> ApiResult<Bank> {
+    /// The bank a stored version holds.
+    pub fn parse_bank(record: &BankRecord) -> ApiResult<Bank> {
         Bank::from_json(&record.body, "<stored bank>").map_err(internal)
     }
 
@@ -460,6 +495,7 @@ impl Service {
             assessment: req
                 .assessment
                 .unwrap_or_else(etalon_assessment::presets::quick_profile),
+            feedback: req.feedback.unwrap_or(false),
         })
         .map_err(|e| ApiError::invalid(field_of(&e.to_string(), "targets"), e.to_string()))?;
         campaign
@@ -553,6 +589,13 @@ impl Service {
 
     /// A campaign's report (as `etalon campaign report`) and its chart.
     pub async fn report(&self, org: &Org, id: &str) -> ApiResult<(campaign::Report, String)> {
+        let (report, campaign) = self.campaign_report(org, id).await?;
+        let chart = etalon_assessment::chart::campaign_chart(&report, &campaign);
+        Ok((report, chart))
+    }
+
+    /// A campaign's report and the campaign (to draw it in any language).
+    pub async fn campaign_report(&self, org: &Org, id: &str) -> ApiResult<(campaign::Report, Campaign)> {
         let rec = self.campaign_record(org, id).await?;
         let campaign: Campaign = serde_json::from_str(&rec.spec).map_err(internal)?;
         let bank = Self::parse_bank(&self.bank(org, &rec.bank, Some(rec.bank_version)).await?)?;
@@ -566,8 +609,7 @@ impl Service {
         } else {
             campaign::report(&campaign, &bank, &results, None).map_err(internal)?
         };
-        let chart = etalon_assessment::chart::campaign_chart(&report, &campaign);
-        Ok((report, chart))
+        Ok((report, campaign))
     }
 
     /// The assessor of a stored session's bank version and design (cached per process).
@@ -610,6 +652,7 @@ impl Service {
         if let Some(p) = &req.participant {
             check_id("participant", p)?;
         }
+        let mut feedback = false;
         let (owner, campaign, bank, version, design, seed) = match (&req.campaign_code, &req.bank) {
             (Some(code), None) => {
                 for (field, given) in [
@@ -636,6 +679,7 @@ impl Service {
                 let campaign: Campaign = serde_json::from_str(&c.spec).map_err(internal)?;
                 let design =
                     serde_json::to_string(&Design::Profile(campaign.profile_config())).map_err(internal)?;
+                feedback = campaign.feedback();
                 (
                     c.org,
                     Some(c.id),
@@ -720,6 +764,7 @@ impl Service {
             &record.id,
             Live {
                 org: owner,
+                feedback,
                 participant: req.participant,
                 assessor,
                 answers: Vec::new(),
@@ -799,8 +844,13 @@ impl Service {
                     .answer(&mut assessment, &a.item, Response::Code(a.code))
                     .map_err(|e| internal(format!("session {} cannot be replayed: {e}", row.id)))?;
             }
+            let feedback = match &row.campaign {
+                Some(c) => self.campaign_of(row.org, c).await?.feedback(),
+                None => false,
+            };
             *held = Some(Live {
                 org: row.org,
+                feedback,
                 participant: row.participant.clone(),
                 assessor,
                 answers,
@@ -808,6 +858,61 @@ impl Service {
             });
         }
         held.as_mut().ok_or_else(|| internal("no state"))
+    }
+
+    /// A campaign by its owner and id, parsed.
+    async fn campaign_of(&self, org: OrgId, id: &str) -> ApiResult<Campaign> {
+        let rec = self
+            .store
+            .get_campaign(org, id)
+            .await?
+            .ok_or_else(|| internal(format!("campaign `{id}` of a session is gone")))?;
+        serde_json::from_str(&rec.spec).map_err(internal)
+    }
+
+    /// The immediate feedback on the answer at `position` (1-based), if the session's campaign gives
+    /// feedback and that answer is recorded.
+    pub async fn feedback_at(
+        &self,
+        id: &str,
+        token: Option<&str>,
+        position: usize,
+    ) -> ApiResult<Option<Feedback>> {
+        let row = self.authorised(id, token, None).await?;
+        let slot = self.slot(id)?;
+        let mut held = slot.lock().await;
+        let live = self.live(&row, &mut held).await?;
+        if position == 0 || position > live.answers.len() {
+            return Ok(None);
+        }
+        stored_feedback(live, position - 1)
+    }
+
+    /// What a participant's result page shows: the result, and the bars of the profile chart (level
+    /// per competence against the campaign's targets).
+    pub async fn profile(
+        &self,
+        id: &str,
+        token: Option<&str>,
+    ) -> ApiResult<(SessionResult, Vec<ProfileBar>)> {
+        let row = self.authorised(id, token, None).await?;
+        let targets = match &row.campaign {
+            Some(c) => self.campaign_of(row.org, c).await?.targets().to_vec(),
+            None => Vec::new(),
+        };
+        let slot = self.slot(id)?;
+        let mut held = slot.lock().await;
+        let live = self.live(&row, &mut held).await?;
+        let result = live.assessor.result(&live.assessment);
+        let bars = etalon_assessment::chart::profile_bars(&result, live.assessor.levels(), &targets);
+        Ok((
+            SessionResult {
+                session: row.id,
+                status: status(result.finished),
+                result,
+            },
+            bars,
+        ))
     }
 
     /// Where a session stands.
@@ -937,6 +1042,10 @@ impl Service {
                         status: status(next.is_none()),
                         next,
                         answered: live.answers.len(),
+                        feedback: live.feedback.then_some(Feedback {
+                            correct: feedback.correct,
+                            tutorials: feedback.tutorials,
+                        }),
                     });
                 }
                 Appended::NoSession => return Err(ApiError::not_found(format!("session `{id}`"))),
@@ -1010,7 +1119,22 @@ fn replayed(live: &mut Live, req: &AnswerRequest) -> ApiResult<Answered> {
         status: status(next.is_none()),
         next,
         answered: k + 1,
+        feedback: stored_feedback(live, k)?,
     })
+}
+
+/// The immediate feedback on the `k`-th (0-based) recorded answer, if the session gives it.
+fn stored_feedback(live: &Live, k: usize) -> ApiResult<Option<Feedback>> {
+    if !live.feedback {
+        return Ok(None);
+    }
+    let stored = live.answers.get(k).ok_or_else(|| internal("no such answer"))?;
+    let item = live
+        .assessor
+        .bank()
+        .item(&stored.item)
+        .ok_or_else(|| internal("a recorded item is not in the bank"))?;
+    Ok(Some(Feedback::of(item, stored.code)))
 }
 
 /// The field a campaign error message names (`field `x`: …`), or `default`.
