@@ -190,6 +190,7 @@ fn typed(content_type: &'static str, body: impl Into<Body>) -> Response {
 /// The router of the whole API.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .merge(crate::web::routes(state.max_body))
         .route("/health", get(health))
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/banks", post(upload_bank).get(list_banks))

@@ -8,6 +8,7 @@
 //! - [`storage`]: the one storage interface and its two databases, with versioned migrations;
 //! - [`service`]: the operations (start, answer, result, reports…), independent of HTTP;
 //! - [`api`]: routes, JSON errors, the OpenAPI document; [`mod@serve`]: the server process;
+//! - [`web`]: the web pages (participants and organisations), on the same service;
 //! - [`loadgen`]: the load generator behind `etalon bench serve`.
 
 pub mod api;
@@ -17,6 +18,7 @@ pub mod loadgen;
 pub mod serve;
 pub mod service;
 pub mod storage;
+pub mod web;
 
 pub use error::{ApiError, ApiResult};
 pub use serve::{ServeOptions, serve};
