@@ -111,7 +111,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ));
         }
         text.push_str(&format!(
-            "Take the demo campaign (code DEMO):\n  curl -s -X POST {url}/v1/sessions -H 'Content-Type: application/json' -d '{{\"campaign_code\": \"DEMO\"}}'\nAPI description: {url}/v1/openapi.json — stop with Ctrl-C.\n"
+            "Open {url} in a browser and type the code DEMO to take the demo test; organisations sign in at {url}/org with their key.\nTake the demo campaign (code DEMO) over the API:\n  curl -s -X POST {url}/v1/sessions -H 'Content-Type: application/json' -d '{{\"campaign_code\": \"DEMO\"}}'\nAPI description: {url}/v1/openapi.json — stop with Ctrl-C.\n"
         ));
         let _ = output::write_stdout(&text);
     }))?;
