@@ -638,3 +638,66 @@ async fn the_openapi_document_matches_the_server() {
     assert_eq!(client.call("PUT", "/v1/banks", None, None).await.status, 405);
     assert_eq!(client.call("GET", "/v1/nothing", None, None).await.status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn immediate_feedback_is_a_campaign_setting() {
+    let bank = etalon::items::example::example_bank();
+    for s in servers().await {
+        let client = Client::new(&s.base);
+        // Without feedback (the default): answers say nothing of right or wrong.
+        let created = client
+            .call(
+                "POST",
+                "/v1/campaigns",
+                Some(&s.demo_key),
+                Some(
+                    &json!({"name": "quiet", "bank": "etalon-example", "code": "QUIET",
+                             "targets": [{"competence": "1.1", "target_level": 3}]}),
+                ),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        assert!(created.json["campaign"].get("feedback").is_none());
+        for (code, gives) in [("QUIET", false), ("DEMO", true)] {
+            let started = client
+                .call(
+                    "POST",
+                    "/v1/sessions",
+                    None,
+                    Some(&json!({"campaign_code": code})),
+                )
+                .await;
+            let (id, token) = (
+                started.json["session"].as_str().unwrap().to_string(),
+                started.json["token"].as_str().unwrap().to_string(),
+            );
+            let mut next = started.json["next"].clone();
+            for round in 0..3 {
+                let Some(item) = next["item"].as_str() else {
+                    assert!(round >= 1, "{code}: at least one question");
+                    break;
+                };
+                let item = bank.item(item).unwrap();
+                let key = item.content.as_ref().unwrap().correct.unwrap();
+                let n = item.content.as_ref().unwrap().choices.len();
+                let choice = if round == 0 { (key + 1) % n } else { key };
+                let body = json!({"position": next["position"], "item": next["item"], "choice": choice});
+                let r = client.answer(&id, &token, &body).await;
+                if gives {
+                    let f = &r.json["feedback"];
+                    assert_eq!(f["correct"], json!(choice == key), "{code} round {round}");
+                    let tutorials = f["tutorials"].as_array().unwrap();
+                    assert_eq!(
+                        tutorials.len(),
+                        if choice == key { 0 } else { item.tutorials.len() }
+                    );
+                    // A replay answers the same, feedback included.
+                    assert_eq!(client.answer(&id, &token, &body).await.json, r.json);
+                } else {
+                    assert!(r.json.get("feedback").is_none(), "{}", r.text);
+                }
+                next = r.json["next"].clone();
+            }
+        }
+    }
+}

@@ -115,9 +115,10 @@ fn print_profile(result: &AssessmentResult, ui: &mut dyn Write) -> Result<()> {
         for (id, c) in &result.competences {
             writeln!(
                 ui,
-                "  {id:<5} {:<50} level {} ({}), {:.0}% sure",
+                "  {id:<5} {:<50} level {} — {} {} ({:.0}%)",
                 etalon::assessment::cut(&c.name, 50),
                 c.result.level,
+                etalon::assessment::certainty::Certainty::of(c.result.level_probability).english(),
                 c.result.label,
                 100.0 * c.result.level_probability
             )?;
