@@ -18,6 +18,7 @@ use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use service::{Server, db, start};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -27,11 +28,14 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 /// axe-core 4.14.1 (MPL-2.0), copied from the npm package (`tests/browser/axe-LICENSE`).
 const AXE: &str = include_str!("browser/axe.min.js");
 
-/// A chromedriver process, killed on drop.
+/// A chromedriver process in a process group of its own, with the Chromium it starts: the whole
+/// group is killed on drop, so a failing test leaves no browser behind.
 struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -58,6 +62,7 @@ async fn browser(profile: &std::path::Path) -> Option<(Driver, Client)> {
     }
     let port = free_port();
     let child = Command::new(CHROMEDRIVER)
+        .process_group(0)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())

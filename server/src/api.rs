@@ -205,6 +205,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions/{id}/answers", post(answer))
         .route("/v1/sessions/{id}/result", get(session_result))
         .route("/v1/participants/{id}", axum::routing::delete(erase_participant))
+        .route("/v1/lti/platforms", post(register_platform))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -214,6 +215,20 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .with_state(state)
+}
+
+/// Register an LTI 1.3 platform (an LMS) for the organisation.
+#[utoipa::path(post, path = "/v1/lti/platforms",
+    responses((status = 201, description = "`{\"issuer\", \"client_id\", \"deployment_ids\", \"auth_login_url\", \"auth_token_url\", \"jwks_url\", \"created\"}`"),
+        (status = 400), (status = 401), (status = 409, description = "`platform_exists`"), (status = 422), (status = 503)))]
+async fn register_platform(
+    State(state): State<AppState>,
+    Bearer(bearer): Bearer,
+    body: Body,
+) -> ApiResult<Response> {
+    let org = state.service.org(bearer.as_deref()).await?;
+    let req: crate::lti::PlatformRequest = json_body(&state, body).await?;
+    Ok(created(state.service.register_platform(&org, req).await?))
 }
 
 /// Liveness.
@@ -565,7 +580,8 @@ async fn erase_participant(State(s): State<AppState>, bearer: Bearer, Id(id): Id
         session_status,
         answer,
         session_result,
-        erase_participant
+        erase_participant,
+        register_platform
     )
 )]
 pub struct ApiDoc;

@@ -8,6 +8,7 @@
 //! - [`storage`]: the one storage interface and its two databases, with versioned migrations;
 //! - [`service`]: the operations (start, answer, result, reports…), independent of HTTP;
 //! - [`api`]: routes, JSON errors, the OpenAPI document; [`mod@serve`]: the server process;
+//! - [`lti`]: LTI 1.3 launches from an LMS (platform registration, OIDC login, id_token validation);
 //! - [`web`]: the web pages (participants and organisations), on the same service;
 //! - [`loadgen`]: the load generator behind `etalon bench serve`.
 
@@ -15,6 +16,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod loadgen;
+pub mod lti;
 pub mod serve;
 pub mod service;
 pub mod storage;

@@ -55,6 +55,8 @@ pub struct Service {
     pub store: Arc<dyn Storage>,
     assessors: Mutex<HashMap<AssessorKey, Arc<Assessor>>>,
     sessions: Mutex<HashMap<String, Slot>>,
+    /// LTI: the platforms' key sets fetched, the HTTP client.
+    pub(crate) lti: crate::lti::Lti,
 }
 
 /// `POST /v1/campaigns`.
@@ -254,6 +256,7 @@ impl Service {
             store,
             assessors: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
+            lti: crate::lti::Lti::default(),
         }
     }
 

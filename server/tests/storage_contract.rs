@@ -42,6 +42,8 @@ contract! {
     erasure_racing_answers => erasure_racing_answers_on,
     refused_writes_change_nothing => refused_writes_change_nothing_on,
     web_logins => web_logins_on,
+    lti_logins_and_platforms => lti_logins_and_platforms_on,
+    rekey_session => rekey_session_on,
 }
 
 // ---- fixtures ----
@@ -314,6 +316,117 @@ async fn web_logins_on(db: &TestDb) {
     let dump = store.dump().await.unwrap();
     assert!(!dump.contains("\"old\""), "expired sign-ins are deleted: {dump}");
     assert!(dump.contains("\"new\""));
+}
+
+async fn lti_logins_and_platforms_on(db: &TestDb) {
+    let store = db.open().await;
+    let a = org(&*store, "a").await;
+    let platform = storage::LtiPlatform {
+        org: a.id,
+        issuer: "https://lms.example".into(),
+        client_id: "c1".into(),
+        deployment_ids: vec!["d1".into(), "d2".into()],
+        auth_login_url: "https://lms.example/auth".into(),
+        auth_token_url: "https://lms.example/token".into(),
+        jwks_url: "https://lms.example/jwks".into(),
+        created: 1,
+    };
+    store.put_lti_platform(&platform).await.unwrap();
+    assert!(matches!(
+        store.put_lti_platform(&platform).await,
+        Err(StorageError::Conflict(_))
+    ));
+    let other = storage::LtiPlatform {
+        client_id: "c2".into(),
+        ..platform.clone()
+    };
+    store.put_lti_platform(&other).await.unwrap();
+    assert_eq!(
+        store.lti_platforms("https://lms.example").await.unwrap(),
+        vec![platform, other]
+    );
+    assert!(
+        store
+            .lti_platforms("https://else.example")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A login's state is taken once, and not after it expired.
+    let now = storage::now_ms();
+    let login = |state: &str, expires: i64| storage::LtiLogin {
+        state: state.into(),
+        nonce: format!("nonce-{state}"),
+        issuer: "https://lms.example".into(),
+        client_id: "c1".into(),
+        expires,
+    };
+    store.create_lti_login(&login("s1", now + 60_000)).await.unwrap();
+    store.create_lti_login(&login("s2", now + 60_000)).await.unwrap();
+    assert_eq!(
+        store.take_lti_login("s1", now).await.unwrap(),
+        Some(login("s1", now + 60_000))
+    );
+    assert_eq!(store.take_lti_login("s1", now).await.unwrap(), None, "used once");
+    assert_eq!(
+        store.take_lti_login("s2", now + 60_001).await.unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        store.take_lti_login("s2", now).await.unwrap(),
+        None,
+        "an expired take consumed it"
+    );
+    // A nonce is unique too.
+    store.create_lti_login(&login("s3", now + 60_000)).await.unwrap();
+    let mut same_nonce = login("s4", now + 60_000);
+    same_nonce.nonce = "nonce-s3".into();
+    assert!(matches!(
+        store.create_lti_login(&same_nonce).await,
+        Err(StorageError::Conflict(_))
+    ));
+    // Tool keys: added once per kid, oldest first.
+    store.add_tool_key("k1", "pem-1").await.unwrap();
+    store.add_tool_key("k1", "pem-other").await.unwrap();
+    assert_eq!(
+        store.tool_keys().await.unwrap(),
+        vec![("k1".to_string(), "pem-1".to_string())]
+    );
+}
+
+async fn rekey_session_on(db: &TestDb) {
+    let w = world(db).await;
+    let s = session("s1", &w.a, Some("c1"), Some("p1"), &w.bank);
+    w.store.create_session(&s).await.unwrap();
+    assert_eq!(
+        w.store
+            .rekey_session(w.a.id, "c1", "p1", "new-hash")
+            .await
+            .unwrap(),
+        Some("s1".to_string())
+    );
+    assert_eq!(
+        w.store.get_session("s1").await.unwrap().unwrap().token_hash,
+        "new-hash"
+    );
+    assert_eq!(
+        w.store.rekey_session(w.a.id, "c1", "p2", "x").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        w.store.rekey_session(w.a.id, "c2", "p1", "x").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        w.store.rekey_session(w.a.id + 1, "c1", "p1", "x").await.unwrap(),
+        None,
+        "another organisation"
+    );
+    assert_eq!(
+        w.store.get_session("s1").await.unwrap().unwrap().token_hash,
+        "new-hash"
+    );
 }
 
 // ---- banks ----

@@ -94,6 +94,32 @@ pub const MIGRATIONS: &[&str] = &[
         expires BIGINT NOT NULL
     );
     CREATE INDEX web_logins_by_expiry ON web_logins (expires);",
+    // 3: LTI 1.3 — platforms registered by organisations, pending OIDC logins (state and nonce, used
+    // once), the tool's signing keys.
+    "CREATE TABLE lti_platforms (
+        org BIGINT NOT NULL REFERENCES orgs(id),
+        issuer TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        deployment_ids TEXT NOT NULL,
+        auth_login_url TEXT NOT NULL,
+        auth_token_url TEXT NOT NULL,
+        jwks_url TEXT NOT NULL,
+        created BIGINT NOT NULL,
+        PRIMARY KEY (issuer, client_id)
+    );
+    CREATE TABLE lti_logins (
+        state TEXT PRIMARY KEY,
+        nonce TEXT NOT NULL UNIQUE,
+        issuer TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        expires BIGINT NOT NULL
+    );
+    CREATE INDEX lti_logins_by_expiry ON lti_logins (expires);
+    CREATE TABLE tool_keys (
+        kid TEXT PRIMARY KEY,
+        private_pem TEXT NOT NULL,
+        created BIGINT NOT NULL
+    );",
 ];
 
 /// An organisation.
@@ -192,6 +218,43 @@ pub struct AnswerRecord {
     pub code: i64,
     /// Unix milliseconds.
     pub created: i64,
+}
+
+/// An LTI 1.3 platform registered by an organisation (issuer and client id identify it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LtiPlatform {
+    /// Owner.
+    #[serde(skip)]
+    pub org: OrgId,
+    /// The platform's `iss`.
+    pub issuer: String,
+    /// The client id the platform gave the tool (the `aud` of its tokens).
+    pub client_id: String,
+    /// Deployments of the tool on the platform that may launch.
+    pub deployment_ids: Vec<String>,
+    /// OIDC authorisation endpoint (where logins are redirected).
+    pub auth_login_url: String,
+    /// OAuth 2 token endpoint (grade passback).
+    pub auth_token_url: String,
+    /// The platform's public keys.
+    pub jwks_url: String,
+    /// Unix milliseconds.
+    pub created: i64,
+}
+
+/// A pending LTI login: the `state` and `nonce` sent to the platform, each usable once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LtiLogin {
+    /// Random `state`.
+    pub state: String,
+    /// Random `nonce` the id_token must carry.
+    pub nonce: String,
+    /// Platform issuer.
+    pub issuer: String,
+    /// Platform client id.
+    pub client_id: String,
+    /// Unix milliseconds after which it is refused.
+    pub expires: i64,
 }
 
 /// What [`Storage::append_answer`] did.
@@ -313,6 +376,28 @@ pub trait Storage: Send + Sync + 'static {
     async fn org_by_login(&self, token_hash: &str, now: i64) -> StoreResult<Option<Org>>;
     /// Forget a sign-in (signing out).
     async fn delete_login(&self, token_hash: &str) -> StoreResult<()>;
+    /// Register an LTI platform (`Conflict` if its issuer and client id are registered).
+    async fn put_lti_platform(&self, platform: &LtiPlatform) -> StoreResult<()>;
+    /// The platforms with this issuer (any organisation: a launch names only its issuer).
+    async fn lti_platforms(&self, issuer: &str) -> StoreResult<Vec<LtiPlatform>>;
+    /// Record a pending login (expired ones are deleted on the way).
+    async fn create_lti_login(&self, login: &LtiLogin) -> StoreResult<()>;
+    /// Take (delete and return) the pending login with this state, if it has not expired at `now`:
+    /// a state, and its nonce, are used once.
+    async fn take_lti_login(&self, state: &str, now: i64) -> StoreResult<Option<LtiLogin>>;
+    /// The tool's signing keys (kid, PKCS#1 PEM), oldest first.
+    async fn tool_keys(&self) -> StoreResult<Vec<(String, String)>>;
+    /// Add a signing key (nothing if its kid exists).
+    async fn add_tool_key(&self, kid: &str, private_pem: &str) -> StoreResult<()>;
+    /// Give the session of `participant` in a campaign a new token (its hash); returns the session id,
+    /// if there is one. (A participant launched again from an LMS resumes.)
+    async fn rekey_session(
+        &self,
+        org: OrgId,
+        campaign: &str,
+        participant: &str,
+        token_hash: &str,
+    ) -> StoreResult<Option<String>>;
     /// Every table's rows in a canonical text form (tests compare it before and after a request).
     async fn dump(&self) -> StoreResult<String>;
 }
@@ -337,6 +422,17 @@ pub fn migration_sql(index: usize, id: &str, boolean: &str) -> String {
     MIGRATIONS[index]
         .replace("{{id}}", id)
         .replace("{{bool}}", boolean)
+}
+
+/// Platforms read with their deployment ids as stored (a JSON array).
+fn with_deployments(rows: Vec<(LtiPlatform, String)>) -> StoreResult<Vec<LtiPlatform>> {
+    rows.into_iter()
+        .map(|(mut p, json)| {
+            p.deployment_ids = serde_json::from_str(&json)
+                .map_err(|e| StorageError::Unavailable(format!("lti_platforms.deployment_ids: {e}")))?;
+            Ok(p)
+        })
+        .collect()
 }
 
 /// Milliseconds since the Unix epoch.

@@ -764,6 +764,121 @@ impl Storage for PgStore {
             .map(drop)
     }
 
+    async fn put_lti_platform(&self, p: &LtiPlatform) -> StoreResult<()> {
+        let deployments =
+            serde_json::to_string(&p.deployment_ids).map_err(|e| StorageError::Unavailable(e.to_string()))?;
+        self.execute(
+            "INSERT INTO lti_platforms (org, issuer, client_id, deployment_ids, auth_login_url, \
+                 auth_token_url, jwks_url, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &p.org,
+                &p.issuer,
+                &p.client_id,
+                &deployments,
+                &p.auth_login_url,
+                &p.auth_token_url,
+                &p.jwks_url,
+                &p.created,
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn lti_platforms(&self, issuer: &str) -> StoreResult<Vec<LtiPlatform>> {
+        let rows = self
+            .rows(
+                "SELECT org, issuer, client_id, deployment_ids, auth_login_url, auth_token_url, jwks_url, \
+                        created FROM lti_platforms WHERE issuer = $1 ORDER BY client_id COLLATE \"C\"",
+                &[&issuer],
+            )
+            .await?;
+        super::with_deployments(
+            rows.iter()
+                .map(|r| {
+                    (
+                        LtiPlatform {
+                            org: r.get(0),
+                            issuer: r.get(1),
+                            client_id: r.get(2),
+                            deployment_ids: Vec::new(),
+                            auth_login_url: r.get(4),
+                            auth_token_url: r.get(5),
+                            jwks_url: r.get(6),
+                            created: r.get(7),
+                        },
+                        r.get(3),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    async fn create_lti_login(&self, l: &LtiLogin) -> StoreResult<()> {
+        self.execute("DELETE FROM lti_logins WHERE expires < $1", &[&now_ms()])
+            .await?;
+        self.execute(
+            "INSERT INTO lti_logins (state, nonce, issuer, client_id, expires) VALUES ($1, $2, $3, $4, $5)",
+            &[&l.state, &l.nonce, &l.issuer, &l.client_id, &l.expires],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn take_lti_login(&self, state: &str, now: i64) -> StoreResult<Option<LtiLogin>> {
+        let row = self
+            .row(
+                "DELETE FROM lti_logins WHERE state = $1 RETURNING state, nonce, issuer, client_id, expires",
+                &[&state],
+            )
+            .await?;
+        Ok(row
+            .map(|r| LtiLogin {
+                state: r.get(0),
+                nonce: r.get(1),
+                issuer: r.get(2),
+                client_id: r.get(3),
+                expires: r.get(4),
+            })
+            .filter(|l| l.expires >= now))
+    }
+
+    async fn tool_keys(&self) -> StoreResult<Vec<(String, String)>> {
+        let rows = self
+            .rows(
+                "SELECT kid, private_pem FROM tool_keys ORDER BY created, kid COLLATE \"C\"",
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    async fn add_tool_key(&self, kid: &str, private_pem: &str) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO tool_keys (kid, private_pem, created) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[&kid, &private_pem, &now_ms()],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn rekey_session(
+        &self,
+        org: OrgId,
+        campaign: &str,
+        participant: &str,
+        token_hash: &str,
+    ) -> StoreResult<Option<String>> {
+        let row = self
+            .row(
+                "UPDATE sessions SET token_hash = $1 WHERE org = $2 AND campaign = $3 AND participant = $4 \
+                 RETURNING id",
+                &[&token_hash, &org, &campaign, &participant],
+            )
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
     async fn dump(&self) -> StoreResult<String> {
         // Each row as JSON (columns in table order), each table in primary-key order.
         const TABLES: &[(&str, &str)] = &[
@@ -791,6 +906,18 @@ impl Storage for PgStore {
             (
                 "web_logins",
                 "SELECT row_to_json(t)::text FROM web_logins t ORDER BY t.token_hash COLLATE \"C\"",
+            ),
+            (
+                "lti_platforms",
+                "SELECT row_to_json(t)::text FROM lti_platforms t ORDER BY t.issuer COLLATE \"C\", t.client_id COLLATE \"C\"",
+            ),
+            (
+                "lti_logins",
+                "SELECT row_to_json(t)::text FROM lti_logins t ORDER BY t.state COLLATE \"C\"",
+            ),
+            (
+                "tool_keys",
+                "SELECT row_to_json(t)::text FROM tool_keys t ORDER BY t.kid COLLATE \"C\"",
             ),
             (
                 "schema_migrations",

@@ -679,6 +679,140 @@ impl Storage for SqliteStore {
         .await
     }
 
+    async fn put_lti_platform(&self, p: &LtiPlatform) -> StoreResult<()> {
+        let p = p.clone();
+        let deployments = serde_json::to_string(&p.deployment_ids).map_err(unavailable)?;
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO lti_platforms (org, issuer, client_id, deployment_ids, auth_login_url,
+                     auth_token_url, jwks_url, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    p.org,
+                    p.issuer,
+                    p.client_id,
+                    deployments,
+                    p.auth_login_url,
+                    p.auth_token_url,
+                    p.jwks_url,
+                    p.created
+                ],
+            )
+            .map(drop)
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn lti_platforms(&self, issuer: &str) -> StoreResult<Vec<LtiPlatform>> {
+        let rows: Vec<(LtiPlatform, String)> = self.read(|c| {
+            c.prepare_cached(
+                "SELECT org, issuer, client_id, deployment_ids, auth_login_url, auth_token_url, jwks_url,
+                        created FROM lti_platforms WHERE issuer = ?1 ORDER BY client_id",
+            )?
+            .query_map([issuer], |r| {
+                Ok((
+                    LtiPlatform {
+                        org: r.get(0)?,
+                        issuer: r.get(1)?,
+                        client_id: r.get(2)?,
+                        deployment_ids: Vec::new(),
+                        auth_login_url: r.get(4)?,
+                        auth_token_url: r.get(5)?,
+                        jwks_url: r.get(6)?,
+                        created: r.get(7)?,
+                    },
+                    r.get(3)?,
+                ))
+            })?
+            .collect()
+        })?;
+        super::with_deployments(rows)
+    }
+
+    async fn create_lti_login(&self, login: &LtiLogin) -> StoreResult<()> {
+        let l = login.clone();
+        self.write(move |c| {
+            c.execute("DELETE FROM lti_logins WHERE expires < ?1", params![now_ms()])
+                .map_err(map_err)?;
+            c.execute(
+                "INSERT INTO lti_logins (state, nonce, issuer, client_id, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![l.state, l.nonce, l.issuer, l.client_id, l.expires],
+            )
+            .map(drop)
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn take_lti_login(&self, state: &str, now: i64) -> StoreResult<Option<LtiLogin>> {
+        let state = state.to_string();
+        self.write(move |c| {
+            c.query_row(
+                "DELETE FROM lti_logins WHERE state = ?1 RETURNING state, nonce, issuer, client_id, expires",
+                [state],
+                |r| {
+                    Ok(LtiLogin {
+                        state: r.get(0)?,
+                        nonce: r.get(1)?,
+                        issuer: r.get(2)?,
+                        client_id: r.get(3)?,
+                        expires: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .map(|l| l.filter(|l| l.expires >= now))
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn tool_keys(&self) -> StoreResult<Vec<(String, String)>> {
+        self.read(|c| {
+            c.prepare_cached("SELECT kid, private_pem FROM tool_keys ORDER BY created, kid")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })
+    }
+
+    async fn add_tool_key(&self, kid: &str, private_pem: &str) -> StoreResult<()> {
+        let (kid, pem) = (kid.to_string(), private_pem.to_string());
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO tool_keys (kid, private_pem, created) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                params![kid, pem, now_ms()],
+            )
+            .map(drop)
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn rekey_session(
+        &self,
+        org: OrgId,
+        campaign: &str,
+        participant: &str,
+        token_hash: &str,
+    ) -> StoreResult<Option<String>> {
+        let (campaign, participant, hash) = (
+            campaign.to_string(),
+            participant.to_string(),
+            token_hash.to_string(),
+        );
+        self.write(move |c| {
+            c.query_row(
+                "UPDATE sessions SET token_hash = ?1 WHERE org = ?2 AND campaign = ?3 AND participant = ?4
+                 RETURNING id",
+                params![hash, org, campaign, participant],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(map_err)
+        })
+        .await
+    }
+
     async fn dump(&self) -> StoreResult<String> {
         self.read(|c| {
             let mut out = String::new();
@@ -690,6 +824,9 @@ impl Storage for SqliteStore {
                 ("answers", "session, position"),
                 ("results", "session"),
                 ("web_logins", "token_hash"),
+                ("lti_platforms", "issuer, client_id"),
+                ("lti_logins", "state"),
+                ("tool_keys", "kid"),
             ] {
                 out.push_str(&format!("# {table}\n"));
                 let mut st = c.prepare(&format!("SELECT * FROM {table} ORDER BY {order}"))?;

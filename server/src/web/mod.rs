@@ -18,6 +18,7 @@
 //! [`ItemView`]: etalon_assessment::ItemView
 
 pub mod i18n;
+mod lti;
 mod org;
 mod participant;
 
@@ -63,6 +64,9 @@ pub fn routes(max_body: usize) -> Router<AppState> {
         .route("/org/campaigns/{id}/live", get(org::campaign_live))
         .route("/org/campaigns/{id}/open", post(org::set_open))
         .route("/org/campaigns/{id}/results.csv", get(org::results_csv))
+        .route("/lti/login", get(lti::login_get).post(lti::login_post))
+        .route("/lti/launch", post(lti::launch))
+        .route("/lti/jwks", get(lti::jwks))
         .route("/lang/{code}", get(switch_language))
         .route("/assets/{name}", get(asset))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))

@@ -22,6 +22,18 @@ use serde::Deserialize;
 /// The cookie holding `session.token`.
 const TAKE_COOKIE: &str = "etalon_take";
 
+/// The cookie of a session this browser takes: HttpOnly, 30 days, `SameSite=Lax` — or, for a page
+/// embedded in another site over https (an LMS's iframe), `SameSite=None; Secure`.
+pub(super) fn take_cookie(session: &str, token: &str, embedded: bool) -> Cookie<'static> {
+    Cookie::build((TAKE_COOKIE, format!("{session}.{token}")))
+        .path("/")
+        .http_only(true)
+        .same_site(if embedded { SameSite::None } else { SameSite::Lax })
+        .secure(embedded)
+        .max_age(time_days(30))
+        .build()
+}
+
 /// The session this browser is taking, from its cookie.
 fn taking(jar: &CookieJar) -> Option<(String, String)> {
     let value = jar.get(TAKE_COOKIE)?.value().to_string();
@@ -126,15 +138,11 @@ pub(super) async fn join(
         ..StartRequest::default()
     };
     match state.service.start(None, req).await {
-        Ok(started) => {
-            let cookie = Cookie::build((TAKE_COOKIE, format!("{}.{}", started.session, started.token)))
-                .path("/")
-                .http_only(true)
-                .same_site(SameSite::Lax)
-                .max_age(time_days(30))
-                .build();
-            (jar.add(cookie), see_other("/take")).into_response()
-        }
+        Ok(started) => (
+            jar.add(take_cookie(&started.session, &started.token, false)),
+            see_other("/take"),
+        )
+            .into_response(),
         Err(e) if e.status < 500 => {
             let t = ctx.lang.t();
             let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);

@@ -1,0 +1,509 @@
+//! LTI 1.3 (1EdTech Learning Tools Interoperability, core launch): an LMS such as Moodle registers
+//! Etalon as an external tool, and a learner opens a campaign from a course without a second login.
+//!
+//! The flow (1EdTech Security Framework 1.0, OIDC third-party-initiated login):
+//! 1. the platform sends the browser to `/lti/login` with its `iss`, a `login_hint` and the
+//!    `target_link_uri`; the tool records a random `state` and `nonce` (each usable once, 10 minutes)
+//!    and redirects to the platform's OIDC authorisation endpoint;
+//! 2. the platform posts a signed `id_token` and the `state` to `/lti/launch`; the tool takes the
+//!    state (deleting it: a replay finds nothing), then validates the token with `jsonwebtoken` — RS256
+//!    signature against the platform's JWKS (fetched, cached, fetched again when a token names a key
+//!    it does not know: key rotation), `iss`, `aud` (the client id), `azp`, `exp` and `iat` with one
+//!    minute of leeway, the `nonce`, the deployment id, the message type and the LTI version;
+//! 3. the learner's session in the campaign named by the resource link's custom parameter
+//!    `campaign` is started — or, when they launch again, resumed under a new token — with the
+//!    participant id `SUB@ISSUER`, and the browser goes to the question page.
+//!
+//! `/lti/jwks` publishes the tool's public keys (RS256, generated once per database and kept in it),
+//! which Deep Linking responses and grade passback sign with. No cryptography is written here: keys,
+//! signatures and JWK sets are the `rsa` and `jsonwebtoken` crates'.
+
+use crate::auth;
+use crate::error::{ApiError, ApiResult};
+use crate::service::{Service, StartRequest, check_id};
+use crate::storage::{LtiLogin, LtiPlatform, Org, now_ms};
+use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a login's state and nonce wait for the launch.
+const LOGIN_TTL_MS: i64 = 10 * 60 * 1000;
+/// Clock skew allowed on `exp` and `iat`, in seconds.
+const LEEWAY_S: u64 = 60;
+/// A platform's key set is fetched again after this long.
+const JWKS_TTL: Duration = Duration::from_secs(600);
+/// … or when a token names a key the cached set lacks, at most this often.
+const JWKS_REFETCH: Duration = Duration::from_secs(2);
+
+/// The LTI claims' names.
+const CLAIM: &str = "https://purl.imsglobal.org/spec/lti/claim/";
+
+/// This process's LTI state: the platforms' key sets it fetched, its HTTP client.
+pub struct Lti {
+    http: reqwest::Client,
+    jwks: Mutex<HashMap<String, (Instant, JwkSet)>>,
+}
+
+impl Default for Lti {
+    fn default() -> Self {
+        // reqwest's TLS (rustls) takes its cryptography from the process-wide provider: ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .build()
+            .unwrap_or_default();
+        Lti {
+            http,
+            jwks: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// `POST /v1/lti/platforms`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformRequest {
+    /// The platform's issuer (`iss` of its tokens), e.g. `https://moodle.example.org`.
+    pub issuer: String,
+    /// The client id the platform gave the tool.
+    pub client_id: String,
+    /// Deployment ids that may launch.
+    pub deployment_ids: Vec<String>,
+    /// OIDC authorisation endpoint (Moodle: `/mod/lti/auth.php`).
+    pub auth_login_url: String,
+    /// OAuth 2 token endpoint (Moodle: `/mod/lti/token.php`).
+    pub auth_token_url: String,
+    /// Public keyset URL (Moodle: `/mod/lti/certs.php`).
+    pub jwks_url: String,
+}
+
+/// `GET|POST /lti/login` parameters (third-party-initiated login).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LoginRequest {
+    /// The platform's issuer.
+    pub iss: Option<String>,
+    /// Opaque user hint, passed back.
+    pub login_hint: Option<String>,
+    /// Where the launch should end.
+    pub target_link_uri: Option<String>,
+    /// Opaque message hint, passed back.
+    pub lti_message_hint: Option<String>,
+    /// The client id (needed when several registrations share an issuer).
+    pub client_id: Option<String>,
+    /// The deployment (checked at launch).
+    pub lti_deployment_id: Option<String>,
+}
+
+/// `POST /lti/launch` form.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LaunchForm {
+    /// The signed OIDC id_token.
+    pub id_token: Option<String>,
+    /// The state given at login.
+    pub state: Option<String>,
+    /// Set by platforms when the user refused or something failed.
+    pub error: Option<String>,
+    /// Its description.
+    pub error_description: Option<String>,
+}
+
+/// A validated launch, its session opened.
+#[derive(Debug, Clone)]
+pub struct Launched {
+    /// Session id.
+    pub session: String,
+    /// A new session token (for the participant's cookie).
+    pub token: String,
+    /// The participant id (`SUB@ISSUER`).
+    pub participant: String,
+    /// Whether the session existed (a relaunch).
+    pub resumed: bool,
+}
+
+/// The claims of an LTI resource link launch that Etalon reads (the rest are ignored).
+#[derive(Debug, Deserialize)]
+struct Claims {
+    sub: Option<String>,
+    nonce: Option<String>,
+    iat: Option<i64>,
+    azp: Option<String>,
+    #[serde(default)]
+    aud: Audience,
+    #[serde(rename = "https://purl.imsglobal.org/spec/lti/claim/message_type")]
+    message_type: Option<String>,
+    #[serde(rename = "https://purl.imsglobal.org/spec/lti/claim/version")]
+    version: Option<String>,
+    #[serde(rename = "https://purl.imsglobal.org/spec/lti/claim/deployment_id")]
+    deployment_id: Option<String>,
+    #[serde(rename = "https://purl.imsglobal.org/spec/lti/claim/custom", default)]
+    custom: HashMap<String, serde_json::Value>,
+}
+
+/// `aud`: one string or several.
+#[derive(Debug, Default, Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    #[default]
+    None,
+    One(#[allow(dead_code)] String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn len(&self) -> usize {
+        match self {
+            Audience::None => 0,
+            Audience::One(_) => 1,
+            Audience::Many(v) => v.len(),
+        }
+    }
+}
+
+fn bad_launch(message: impl Into<String>) -> ApiError {
+    ApiError::new(401, "lti_launch_refused", message)
+}
+
+/// A URL a platform gives for its endpoints: https, or http on this machine (tests, a local Moodle).
+fn check_url(field: &str, value: &str) -> ApiResult<()> {
+    let url = url::Url::parse(value)
+        .map_err(|e| ApiError::invalid(field, format!("`{field}` is not a URL: {e}")))?;
+    let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    if url.scheme() == "https" || (url.scheme() == "http" && local) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            field,
+            format!("`{field}` must be an https URL (http only on localhost)"),
+        ))
+    }
+}
+
+impl Service {
+    /// Register an LTI 1.3 platform for the organisation.
+    pub async fn register_platform(&self, org: &Org, req: PlatformRequest) -> ApiResult<LtiPlatform> {
+        check_id("issuer", &req.issuer)?;
+        check_id("client_id", &req.client_id)?;
+        if req.deployment_ids.is_empty() {
+            return Err(ApiError::invalid(
+                "deployment_ids",
+                "give at least one deployment id",
+            ));
+        }
+        for d in &req.deployment_ids {
+            check_id("deployment_ids", d)?;
+        }
+        for (field, value) in [
+            ("auth_login_url", &req.auth_login_url),
+            ("auth_token_url", &req.auth_token_url),
+            ("jwks_url", &req.jwks_url),
+        ] {
+            check_url(field, value)?;
+        }
+        let platform = LtiPlatform {
+            org: org.id,
+            issuer: req.issuer,
+            client_id: req.client_id,
+            deployment_ids: req.deployment_ids,
+            auth_login_url: req.auth_login_url,
+            auth_token_url: req.auth_token_url,
+            jwks_url: req.jwks_url,
+            created: now_ms(),
+        };
+        match self.store.put_lti_platform(&platform).await {
+            Err(crate::storage::StorageError::Conflict(_)) => Err(ApiError::conflict(
+                "platform_exists",
+                "this issuer and client id are already registered",
+            )),
+            r => r.map(|()| platform).map_err(Into::into),
+        }
+    }
+
+    /// The platform a login or launch names (its issuer, and client id when given).
+    async fn platform(&self, issuer: &str, client_id: Option<&str>) -> ApiResult<LtiPlatform> {
+        let mut found = self.store.lti_platforms(issuer).await?;
+        if let Some(c) = client_id {
+            found.retain(|p| p.client_id == c);
+        }
+        match found.len() {
+            1 => Ok(found.remove(0)),
+            0 => Err(bad_launch(format!("no LTI platform `{issuer}` is registered"))),
+            _ => Err(ApiError::invalid(
+                "client_id",
+                "several registrations share this issuer: the login must give `client_id`",
+            )),
+        }
+    }
+
+    /// OIDC login initiation: the URL to send the browser to (the platform's authorisation endpoint
+    /// with a new `state` and `nonce`). `redirect_uri` is this tool's launch URL.
+    pub async fn lti_login(&self, req: LoginRequest, redirect_uri: &str) -> ApiResult<String> {
+        let iss = req
+            .iss
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ApiError::invalid("iss", "missing `iss`"))?;
+        let login_hint = req
+            .login_hint
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ApiError::invalid("login_hint", "missing `login_hint`"))?;
+        if req.target_link_uri.as_deref().is_none_or(str::is_empty) {
+            return Err(ApiError::invalid("target_link_uri", "missing `target_link_uri`"));
+        }
+        let platform = self.platform(&iss, req.client_id.as_deref()).await?;
+        if let Some(d) = &req.lti_deployment_id
+            && !platform.deployment_ids.contains(d)
+        {
+            return Err(bad_launch(format!("deployment `{d}` is not registered")));
+        }
+        let login = LtiLogin {
+            state: auth::new_token(),
+            nonce: auth::new_token(),
+            issuer: platform.issuer.clone(),
+            client_id: platform.client_id.clone(),
+            expires: now_ms() + LOGIN_TTL_MS,
+        };
+        self.store.create_lti_login(&login).await?;
+        let mut url = url::Url::parse(&platform.auth_login_url)
+            .map_err(|e| ApiError::invalid("auth_login_url", e.to_string()))?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("scope", "openid")
+                .append_pair("response_type", "id_token")
+                .append_pair("response_mode", "form_post")
+                .append_pair("prompt", "none")
+                .append_pair("client_id", &platform.client_id)
+                .append_pair("redirect_uri", redirect_uri)
+                .append_pair("login_hint", &login_hint)
+                .append_pair("state", &login.state)
+                .append_pair("nonce", &login.nonce);
+            if let Some(h) = &req.lti_message_hint {
+                q.append_pair("lti_message_hint", h);
+            }
+        }
+        Ok(url.into())
+    }
+
+    /// Validate a launch and open the learner's session (see the module documentation).
+    pub async fn lti_launch(&self, form: LaunchForm) -> ApiResult<Launched> {
+        if let Some(e) = form.error {
+            return Err(bad_launch(format!(
+                "the platform refused the launch: {e} {}",
+                form.error_description.unwrap_or_default()
+            )));
+        }
+        let state = form.state.ok_or_else(|| bad_launch("missing `state`"))?;
+        let token = form.id_token.ok_or_else(|| bad_launch("missing `id_token`"))?;
+        let login = self
+            .store
+            .take_lti_login(&state, now_ms())
+            .await?
+            .ok_or_else(|| bad_launch("unknown, expired or already used `state`"))?;
+        let platform = self.platform(&login.issuer, Some(&login.client_id)).await?;
+        let header = jsonwebtoken::decode_header(&token).map_err(|e| bad_launch(format!("id_token: {e}")))?;
+        if header.alg != Algorithm::RS256 {
+            return Err(bad_launch(format!(
+                "id_token: algorithm {:?}, expected RS256",
+                header.alg
+            )));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| bad_launch("id_token: no `kid` in its header"))?;
+        let key = self.platform_key(&platform.jwks_url, &kid).await?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.leeway = LEEWAY_S;
+        validation.set_issuer(&[&platform.issuer]);
+        validation.set_audience(&[&platform.client_id]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        let claims = jsonwebtoken::decode::<Claims>(&token, &key, &validation)
+            .map_err(|e| bad_launch(format!("id_token: {e}")))?
+            .claims;
+        let now_s = now_ms() / 1000;
+        match claims.iat {
+            Some(iat) if iat <= now_s + LEEWAY_S as i64 => {}
+            _ => return Err(bad_launch("id_token: `iat` is in the future")),
+        }
+        if claims.nonce.as_deref() != Some(login.nonce.as_str()) {
+            return Err(bad_launch("id_token: the nonce is not the one this login sent"));
+        }
+        if (claims.aud.len() > 1 || claims.azp.is_some())
+            && claims.azp.as_deref() != Some(platform.client_id.as_str())
+        {
+            return Err(bad_launch("id_token: `azp` is not this tool's client id"));
+        }
+        let deployment = claims
+            .deployment_id
+            .ok_or_else(|| bad_launch(format!("id_token: missing {CLAIM}deployment_id")))?;
+        if !platform.deployment_ids.contains(&deployment) {
+            return Err(bad_launch(format!("deployment `{deployment}` is not registered")));
+        }
+        if claims.message_type.as_deref() != Some("LtiResourceLinkRequest") {
+            return Err(bad_launch(format!(
+                "message type {:?} is not supported (LtiResourceLinkRequest)",
+                claims.message_type
+            )));
+        }
+        if claims.version.as_deref() != Some("1.3.0") {
+            return Err(bad_launch(format!(
+                "LTI version {:?}, expected 1.3.0",
+                claims.version
+            )));
+        }
+        let sub = claims
+            .sub
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| bad_launch("anonymous launch: no `sub`"))?;
+        let campaign_id = claims
+            .custom
+            .get("campaign")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "campaign",
+                    "the resource link has no custom parameter `campaign` (set `campaign=CAMPAIGN_ID` in the activity)",
+                )
+            })?
+            .to_string();
+        check_id("campaign", &campaign_id)?;
+        let campaign = self
+            .store
+            .get_campaign(platform.org, &campaign_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("campaign `{campaign_id}`")))?;
+        let mut participant = format!("{sub}@{}", platform.issuer);
+        if check_id("participant", &participant).is_err() {
+            participant = format!("lti-{}", &auth::hash(&participant)[..32]);
+        }
+        let started = self
+            .start(
+                None,
+                StartRequest {
+                    campaign_code: Some(campaign.code.clone()),
+                    participant: Some(participant.clone()),
+                    ..StartRequest::default()
+                },
+            )
+            .await;
+        match started {
+            Ok(s) => Ok(Launched {
+                session: s.session,
+                token: s.token,
+                participant,
+                resumed: false,
+            }),
+            Err(e) if e.code == "participant_exists" => {
+                let token = auth::new_token();
+                let session = self
+                    .store
+                    .rekey_session(platform.org, &campaign.id, &participant, &auth::hash(&token))
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::conflict(
+                            "participant_exists",
+                            "the session was erased meanwhile; launch again",
+                        )
+                    })?;
+                Ok(Launched {
+                    session,
+                    token,
+                    participant,
+                    resumed: true,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The platform's key `kid`, from its cached key set, fetched again when it is old or lacks the key.
+    async fn platform_key(&self, jwks_url: &str, kid: &str) -> ApiResult<DecodingKey> {
+        let cached = self.lti.jwks.lock().ok().and_then(|m| m.get(jwks_url).cloned());
+        let usable = |set: &JwkSet| set.find(kid).map(DecodingKey::from_jwk);
+        if let Some((at, set)) = &cached {
+            let fresh = at.elapsed() < JWKS_TTL;
+            if fresh && let Some(k) = usable(set) {
+                return k.map_err(|e| bad_launch(format!("platform key `{kid}`: {e}")));
+            }
+            if at.elapsed() < JWKS_REFETCH {
+                return Err(bad_launch(format!("the platform publishes no key `{kid}`")));
+            }
+        }
+        let set: JwkSet = self
+            .lti
+            .http
+            .get(jwks_url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| {
+                ApiError::new(
+                    502,
+                    "platform_unreachable",
+                    format!("fetching the platform's keys: {e}"),
+                )
+            })?
+            .json()
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    502,
+                    "platform_unreachable",
+                    format!("the platform's key set: {e}"),
+                )
+            })?;
+        let key = usable(&set);
+        if let Ok(mut m) = self.lti.jwks.lock() {
+            m.insert(jwks_url.to_string(), (Instant::now(), set));
+        }
+        key.ok_or_else(|| bad_launch(format!("the platform publishes no key `{kid}`")))?
+            .map_err(|e| bad_launch(format!("platform key `{kid}`: {e}")))
+    }
+
+    /// The tool's signing keys (created on first use: RSA 2048, kept in the database).
+    async fn tool_keys(&self) -> ApiResult<Vec<(String, String)>> {
+        let keys = self.store.tool_keys().await?;
+        if !keys.is_empty() {
+            return Ok(keys);
+        }
+        let pem = tokio::task::spawn_blocking(|| {
+            use rsa::pkcs1::EncodeRsaPrivateKey;
+            let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)?;
+            Ok::<_, rsa::Error>(key.to_pkcs1_pem(rsa::pkcs1::LineEnding::LF)?.to_string())
+        })
+        .await
+        .map_err(|e| ApiError::new(500, "internal", e.to_string()))?
+        .map_err(|e| ApiError::new(500, "internal", format!("generating the tool's key: {e}")))?;
+        self.store.add_tool_key(&auth::new_id()[..16], &pem).await?;
+        // Another process may have added one at the same time: everyone uses the oldest.
+        Ok(self.store.tool_keys().await?)
+    }
+
+    /// The tool's signing key (the oldest) and its kid.
+    pub async fn tool_signing_key(&self) -> ApiResult<(String, EncodingKey)> {
+        let keys = self.tool_keys().await?;
+        let (kid, pem) = keys
+            .first()
+            .ok_or_else(|| ApiError::new(500, "internal", "no tool key"))?;
+        let key = EncodingKey::from_rsa_pem(pem.as_bytes())
+            .map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+        Ok((kid.clone(), key))
+    }
+
+    /// `GET /lti/jwks`: the tool's public keys.
+    pub async fn tool_jwks(&self) -> ApiResult<JwkSet> {
+        let mut keys = Vec::new();
+        for (kid, pem) in self.tool_keys().await? {
+            let encoding = EncodingKey::from_rsa_pem(pem.as_bytes())
+                .map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+            let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256)
+                .map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+            jwk.common.key_id = Some(kid);
+            jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+            jwk.common.key_algorithm = Some(KeyAlgorithm::RS256);
+            keys.push(jwk);
+        }
+        Ok(JwkSet { keys })
+    }
+}

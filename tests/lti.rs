@@ -1,0 +1,496 @@
+//! LTI 1.3 launches against a scripted platform over real HTTP: the platform (an axum server in this
+//! test) publishes its keys at a JWKS URL and signs id_tokens with them (RS256, `jsonwebtoken`); the
+//! test plays the browser between the platform and Etalon. A launch opens the learner's session in
+//! the campaign its custom parameter names; a second launch resumes it under a new token; every
+//! malformed, forged, expired, replayed or foreign launch is refused and opens nothing; a key rotation
+//! at the platform is followed.
+
+#[path = "common/service.rs"]
+mod service;
+
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use serde_json::{Value, json};
+use service::{Client, Server, servers};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// A platform: its keys (kid → private key) and the key set it publishes now.
+struct Platform {
+    issuer: String,
+    keys: HashMap<String, EncodingKey>,
+    published: Arc<Mutex<JwkSet>>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+fn rsa_pem() -> String {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
+        .unwrap()
+        .to_pkcs1_pem(rsa::pkcs1::LineEnding::LF)
+        .unwrap()
+        .to_string()
+}
+
+fn jwk(key: &EncodingKey, kid: &str) -> Jwk {
+    let mut j = Jwk::from_encoding_key(key, Algorithm::RS256).unwrap();
+    j.common.key_id = Some(kid.into());
+    j
+}
+
+async fn platform() -> Platform {
+    let (k1, k2) = (rsa_pem(), rsa_pem());
+    let keys: HashMap<String, EncodingKey> = [("k1", &k1), ("k2", &k2)]
+        .into_iter()
+        .map(|(kid, pem)| {
+            (
+                kid.to_string(),
+                EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+            )
+        })
+        .collect();
+    // At first only k1 is published.
+    let published = Arc::new(Mutex::new(JwkSet {
+        keys: vec![jwk(&keys["k1"], "k1")],
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let set = published.clone();
+    let app = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || {
+            let set = set.clone();
+            async move { axum::Json(set.lock().unwrap().clone()) }
+        }),
+    );
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Platform {
+        issuer,
+        keys,
+        published,
+        _task: task,
+    }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Start a login at Etalon: the state, nonce and redirect URI it sends the browser to the platform with.
+async fn login(s: &Server, p: &Platform, hint: &str) -> (String, String, String) {
+    let r = http()
+        .get(format!("{}/lti/login", s.base))
+        .query(&[
+            ("iss", p.issuer.as_str()),
+            ("login_hint", hint),
+            ("target_link_uri", &format!("{}/lti/launch", s.base)),
+            ("lti_message_hint", "msg-1"),
+            ("client_id", "etalon-client"),
+            ("lti_deployment_id", "dep-1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let to = url::Url::parse(r.headers()[LOCATION].to_str().unwrap()).unwrap();
+    assert!(to.as_str().starts_with(&format!("{}/auth", p.issuer)), "{to}");
+    let q: HashMap<String, String> = to.query_pairs().into_owned().collect();
+    for (k, v) in [
+        ("scope", "openid"),
+        ("response_type", "id_token"),
+        ("response_mode", "form_post"),
+        ("prompt", "none"),
+        ("client_id", "etalon-client"),
+        ("login_hint", hint),
+        ("lti_message_hint", "msg-1"),
+    ] {
+        assert_eq!(q.get(k).map(String::as_str), Some(v), "{k}");
+    }
+    (q["state"].clone(), q["nonce"].clone(), q["redirect_uri"].clone())
+}
+
+/// The claims of a good launch of `sub` into `campaign`.
+fn claims(p: &Platform, nonce: &str, sub: &str, campaign: &str) -> Value {
+    json!({
+        "iss": p.issuer, "aud": "etalon-client", "sub": sub, "nonce": nonce,
+        "iat": now(), "exp": now() + 300,
+        "https://purl.imsglobal.org/spec/lti/claim/message_type": "LtiResourceLinkRequest",
+        "https://purl.imsglobal.org/spec/lti/claim/version": "1.3.0",
+        "https://purl.imsglobal.org/spec/lti/claim/deployment_id": "dep-1",
+        "https://purl.imsglobal.org/spec/lti/claim/target_link_uri": "x",
+        "https://purl.imsglobal.org/spec/lti/claim/resource_link": {"id": "rl-1"},
+        "https://purl.imsglobal.org/spec/lti/claim/roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"],
+        "https://purl.imsglobal.org/spec/lti/claim/custom": {"campaign": campaign}
+    })
+}
+
+fn sign(p: &Platform, kid: &str, claims: &Value) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(kid.into());
+    jsonwebtoken::encode(&header, claims, &p.keys[kid]).unwrap()
+}
+
+struct Launch {
+    status: u16,
+    location: String,
+    cookie: Option<String>,
+    body: String,
+}
+
+async fn launch(redirect_uri: &str, state: &str, id_token: &str) -> Launch {
+    let r = http()
+        .post(redirect_uri)
+        .form(&[("id_token", id_token), ("state", state)])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let location = r
+        .headers()
+        .get(LOCATION)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let cookie = r
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("etalon_take="))
+        .map(|c| c.split(';').next().unwrap().to_string());
+    Launch {
+        status,
+        location,
+        cookie,
+        body: r.text().await.unwrap_or_default(),
+    }
+}
+
+/// Sessions started in the example campaign.
+async fn sessions(s: &Server) -> i64 {
+    let org = s.service.org(Some(&s.demo_key)).await.unwrap();
+    s.service
+        .store
+        .participation(org.id, "example-campaign")
+        .await
+        .unwrap()
+        .started
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lti_launches_from_a_scripted_platform() {
+    for s in servers().await {
+        eprintln!("LTI on {}", s.backend);
+        let p = platform().await;
+        let api = Client::new(&s.base);
+        let registration = json!({
+            "issuer": p.issuer, "client_id": "etalon-client", "deployment_ids": ["dep-1"],
+            "auth_login_url": format!("{}/auth", p.issuer),
+            "auth_token_url": format!("{}/token", p.issuer),
+            "jwks_url": format!("{}/jwks", p.issuer),
+        });
+        // Registration: the org key, valid URLs, once.
+        assert_eq!(
+            api.call("POST", "/v1/lti/platforms", None, Some(&registration))
+                .await
+                .status,
+            401
+        );
+        let mut http_far = registration.clone();
+        http_far["jwks_url"] = json!("http://platform.example/jwks");
+        let r = api
+            .call("POST", "/v1/lti/platforms", Some(&s.demo_key), Some(&http_far))
+            .await;
+        assert_eq!(
+            (r.status, r.json["error"]["field"].as_str()),
+            (422, Some("jwks_url")),
+            "{}",
+            r.text
+        );
+        let r = api
+            .call(
+                "POST",
+                "/v1/lti/platforms",
+                Some(&s.demo_key),
+                Some(&registration),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let r = api
+            .call(
+                "POST",
+                "/v1/lti/platforms",
+                Some(&s.demo_key),
+                Some(&registration),
+            )
+            .await;
+        assert_eq!((r.status, r.code()), (409, "platform_exists"));
+
+        // A good launch: the learner's session in the campaign, in a cookie, and the question page.
+        let (state, nonce, redirect) = login(&s, &p, "user-1").await;
+        assert_eq!(redirect, format!("{}/lti/launch", s.base));
+        let token = sign(&p, "k1", &claims(&p, &nonce, "learner-1", "example-campaign"));
+        let first = launch(&redirect, &state, &token).await;
+        assert_eq!(
+            (first.status, first.location.as_str()),
+            (303, "/take"),
+            "{}",
+            first.body
+        );
+        let cookie = first.cookie.expect("session cookie");
+        let page = http()
+            .get(format!("{}/take", s.base))
+            .header(COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("Question 1 of at most"), "{page}");
+        let participant = format!("learner-1@{}", p.issuer);
+        assert!(s.service.store.dump().await.unwrap().contains(&participant));
+        assert_eq!(sessions(&s).await, 1);
+
+        // The same state again (a replayed form post): refused.
+        let again = launch(&redirect, &state, &token).await;
+        assert_eq!(again.status, 401, "{}", again.body);
+        assert!(again.cookie.is_none());
+
+        // Launching again resumes the same session under a new token; the old one opens nothing.
+        let (state, nonce, redirect) = login(&s, &p, "user-1").await;
+        let second = launch(
+            &redirect,
+            &state,
+            &sign(&p, "k1", &claims(&p, &nonce, "learner-1", "example-campaign")),
+        )
+        .await;
+        assert_eq!(second.status, 303, "{}", second.body);
+        let new_cookie = second.cookie.unwrap();
+        let session_of = |c: &str| c["etalon_take=".len()..].split('.').next().unwrap().to_string();
+        assert_eq!(session_of(&new_cookie), session_of(&cookie));
+        assert_ne!(new_cookie, cookie);
+        assert_eq!(sessions(&s).await, 1);
+        let old = http()
+            .get(format!("{}/take", s.base))
+            .header(COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(old.contains("No assessment in progress"), "the old token is void");
+
+        // Every bad launch is refused and opens nothing.
+        let before = sessions(&s).await;
+        type Edit = Box<dyn Fn(&mut Value, &mut String, &Platform) -> Option<String>>;
+        let cases: Vec<(&str, u16, Edit)> = vec![
+            (
+                "nonce of another login",
+                401,
+                Box::new(|c, _, _| {
+                    c["nonce"] = json!("not-the-nonce");
+                    None
+                }),
+            ),
+            (
+                "audience of another tool",
+                401,
+                Box::new(|c, _, _| {
+                    c["aud"] = json!("other-tool");
+                    None
+                }),
+            ),
+            (
+                "several audiences, azp another",
+                401,
+                Box::new(|c, _, _| {
+                    c["aud"] = json!(["etalon-client", "other"]);
+                    c["azp"] = json!("other");
+                    None
+                }),
+            ),
+            (
+                "another issuer",
+                401,
+                Box::new(|c, _, _| {
+                    c["iss"] = json!("https://evil.example");
+                    None
+                }),
+            ),
+            (
+                "expired",
+                401,
+                Box::new(|c, _, _| {
+                    c["exp"] = json!(now() - 120);
+                    c["iat"] = json!(now() - 600);
+                    None
+                }),
+            ),
+            (
+                "issued in the future",
+                401,
+                Box::new(|c, _, _| {
+                    c["iat"] = json!(now() + 600);
+                    None
+                }),
+            ),
+            (
+                "unregistered deployment",
+                401,
+                Box::new(|c, _, _| {
+                    c["https://purl.imsglobal.org/spec/lti/claim/deployment_id"] = json!("dep-2");
+                    None
+                }),
+            ),
+            (
+                "other message type",
+                401,
+                Box::new(|c, _, _| {
+                    c["https://purl.imsglobal.org/spec/lti/claim/message_type"] =
+                        json!("LtiDeepLinkingRequest");
+                    None
+                }),
+            ),
+            (
+                "other LTI version",
+                401,
+                Box::new(|c, _, _| {
+                    c["https://purl.imsglobal.org/spec/lti/claim/version"] = json!("1.1");
+                    None
+                }),
+            ),
+            (
+                "no sub",
+                401,
+                Box::new(|c, _, _| {
+                    c.as_object_mut().unwrap().remove("sub");
+                    None
+                }),
+            ),
+            (
+                "no campaign",
+                422,
+                Box::new(|c, _, _| {
+                    c["https://purl.imsglobal.org/spec/lti/claim/custom"] = json!({});
+                    None
+                }),
+            ),
+            (
+                "unknown campaign",
+                404,
+                Box::new(|c, _, _| {
+                    c["https://purl.imsglobal.org/spec/lti/claim/custom"] = json!({"campaign": "nope"});
+                    None
+                }),
+            ),
+            (
+                "signed with a key the kid does not name",
+                401,
+                Box::new(|_, _, _| Some("k2-as-k1".into())),
+            ),
+            (
+                "a key the platform does not publish",
+                401,
+                Box::new(|_, _, _| Some("k2".into())),
+            ),
+            (
+                "HS256 with the public key as secret",
+                401,
+                Box::new(|_, _, _| Some("hs256".into())),
+            ),
+            ("unsigned", 401, Box::new(|_, _, _| Some("none".into()))),
+        ];
+        for (what, status, edit) in cases {
+            let (state, nonce, redirect) = login(&s, &p, "user-2").await;
+            let mut c = claims(&p, &nonce, "learner-2", "example-campaign");
+            let mut unused = String::new();
+            let how = edit(&mut c, &mut unused, &p);
+            let token = match how.as_deref() {
+                None => sign(&p, "k1", &c),
+                Some("k2") => sign(&p, "k2", &c),
+                Some("k2-as-k1") => {
+                    let mut h = Header::new(Algorithm::RS256);
+                    h.kid = Some("k1".into());
+                    jsonwebtoken::encode(&h, &c, &p.keys["k2"]).unwrap()
+                }
+                Some("hs256") => {
+                    let mut h = Header::new(Algorithm::HS256);
+                    h.kid = Some("k1".into());
+                    let public = serde_json::to_vec(&p.published.lock().unwrap().keys[0]).unwrap();
+                    jsonwebtoken::encode(&h, &c, &EncodingKey::from_secret(&public)).unwrap()
+                }
+                Some(_) => {
+                    // alg "none": header and claims, no signature.
+                    use base64::Engine;
+                    let b = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+                    format!(
+                        "{}.{}.",
+                        b.encode(br#"{"alg":"none","kid":"k1"}"#),
+                        b.encode(serde_json::to_vec(&c).unwrap())
+                    )
+                }
+            };
+            let r = launch(&redirect, &state, &token).await;
+            assert_eq!(r.status, status, "{what}: {}", r.body);
+            assert!(r.cookie.is_none(), "{what}");
+            assert!(r.body.contains("<html"), "{what}: a page for the person");
+        }
+        assert_eq!(sessions(&s).await, before, "no refused launch opened a session");
+
+        // Key rotation: the platform publishes k2 and signs with it; Etalon fetches the set again.
+        p.published.lock().unwrap().keys.push(jwk(&p.keys["k2"], "k2"));
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        let (state, nonce, redirect) = login(&s, &p, "user-3").await;
+        let r = launch(
+            &redirect,
+            &state,
+            &sign(&p, "k2", &claims(&p, &nonce, "learner-3", "example-campaign")),
+        )
+        .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+
+        // The tool's keys: a JWK set whose key verifies what the tool signs.
+        let set: JwkSet = http()
+            .get(format!("{}/lti/jwks", s.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(set.keys.len(), 1);
+        let (kid, key) = s.service.tool_signing_key().await.unwrap();
+        assert_eq!(set.keys[0].common.key_id.as_deref(), Some(kid.as_str()));
+        let mut h = Header::new(Algorithm::RS256);
+        h.kid = Some(kid.clone());
+        let signed = jsonwebtoken::encode(&h, &json!({"sub": "x", "exp": now() + 60}), &key).unwrap();
+        let mut v = jsonwebtoken::Validation::new(Algorithm::RS256);
+        v.validate_aud = false;
+        let decoding = jsonwebtoken::DecodingKey::from_jwk(set.find(&kid).unwrap()).unwrap();
+        assert!(jsonwebtoken::decode::<Value>(&signed, &decoding, &v).is_ok());
+        // The same key after a restart (it is in the database).
+        let again: JwkSet = http()
+            .get(format!("{}/lti/jwks", s.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(again.keys[0].common.key_id, set.keys[0].common.key_id);
+    }
+}
