@@ -16,12 +16,56 @@ use service::{Client, Server, servers};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// A platform: its keys (kid → private key) and the key set it publishes now.
+/// A platform: its keys (kid → private key) and the key set it publishes now; its token endpoint
+/// (which checks the tool's signed assertion against the tool's published keys) and line item
+/// scores endpoint (which records what it accepts, and answers 503 while `down`).
 struct Platform {
     issuer: String,
     keys: HashMap<String, EncodingKey>,
     published: Arc<Mutex<JwkSet>>,
+    scores: Arc<Mutex<Vec<Value>>>,
+    down: Arc<std::sync::atomic::AtomicBool>,
     _task: tokio::task::JoinHandle<()>,
+}
+
+/// The platform's token endpoint: a client-credentials grant whose assertion the tool signed.
+async fn token_endpoint(etalon: String, issuer: String, form: HashMap<String, String>) -> (u16, Value) {
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials")
+        || form.get("client_assertion_type").map(String::as_str)
+            != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+        || form.get("scope").map(String::as_str)
+            != Some("https://purl.imsglobal.org/spec/lti-ags/scope/score")
+    {
+        return (400, json!({"error": "invalid_request"}));
+    }
+    let assertion = form.get("client_assertion").cloned().unwrap_or_default();
+    let set: JwkSet = reqwest::get(format!("{etalon}/lti/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kid = jsonwebtoken::decode_header(&assertion)
+        .ok()
+        .and_then(|h| h.kid)
+        .unwrap_or_default();
+    let Some(jwk) = set.find(&kid) else {
+        return (401, json!({"error": "invalid_client"}));
+    };
+    let mut v = jsonwebtoken::Validation::new(Algorithm::RS256);
+    v.set_audience(&[format!("{issuer}/token")]);
+    v.set_issuer(&["etalon-client"]);
+    v.sub = Some("etalon-client".into());
+    match jsonwebtoken::decode::<Value>(&assertion, &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(), &v) {
+        Ok(_) => (
+            200,
+            json!({"access_token": "platform-token", "token_type": "Bearer", "expires_in": 3600}),
+        ),
+        Err(e) => (
+            401,
+            json!({"error": "invalid_client", "error_description": e.to_string()}),
+        ),
+    }
 }
 
 fn rsa_pem() -> String {
@@ -39,7 +83,7 @@ fn jwk(key: &EncodingKey, kid: &str) -> Jwk {
     j
 }
 
-async fn platform() -> Platform {
+async fn platform(etalon: &str) -> Platform {
     let (k1, k2) = (rsa_pem(), rsa_pem());
     let keys: HashMap<String, EncodingKey> = [("k1", &k1), ("k2", &k2)]
         .into_iter()
@@ -57,13 +101,57 @@ async fn platform() -> Platform {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let issuer = format!("http://{}", listener.local_addr().unwrap());
     let set = published.clone();
-    let app = axum::Router::new().route(
-        "/jwks",
-        axum::routing::get(move || {
-            let set = set.clone();
-            async move { axum::Json(set.lock().unwrap().clone()) }
-        }),
-    );
+    let scores = Arc::new(Mutex::new(Vec::new()));
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (etalon, iss) = (etalon.to_string(), issuer.clone());
+    let (recorded, is_down) = (scores.clone(), down.clone());
+    let app = axum::Router::new()
+        .route(
+            "/jwks",
+            axum::routing::get(move || {
+                let set = set.clone();
+                async move { axum::Json(set.lock().unwrap().clone()) }
+            }),
+        )
+        .route(
+            "/token",
+            axum::routing::post(move |body: String| {
+                let (etalon, iss) = (etalon.clone(), iss.clone());
+                async move {
+                    let form: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
+                        .into_owned()
+                        .collect();
+                    let (status, answer) = token_endpoint(etalon, iss, form).await;
+                    (
+                        axum::http::StatusCode::from_u16(status).unwrap(),
+                        axum::Json(answer),
+                    )
+                }
+            }),
+        )
+        .route(
+            "/lineitems/7/lineitem/scores",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+                let (recorded, is_down) = (recorded.clone(), is_down.clone());
+                async move {
+                    if is_down.load(std::sync::atomic::Ordering::SeqCst) {
+                        return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    let authorised = headers.get("authorization").and_then(|v| v.to_str().ok())
+                        == Some("Bearer platform-token");
+                    let typed = headers.get("content-type").and_then(|v| v.to_str().ok())
+                        == Some("application/vnd.ims.lis.v1.score+json");
+                    if !authorised || !typed {
+                        return axum::http::StatusCode::UNAUTHORIZED;
+                    }
+                    recorded
+                        .lock()
+                        .unwrap()
+                        .push(serde_json::from_str(&body).unwrap());
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -71,6 +159,8 @@ async fn platform() -> Platform {
         issuer,
         keys,
         published,
+        scores,
+        down,
         _task: task,
     }
 }
@@ -193,7 +283,7 @@ async fn sessions(s: &Server) -> i64 {
 async fn lti_launches_from_a_scripted_platform() {
     for s in servers().await {
         eprintln!("LTI on {}", s.backend);
-        let p = platform().await;
+        let p = platform(&s.base).await;
         let api = Client::new(&s.base);
         let registration = json!({
             "issuer": p.issuer, "client_id": "etalon-client", "deployment_ids": ["dep-1"],
@@ -492,5 +582,119 @@ async fn lti_launches_from_a_scripted_platform() {
             .await
             .unwrap();
         assert_eq!(again.keys[0].common.key_id, set.keys[0].common.key_id);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn grades_reach_the_gradebook_once_through_the_outbox() {
+    for s in servers().await {
+        eprintln!("AGS on {}", s.backend);
+        let p = platform(&s.base).await;
+        let api = Client::new(&s.base);
+        let registration = json!({
+            "issuer": p.issuer, "client_id": "etalon-client", "deployment_ids": ["dep-1"],
+            "auth_login_url": format!("{}/auth", p.issuer),
+            "auth_token_url": format!("{}/token", p.issuer),
+            "jwks_url": format!("{}/jwks", p.issuer),
+        });
+        assert_eq!(
+            api.call(
+                "POST",
+                "/v1/lti/platforms",
+                Some(&s.demo_key),
+                Some(&registration)
+            )
+            .await
+            .status,
+            201
+        );
+        // The launch names its line item and the score scope.
+        let (state, nonce, redirect) = login(&s, &p, "u").await;
+        let mut c = claims(&p, &nonce, "learner-9", "example-campaign");
+        c["https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"] = json!({
+            "scope": ["https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
+                      "https://purl.imsglobal.org/spec/lti-ags/scope/score"],
+            "lineitem": format!("{}/lineitems/7/lineitem", p.issuer),
+        });
+        let launched = launch(&redirect, &state, &sign(&p, "k1", &c)).await;
+        assert_eq!(launched.status, 303, "{}", launched.body);
+        let cookie = launched.cookie.unwrap();
+        let (session, token) = cookie["etalon_take=".len()..].split_once('.').unwrap();
+        // Nothing to post before the session ends.
+        assert_eq!(s.service.post_due_grades().await.unwrap(), (0, 0));
+        // The learner finishes (over the API with the launch's token).
+        let mut next = api
+            .call("GET", &format!("/v1/sessions/{session}"), Some(token), None)
+            .await
+            .json["next"]
+            .clone();
+        while !next.is_null() {
+            let body = json!({"position": next["position"], "item": next["item"], "choice": 0});
+            next = api.answer(session, token, &body).await.json["next"].clone();
+        }
+        let result = api
+            .call(
+                "GET",
+                &format!("/v1/sessions/{session}/result"),
+                Some(token),
+                None,
+            )
+            .await
+            .json;
+        // The platform is down: the grade waits, with its error, and is tried again later.
+        p.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        s.service
+            .set_grade_retry_delay(std::time::Duration::from_millis(300));
+        assert_eq!(s.service.post_due_grades().await.unwrap(), (0, 1));
+        let org = s.service.org(Some(&s.demo_key)).await.unwrap();
+        let grades = s.service.grades(&org).await.unwrap();
+        assert_eq!(grades.len(), 1);
+        assert_eq!((grades[0].1.as_str(), grades[0].2), ("pending", 1));
+        assert!(grades[0].3.as_deref().unwrap_or("").contains("503"), "{grades:?}");
+        assert_eq!(
+            s.service.post_due_grades().await.unwrap(),
+            (0, 0),
+            "not before its retry time"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+        assert_eq!(s.service.post_due_grades().await.unwrap(), (0, 1), "still down");
+        // Back up: the grade lands, once.
+        p.down.store(false, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(650)).await;
+        assert_eq!(s.service.post_due_grades().await.unwrap(), (1, 0));
+        assert_eq!(s.service.post_due_grades().await.unwrap(), (0, 0));
+        // Another server process on the same database finds nothing to post either.
+        let other = etalon_server::Service::new(etalon_server::storage::open(&s.db.url).await.unwrap());
+        assert_eq!(other.post_due_grades().await.unwrap(), (0, 0));
+        let scores = p.scores.lock().unwrap().clone();
+        assert_eq!(scores.len(), 1, "posted exactly once: {scores:?}");
+        let score = &scores[0];
+        assert_eq!(score["userId"], json!("learner-9"));
+        assert_eq!(score["activityProgress"], json!("Completed"));
+        assert_eq!(score["gradingProgress"], json!("FullyGraded"));
+        let given = score["scoreGiven"].as_f64().unwrap();
+        assert!(
+            (given - result["score"].as_f64().unwrap()).abs() < 0.01,
+            "{score} vs {result}"
+        );
+        let bank = etalon::items::example::example_bank();
+        let levels = bank.levels().cloned().unwrap_or_default();
+        let maximum: f64 = etalon::assessment::presets::example_campaign()
+            .targets()
+            .iter()
+            .map(|t| levels.for_competence(&t.competence).max_score())
+            .sum();
+        assert_eq!(score["scoreMaximum"].as_f64().unwrap(), maximum);
+        assert!(given <= maximum);
+        assert!(score["timestamp"].as_str().unwrap().ends_with('Z'), "{score}");
+        assert!(
+            score["comment"].as_str().unwrap().contains("1.1: level"),
+            "{score}"
+        );
+        let grades = s.service.grades(&org).await.unwrap();
+        assert_eq!(
+            (grades[0].1.as_str(), grades[0].2, grades[0].3.as_deref()),
+            ("posted", 3, None)
+        );
     }
 }

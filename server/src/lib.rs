@@ -8,10 +8,12 @@
 //! - [`storage`]: the one storage interface and its two databases, with versioned migrations;
 //! - [`service`]: the operations (start, answer, result, reports…), independent of HTTP;
 //! - [`api`]: routes, JSON errors, the OpenAPI document; [`mod@serve`]: the server process;
+//! - [`ags`]: grade passback to the LMS's gradebook through a durable outbox;
 //! - [`lti`]: LTI 1.3 launches from an LMS (platform registration, OIDC login, id_token validation);
 //! - [`web`]: the web pages (participants and organisations), on the same service;
 //! - [`loadgen`]: the load generator behind `etalon bench serve`.
 
+pub mod ags;
 pub mod api;
 pub mod auth;
 pub mod error;

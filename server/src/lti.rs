@@ -43,8 +43,12 @@ const CLAIM: &str = "https://purl.imsglobal.org/spec/lti/claim/";
 
 /// This process's LTI state: the platforms' key sets it fetched, its HTTP client.
 pub struct Lti {
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     jwks: Mutex<HashMap<String, (Instant, JwkSet)>>,
+    /// Access tokens for grade passback, per (issuer, client id), with when they stop being used.
+    pub(crate) tokens: Mutex<HashMap<(String, String), (Instant, String)>>,
+    /// The first delay before a failed grade is posted again (then doubling).
+    pub(crate) first_backoff_ms: std::sync::atomic::AtomicI64,
 }
 
 impl Default for Lti {
@@ -59,6 +63,8 @@ impl Default for Lti {
         Lti {
             http,
             jwks: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
+            first_backoff_ms: std::sync::atomic::AtomicI64::new(crate::ags::FIRST_BACKOFF_MS),
         }
     }
 }
@@ -141,6 +147,16 @@ struct Claims {
     deployment_id: Option<String>,
     #[serde(rename = "https://purl.imsglobal.org/spec/lti/claim/custom", default)]
     custom: HashMap<String, serde_json::Value>,
+    #[serde(rename = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint")]
+    ags: Option<AgsEndpoint>,
+}
+
+/// The AGS endpoint claim of a launch.
+#[derive(Debug, Deserialize)]
+struct AgsEndpoint {
+    lineitem: Option<String>,
+    #[serde(default)]
+    scope: Vec<String>,
 }
 
 /// `aud`: one string or several.
@@ -387,13 +403,13 @@ impl Service {
                 },
             )
             .await;
-        match started {
-            Ok(s) => Ok(Launched {
+        let launched = match started {
+            Ok(s) => Launched {
                 session: s.session,
                 token: s.token,
                 participant,
                 resumed: false,
-            }),
+            },
             Err(e) if e.code == "participant_exists" => {
                 let token = auth::new_token();
                 let session = self
@@ -406,15 +422,55 @@ impl Service {
                             "the session was erased meanwhile; launch again",
                         )
                     })?;
-                Ok(Launched {
+                Launched {
                     session,
                     token,
                     participant,
                     resumed: true,
-                })
+                }
             }
-            Err(e) => Err(e),
+            Err(e) => return Err(e),
+        };
+        // Grade passback: where the score goes when the session ends.
+        if let Some(AgsEndpoint {
+            lineitem: Some(lineitem),
+            scope,
+        }) = claims.ags
+            && scope.iter().any(|s| s == crate::ags::SCORE_SCOPE)
+        {
+            crate::ags::scores_url(&lineitem)?;
+            let score_maximum = self.score_maximum(&launched.session, &campaign.spec).await?;
+            self.store
+                .put_lti_grade(&crate::storage::LtiGrade {
+                    session: launched.session.clone(),
+                    issuer: platform.issuer.clone(),
+                    client_id: platform.client_id.clone(),
+                    lineitem,
+                    user_id: sub,
+                    score_maximum,
+                })
+                .await?;
         }
+        Ok(launched)
+    }
+
+    /// The most points a session of a campaign can score: the sum of its competences' maxima.
+    async fn score_maximum(&self, session: &str, spec: &str) -> ApiResult<f64> {
+        let row = self
+            .store
+            .get_session(session)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("session `{session}`")))?;
+        let assessor = self
+            .assessor(row.org, &row.bank, row.bank_version, &row.design)
+            .await?;
+        let campaign: etalon_assessment::Campaign =
+            serde_json::from_str(spec).map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+        Ok(campaign
+            .targets()
+            .iter()
+            .map(|t| assessor.levels().for_competence(&t.competence).max_score())
+            .sum())
     }
 
     /// The platform's key `kid`, from its cached key set, fetched again when it is old or lacks the key.

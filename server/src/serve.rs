@@ -81,11 +81,15 @@ pub async fn serve(options: ServeOptions, on_start: impl FnOnce(&Started)) -> Re
         source,
     })?;
     on_start(&Started { addr, demo_key });
+    // Grades of LMS launches go to their gradebooks from the database's outbox.
+    let outbox = crate::ags::spawn_grade_outbox(service.clone(), std::time::Duration::from_secs(2));
     tracing::info!(%addr, db = service.store.backend(), "listening");
-    axum::serve(listener, app(service, options.max_body))
+    let served = axum::serve(listener, app(service, options.max_body))
         .with_graceful_shutdown(shutdown())
         .await
-        .map_err(|source| ServeError::Listen { addr, source })
+        .map_err(|source| ServeError::Listen { addr, source });
+    outbox.abort();
+    served
 }
 
 async fn shutdown() {

@@ -616,7 +616,13 @@ impl Service {
     }
 
     /// The assessor of a stored session's bank version and design (cached per process).
-    async fn assessor(&self, org: OrgId, bank: &str, version: i64, design: &str) -> ApiResult<Arc<Assessor>> {
+    pub(crate) async fn assessor(
+        &self,
+        org: OrgId,
+        bank: &str,
+        version: i64,
+        design: &str,
+    ) -> ApiResult<Arc<Assessor>> {
         self.assessor_or(org, bank, version, design, internal).await
     }
 

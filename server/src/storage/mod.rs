@@ -120,6 +120,23 @@ pub const MIGRATIONS: &[&str] = &[
         private_pem TEXT NOT NULL,
         created BIGINT NOT NULL
     );",
+    // 4: LTI Assignment and Grade Services — the grade of each launched session, posted to its line
+    // item once the session has its result: a durable outbox (state, attempts, next attempt, lease).
+    "CREATE TABLE lti_grades (
+        session TEXT PRIMARY KEY REFERENCES sessions(id),
+        issuer TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        lineitem TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        score_maximum DOUBLE PRECISION NOT NULL,
+        state TEXT NOT NULL,
+        attempts BIGINT NOT NULL,
+        next_attempt BIGINT NOT NULL,
+        lease_until BIGINT NOT NULL,
+        last_error TEXT,
+        posted BIGINT
+    );
+    CREATE INDEX lti_grades_due ON lti_grades (state, next_attempt);",
 ];
 
 /// An organisation.
@@ -255,6 +272,37 @@ pub struct LtiLogin {
     pub client_id: String,
     /// Unix milliseconds after which it is refused.
     pub expires: i64,
+}
+
+/// A grade to post to an LMS line item (LTI AGS), once its session has a result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LtiGrade {
+    /// The session.
+    pub session: String,
+    /// Platform issuer.
+    pub issuer: String,
+    /// Platform client id.
+    pub client_id: String,
+    /// The launch's line item URL.
+    pub lineitem: String,
+    /// The learner's LTI user id (`sub`).
+    pub user_id: String,
+    /// `scoreMaximum`.
+    pub score_maximum: f64,
+}
+
+/// A grade due for posting, claimed under a lease: the grade, its attempts so far and the
+/// session's result line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GradeJob {
+    /// The grade.
+    pub grade: LtiGrade,
+    /// Attempts made before this one.
+    pub attempts: i64,
+    /// The session's result line (JSON).
+    pub result: String,
+    /// When the result was recorded (Unix ms): the score's timestamp, the same on every attempt.
+    pub finished: i64,
 }
 
 /// What [`Storage::append_answer`] did.
@@ -398,6 +446,18 @@ pub trait Storage: Send + Sync + 'static {
         participant: &str,
         token_hash: &str,
     ) -> StoreResult<Option<String>>;
+    /// Record (or, on a relaunch, update while not yet posted) the grade of a launched session.
+    async fn put_lti_grade(&self, grade: &LtiGrade) -> StoreResult<()>;
+    /// Claim up to `limit` grades due at `now` whose session has its result: each is leased until
+    /// `lease_until`, so another process does not post it meanwhile.
+    async fn claim_due_grades(&self, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<GradeJob>>;
+    /// A grade was accepted by the platform: never post it again.
+    async fn grade_posted(&self, session: &str, at: i64) -> StoreResult<()>;
+    /// A grade failed: record the error, try again at `next_attempt`.
+    async fn grade_failed(&self, session: &str, next_attempt: i64, error: &str) -> StoreResult<()>;
+    /// Grades by state (`pending`, `posted`) with their attempts and last error, for an organisation's
+    /// sessions.
+    async fn lti_grades(&self, org: OrgId) -> StoreResult<Vec<(String, String, i64, Option<String>)>>;
     /// Every table's rows in a canonical text form (tests compare it before and after a request).
     async fn dump(&self) -> StoreResult<String>;
 }

@@ -879,6 +879,91 @@ impl Storage for PgStore {
         Ok(row.map(|r| r.get(0)))
     }
 
+    async fn put_lti_grade(&self, g: &LtiGrade) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO lti_grades (session, issuer, client_id, lineitem, user_id, score_maximum, state, \
+                 attempts, next_attempt, lease_until) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, 0, 0) \
+             ON CONFLICT (session) DO UPDATE SET lineitem = excluded.lineitem, user_id = excluded.user_id, \
+                 score_maximum = excluded.score_maximum WHERE lti_grades.state = 'pending'",
+            &[
+                &g.session,
+                &g.issuer,
+                &g.client_id,
+                &g.lineitem,
+                &g.user_id,
+                &g.score_maximum,
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn claim_due_grades(&self, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<GradeJob>> {
+        let rows = self
+            .rows(
+                "WITH due AS ( \
+                     SELECT g.session FROM lti_grades g JOIN results r ON r.session = g.session \
+                     WHERE g.state = 'pending' AND g.next_attempt <= $1 AND g.lease_until < $1 \
+                     ORDER BY g.next_attempt LIMIT $3 FOR UPDATE OF g SKIP LOCKED) \
+                 UPDATE lti_grades g SET lease_until = $2 FROM due, results r \
+                 WHERE g.session = due.session AND r.session = g.session \
+                 RETURNING g.session, g.issuer, g.client_id, g.lineitem, g.user_id, g.score_maximum, \
+                     g.attempts, r.line, r.created",
+                &[&now, &lease_until, &limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| GradeJob {
+                grade: LtiGrade {
+                    session: r.get(0),
+                    issuer: r.get(1),
+                    client_id: r.get(2),
+                    lineitem: r.get(3),
+                    user_id: r.get(4),
+                    score_maximum: r.get(5),
+                },
+                attempts: r.get(6),
+                result: r.get(7),
+                finished: r.get(8),
+            })
+            .collect())
+    }
+
+    async fn grade_posted(&self, session: &str, at: i64) -> StoreResult<()> {
+        self.execute(
+            "UPDATE lti_grades SET state = 'posted', posted = $2, attempts = attempts + 1, lease_until = 0, \
+                 last_error = NULL WHERE session = $1",
+            &[&session, &at],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn grade_failed(&self, session: &str, next_attempt: i64, error: &str) -> StoreResult<()> {
+        self.execute(
+            "UPDATE lti_grades SET attempts = attempts + 1, next_attempt = $2, lease_until = 0, last_error = $3 \
+             WHERE session = $1 AND state = 'pending'",
+            &[&session, &next_attempt, &error],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn lti_grades(&self, org: OrgId) -> StoreResult<Vec<(String, String, i64, Option<String>)>> {
+        let rows = self
+            .rows(
+                "SELECT g.session, g.state, g.attempts, g.last_error FROM lti_grades g \
+                 JOIN sessions s ON s.id = g.session WHERE s.org = $1 ORDER BY g.session COLLATE \"C\"",
+                &[&org],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect())
+    }
+
     async fn dump(&self) -> StoreResult<String> {
         // Each row as JSON (columns in table order), each table in primary-key order.
         const TABLES: &[(&str, &str)] = &[
@@ -914,6 +999,10 @@ impl Storage for PgStore {
             (
                 "lti_logins",
                 "SELECT row_to_json(t)::text FROM lti_logins t ORDER BY t.state COLLATE \"C\"",
+            ),
+            (
+                "lti_grades",
+                "SELECT row_to_json(t)::text FROM lti_grades t ORDER BY t.session COLLATE \"C\"",
             ),
             (
                 "tool_keys",
@@ -982,6 +1071,7 @@ async fn erase_once(
         return Ok(0);
     }
     for sql in [
+        "DELETE FROM lti_grades WHERE session = ANY($1)",
         "DELETE FROM results WHERE session = ANY($1)",
         "DELETE FROM answers WHERE session = ANY($1)",
     ] {

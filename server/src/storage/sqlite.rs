@@ -616,6 +616,11 @@ impl Storage for SqliteStore {
         self.write(move |c| {
             let scope = "(SELECT id FROM sessions WHERE org = ?1 AND participant = ?2)";
             c.execute(
+                &format!("DELETE FROM lti_grades WHERE session IN {scope}"),
+                params![org, participant],
+            )
+            .map_err(map_err)?;
+            c.execute(
                 &format!("DELETE FROM results WHERE session IN {scope}"),
                 params![org, participant],
             )
@@ -813,6 +818,103 @@ impl Storage for SqliteStore {
         .await
     }
 
+    async fn put_lti_grade(&self, g: &LtiGrade) -> StoreResult<()> {
+        let g = g.clone();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO lti_grades (session, issuer, client_id, lineitem, user_id, score_maximum, state,
+                     attempts, next_attempt, lease_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, 0, 0)
+                 ON CONFLICT (session) DO UPDATE SET lineitem = excluded.lineitem, user_id = excluded.user_id,
+                     score_maximum = excluded.score_maximum WHERE lti_grades.state = 'pending'",
+                params![
+                    g.session,
+                    g.issuer,
+                    g.client_id,
+                    g.lineitem,
+                    g.user_id,
+                    g.score_maximum
+                ],
+            )
+            .map(drop)
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn claim_due_grades(&self, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<GradeJob>> {
+        self.write(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "UPDATE lti_grades SET lease_until = ?2 WHERE session IN (
+                         SELECT g.session FROM lti_grades g JOIN results r ON r.session = g.session
+                         WHERE g.state = 'pending' AND g.next_attempt <= ?1 AND g.lease_until < ?1
+                         ORDER BY g.next_attempt LIMIT ?3)
+                     RETURNING session, issuer, client_id, lineitem, user_id, score_maximum, attempts,
+                         (SELECT line FROM results r WHERE r.session = lti_grades.session),
+                         (SELECT created FROM results r WHERE r.session = lti_grades.session)",
+                )
+                .map_err(map_err)?;
+            let rows = st
+                .query_map(params![now, lease_until, limit], |r| {
+                    Ok(GradeJob {
+                        grade: LtiGrade {
+                            session: r.get(0)?,
+                            issuer: r.get(1)?,
+                            client_id: r.get(2)?,
+                            lineitem: r.get(3)?,
+                            user_id: r.get(4)?,
+                            score_maximum: r.get(5)?,
+                        },
+                        attempts: r.get(6)?,
+                        result: r.get(7)?,
+                        finished: r.get(8)?,
+                    })
+                })
+                .map_err(map_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(map_err)
+        })
+        .await
+    }
+
+    async fn grade_posted(&self, session: &str, at: i64) -> StoreResult<()> {
+        let session = session.to_string();
+        self.write(move |c| {
+            c.execute(
+                "UPDATE lti_grades SET state = 'posted', posted = ?2, attempts = attempts + 1, lease_until = 0,
+                     last_error = NULL WHERE session = ?1",
+                params![session, at],
+            )
+            .map(drop)
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn grade_failed(&self, session: &str, next_attempt: i64, error: &str) -> StoreResult<()> {
+        let (session, error) = (session.to_string(), error.to_string());
+        self.write(move |c| {
+            c.execute(
+                "UPDATE lti_grades SET attempts = attempts + 1, next_attempt = ?2, lease_until = 0, last_error = ?3
+                 WHERE session = ?1 AND state = 'pending'",
+                params![session, next_attempt, error],
+            )
+            .map(drop)
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn lti_grades(&self, org: OrgId) -> StoreResult<Vec<(String, String, i64, Option<String>)>> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT g.session, g.state, g.attempts, g.last_error FROM lti_grades g
+                 JOIN sessions s ON s.id = g.session WHERE s.org = ?1 ORDER BY g.session",
+            )?
+            .query_map([org], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect()
+        })
+    }
+
     async fn dump(&self) -> StoreResult<String> {
         self.read(|c| {
             let mut out = String::new();
@@ -827,6 +929,7 @@ impl Storage for SqliteStore {
                 ("lti_platforms", "issuer, client_id"),
                 ("lti_logins", "state"),
                 ("tool_keys", "kid"),
+                ("lti_grades", "session"),
             ] {
                 out.push_str(&format!("# {table}\n"));
                 let mut st = c.prepare(&format!("SELECT * FROM {table} ORDER BY {order}"))?;
