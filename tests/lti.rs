@@ -451,7 +451,7 @@ async fn lti_launches_from_a_scripted_platform() {
                 401,
                 Box::new(|c, _, _| {
                     c["https://purl.imsglobal.org/spec/lti/claim/message_type"] =
-                        json!("LtiDeepLinkingRequest");
+                        json!("LtiSubmissionReviewRequest");
                     None
                 }),
             ),
@@ -696,5 +696,132 @@ async fn grades_reach_the_gradebook_once_through_the_outbox() {
             (grades[0].1.as_str(), grades[0].2, grades[0].3.as_deref()),
             ("posted", 3, None)
         );
+    }
+}
+
+/// The value of `<input name=NAME value=…>` in a page.
+fn input(body: &str, name: &str) -> String {
+    let at = body
+        .find(&format!("name=\"{name}\" value=\""))
+        .unwrap_or_else(|| panic!("no {name} in {body}"));
+    let rest = &body[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_teacher_adds_a_campaign_to_a_course_by_deep_linking() {
+    for s in servers().await {
+        let p = platform(&s.base).await;
+        let api = Client::new(&s.base);
+        let registration = json!({
+            "issuer": p.issuer, "client_id": "etalon-client", "deployment_ids": ["dep-1"],
+            "auth_login_url": format!("{}/auth", p.issuer),
+            "auth_token_url": format!("{}/token", p.issuer),
+            "jwks_url": format!("{}/jwks", p.issuer),
+        });
+        assert_eq!(
+            api.call(
+                "POST",
+                "/v1/lti/platforms",
+                Some(&s.demo_key),
+                Some(&registration)
+            )
+            .await
+            .status,
+            201
+        );
+        let deep_linking = |c: &mut Value, role: &str| {
+            c["https://purl.imsglobal.org/spec/lti/claim/message_type"] = json!("LtiDeepLinkingRequest");
+            c["https://purl.imsglobal.org/spec/lti/claim/roles"] = json!([format!(
+                "http://purl.imsglobal.org/vocab/lis/v2/membership#{role}"
+            )]);
+            c["https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"] = json!({
+                "deep_link_return_url": format!("{}/dl-return", p.issuer),
+                "accept_types": ["ltiResourceLink"], "data": "opaque-1"});
+        };
+        // A learner may not choose.
+        let (state, nonce, redirect) = login(&s, &p, "u").await;
+        let mut c = claims(&p, &nonce, "learner-1", "");
+        deep_linking(&mut c, "Learner");
+        assert_eq!(launch(&redirect, &state, &sign(&p, "k1", &c)).await.status, 403);
+        // A teacher sees the organisation's campaigns.
+        let (state, nonce, redirect) = login(&s, &p, "u").await;
+        let mut c = claims(&p, &nonce, "teacher-1", "");
+        deep_linking(&mut c, "Instructor");
+        let page = launch(&redirect, &state, &sign(&p, "k1", &c)).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("value=\"example-campaign\""), "{}", page.body);
+        let context = input(&page.body, "context");
+        let choose = |context: String, campaign: &str| {
+            let url = format!("{}/lti/deep-link", s.base);
+            let campaign = campaign.to_string();
+            async move {
+                http()
+                    .post(url)
+                    .form(&[("context", context), ("campaign", campaign)])
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        // A forged context or an unknown campaign is refused.
+        let mut forged = context.clone();
+        forged.insert(forged.len() / 2, 'x');
+        assert_eq!(choose(forged, "example-campaign").await.status(), 401);
+        assert_eq!(choose(context.clone(), "nope").await.status(), 404);
+        // The choice goes back to the platform as a signed LtiDeepLinkingResponse.
+        let r = choose(context, "example-campaign").await;
+        assert_eq!(r.status(), 200);
+        let csp = r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(csp.contains(&format!("form-action 'self' {}", p.issuer)), "{csp}");
+        let body = r.text().await.unwrap();
+        assert!(
+            body.contains(&format!("action=\"{}/dl-return\"", p.issuer)),
+            "{body}"
+        );
+        let jwt = input(&body, "JWT");
+        let set: JwkSet = http()
+            .get(format!("{}/lti/jwks", s.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let kid = jsonwebtoken::decode_header(&jwt).unwrap().kid.unwrap();
+        let mut v = jsonwebtoken::Validation::new(Algorithm::RS256);
+        v.set_audience(&[&p.issuer]);
+        v.set_issuer(&["etalon-client"]);
+        let claims = jsonwebtoken::decode::<Value>(
+            &jwt,
+            &jsonwebtoken::DecodingKey::from_jwk(set.find(&kid).unwrap()).unwrap(),
+            &v,
+        )
+        .unwrap()
+        .claims;
+        assert_eq!(
+            claims["https://purl.imsglobal.org/spec/lti/claim/message_type"],
+            json!("LtiDeepLinkingResponse")
+        );
+        assert_eq!(
+            claims["https://purl.imsglobal.org/spec/lti/claim/version"],
+            json!("1.3.0")
+        );
+        assert_eq!(
+            claims["https://purl.imsglobal.org/spec/lti/claim/deployment_id"],
+            json!("dep-1")
+        );
+        assert_eq!(
+            claims["https://purl.imsglobal.org/spec/lti-dl/claim/data"],
+            json!("opaque-1")
+        );
+        let item = &claims["https://purl.imsglobal.org/spec/lti-dl/claim/content_items"][0];
+        assert_eq!(item["type"], json!("ltiResourceLink"));
+        assert_eq!(item["url"], json!(format!("{}/lti/launch", s.base)));
+        assert_eq!(item["custom"]["campaign"], json!("example-campaign"));
+        assert!(item["lineItem"]["scoreMaximum"].as_f64().unwrap() > 0.0);
     }
 }

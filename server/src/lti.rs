@@ -24,7 +24,7 @@ use crate::service::{Service, StartRequest, check_id};
 use crate::storage::{LtiLogin, LtiPlatform, Org, now_ms};
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -149,6 +149,49 @@ struct Claims {
     custom: HashMap<String, serde_json::Value>,
     #[serde(rename = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint")]
     ags: Option<AgsEndpoint>,
+    #[serde(rename = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings")]
+    deep_linking: Option<DeepLinkingSettings>,
+    #[serde(rename = "https://purl.imsglobal.org/spec/lti/claim/roles", default)]
+    roles: Vec<String>,
+}
+
+/// The Deep Linking settings of a deep linking request.
+#[derive(Debug, Deserialize)]
+struct DeepLinkingSettings {
+    deep_link_return_url: String,
+    data: Option<String>,
+}
+
+/// The claims' prefix of Deep Linking 2.0.
+const DL_CLAIM: &str = "https://purl.imsglobal.org/spec/lti-dl/claim/";
+
+/// A validated deep linking request: where to send the teacher's choice. It travels through the
+/// choice page as a JWT signed with the tool's key, so the page's form cannot be forged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeepLinkContext {
+    /// The organisation whose campaigns are offered.
+    pub org: i64,
+    /// Platform issuer.
+    pub issuer: String,
+    /// Platform client id.
+    pub client_id: String,
+    /// The deployment.
+    pub deployment_id: String,
+    /// Where the response goes.
+    pub return_url: String,
+    /// Opaque data to send back.
+    pub data: Option<String>,
+    /// Expiry (Unix seconds).
+    pub exp: i64,
+}
+
+/// What a launch opens.
+#[derive(Debug, Clone)]
+pub enum Launch {
+    /// A learner's session.
+    Resource(Launched),
+    /// A teacher's choice of a campaign for the course.
+    DeepLinking(DeepLinkContext),
 }
 
 /// The AGS endpoint claim of a launch.
@@ -181,6 +224,11 @@ impl Audience {
 
 fn bad_launch(message: impl Into<String>) -> ApiError {
     ApiError::new(401, "lti_launch_refused", message)
+}
+
+/// A return URL: https, or http on this machine.
+fn check_url_any(value: &str) -> ApiResult<()> {
+    check_url("deep_link_return_url", value)
 }
 
 /// A URL a platform gives for its endpoints: https, or http on this machine (tests, a local Moodle).
@@ -303,7 +351,7 @@ impl Service {
     }
 
     /// Validate a launch and open the learner's session (see the module documentation).
-    pub async fn lti_launch(&self, form: LaunchForm) -> ApiResult<Launched> {
+    pub async fn lti_launch(&self, form: LaunchForm) -> ApiResult<Launch> {
         if let Some(e) = form.error {
             return Err(bad_launch(format!(
                 "the platform refused the launch: {e} {}",
@@ -356,17 +404,47 @@ impl Service {
         if !platform.deployment_ids.contains(&deployment) {
             return Err(bad_launch(format!("deployment `{deployment}` is not registered")));
         }
-        if claims.message_type.as_deref() != Some("LtiResourceLinkRequest") {
-            return Err(bad_launch(format!(
-                "message type {:?} is not supported (LtiResourceLinkRequest)",
-                claims.message_type
-            )));
-        }
+        let deep_linking = match claims.message_type.as_deref() {
+            Some("LtiResourceLinkRequest") => false,
+            Some("LtiDeepLinkingRequest") => true,
+            other => {
+                return Err(bad_launch(format!(
+                    "message type {other:?} is not supported (LtiResourceLinkRequest, LtiDeepLinkingRequest)"
+                )));
+            }
+        };
         if claims.version.as_deref() != Some("1.3.0") {
             return Err(bad_launch(format!(
                 "LTI version {:?}, expected 1.3.0",
                 claims.version
             )));
+        }
+        if deep_linking {
+            let settings = claims
+                .deep_linking
+                .ok_or_else(|| bad_launch(format!("id_token: missing {DL_CLAIM}deep_linking_settings")))?;
+            check_url_any(&settings.deep_link_return_url).map_err(|e| bad_launch(e.message))?;
+            let teaches = claims.roles.iter().any(|r| {
+                ["#Instructor", "#Administrator", "#ContentDeveloper"]
+                    .iter()
+                    .any(|role| r.ends_with(role))
+            });
+            if !teaches {
+                return Err(ApiError::new(
+                    403,
+                    "lti_role",
+                    "choosing an assessment for a course is for its teachers",
+                ));
+            }
+            return Ok(Launch::DeepLinking(DeepLinkContext {
+                org: platform.org,
+                issuer: platform.issuer,
+                client_id: platform.client_id,
+                deployment_id: deployment,
+                return_url: settings.deep_link_return_url,
+                data: settings.data,
+                exp: now_s + 3600,
+            }));
         }
         let sub = claims
             .sub
@@ -451,7 +529,90 @@ impl Service {
                 })
                 .await?;
         }
-        Ok(launched)
+        Ok(Launch::Resource(launched))
+    }
+
+    /// The context of a deep linking request, signed for the choice page.
+    pub async fn sign_deep_link_context(&self, ctx: &DeepLinkContext) -> ApiResult<String> {
+        let (kid, key) = self.tool_signing_key().await?;
+        let mut header = jsonwebtoken::Header::new(Algorithm::RS256);
+        header.kid = Some(kid);
+        jsonwebtoken::encode(&header, ctx, &key).map_err(|e| ApiError::new(500, "internal", e.to_string()))
+    }
+
+    /// The teacher's choice: the campaign offered to the platform as an LTI resource link, in a signed
+    /// `LtiDeepLinkingResponse` (returned with the URL to post it to).
+    pub async fn deep_link_response(
+        &self,
+        context: &str,
+        campaign: &str,
+        launch_url: &str,
+    ) -> ApiResult<(String, String)> {
+        let set = self.tool_jwks().await?;
+        let kid = jsonwebtoken::decode_header(context)
+            .ok()
+            .and_then(|h| h.kid)
+            .ok_or_else(|| bad_launch("the choice form was not made by this tool"))?;
+        let jwk = set
+            .find(&kid)
+            .ok_or_else(|| bad_launch("the choice form was not made by this tool"))?;
+        let key = DecodingKey::from_jwk(jwk).map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["exp"]);
+        let ctx = jsonwebtoken::decode::<DeepLinkContext>(context, &key, &validation)
+            .map_err(|e| bad_launch(format!("the choice form: {e}")))?
+            .claims;
+        check_id("campaign", campaign)?;
+        let rec = self
+            .store
+            .get_campaign(ctx.org, campaign)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("campaign `{campaign}`")))?;
+        let maximum = {
+            let c: etalon_assessment::Campaign =
+                serde_json::from_str(&rec.spec).map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+            let bank = Service::parse_bank(
+                &self
+                    .store
+                    .get_bank(ctx.org, &rec.bank, Some(rec.bank_version))
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("bank"))?,
+            )?;
+            let levels = bank.levels().cloned().unwrap_or_default();
+            c.targets()
+                .iter()
+                .map(|t| levels.for_competence(&t.competence).max_score())
+                .sum::<f64>()
+        };
+        let now = now_ms() / 1000;
+        let mut claims = serde_json::json!({
+            "iss": ctx.client_id, "aud": ctx.issuer, "iat": now, "exp": now + 600, "nonce": auth::new_id(),
+            "https://purl.imsglobal.org/spec/lti/claim/deployment_id": ctx.deployment_id,
+            "https://purl.imsglobal.org/spec/lti/claim/message_type": "LtiDeepLinkingResponse",
+            "https://purl.imsglobal.org/spec/lti/claim/version": "1.3.0",
+            "https://purl.imsglobal.org/spec/lti-dl/claim/content_items": [{
+                "type": "ltiResourceLink",
+                "title": rec.name,
+                "url": launch_url,
+                "custom": {"campaign": rec.id},
+                "lineItem": {"scoreMaximum": maximum, "label": rec.name},
+            }],
+        });
+        if let Some(data) = &ctx.data {
+            claims["https://purl.imsglobal.org/spec/lti-dl/claim/data"] = serde_json::json!(data);
+        }
+        let (kid, key) = self.tool_signing_key().await?;
+        let mut header = jsonwebtoken::Header::new(Algorithm::RS256);
+        header.kid = Some(kid);
+        let jwt = jsonwebtoken::encode(&header, &claims, &key)
+            .map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+        Ok((ctx.return_url, jwt))
+    }
+
+    /// The campaigns a deep linking teacher may choose from.
+    pub async fn deep_link_campaigns(&self, org: i64) -> ApiResult<Vec<crate::storage::CampaignRecord>> {
+        Ok(self.store.list_campaigns(org).await?)
     }
 
     /// The most points a session of a campaign can score: the sum of its competences' maxima.

@@ -243,6 +243,11 @@ strings! {
     refreshed: "Updated automatically every few seconds.", "Mis à jour automatiquement toutes les quelques secondes.";
     not_found: "Not found.", "Introuvable.";
     reached: "reached", "atteint";
+    dl_title: "Add an Etalon assessment to the course", "Ajouter une évaluation Etalon au cours";
+    dl_choose: "The campaign to add", "La campagne à ajouter";
+    dl_add: "Add to the course", "Ajouter au cours";
+    dl_back: "Going back to the course…", "Retour au cours…";
+    dl_return: "Return to the course", "Revenir au cours";
     not_yet: "not yet", "pas encore";
     chart_levels_of: "levels of", "niveaux de";
     chart_participants: "participants", "participants";

@@ -66,6 +66,7 @@ pub fn routes(max_body: usize) -> Router<AppState> {
         .route("/org/campaigns/{id}/results.csv", get(org::results_csv))
         .route("/lti/login", get(lti::login_get).post(lti::login_post))
         .route("/lti/launch", post(lti::launch))
+        .route("/lti/deep-link", post(lti::deep_link))
         .route("/lti/jwks", get(lti::jwks))
         .route("/lang/{code}", get(switch_language))
         .route("/assets/{name}", get(asset))
