@@ -155,6 +155,31 @@ impl Tour {
         panic!("page did not load");
     }
 
+    /// Type `text` into the field `css`.
+    async fn type_into(&self, css: &str, text: &str) {
+        self.c
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no `{css}`: {e}"))
+            .send_keys(text)
+            .await
+            .expect("keys");
+    }
+
+    /// Click `css` and wait for the next page.
+    async fn click_to_next(&self, css: &str) {
+        self.navigating(async {
+            self.c
+                .find(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("no `{css}`: {e}"))
+                .click()
+                .await
+                .expect("click");
+        })
+        .await;
+    }
+
     async fn text(&self, css: &str) -> String {
         let url = self
             .c
@@ -304,21 +329,8 @@ async fn timing(t: &Tour) -> (f64, u64) {
 
 /// Choose a file in the bank upload form and send it.
 async fn upload(t: &Tour, path: PathBuf) {
-    t.c.find(Locator::Css("#bank-file"))
-        .await
-        .unwrap()
-        .send_keys(path.to_str().unwrap())
-        .await
-        .unwrap();
-    t.navigating(async {
-        t.c.find(Locator::Css("form[action='/org/banks'] button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-    })
-    .await;
+    t.type_into("#bank-file", path.to_str().unwrap()).await;
+    t.click_to_next("form[action='/org/banks'] button").await;
 }
 
 fn splitmix(state: &mut u64) -> u64 {
@@ -373,37 +385,11 @@ async fn an_organisation_and_a_participant_in_a_real_browser() {
     t.go("/org").await;
     assert!(t.has("input#key[type=password]").await);
     t.check("org-sign-in").await;
-    t.c.find(Locator::Css("#key"))
-        .await
-        .unwrap()
-        .send_keys("etk_not-a-key")
-        .await
-        .unwrap();
-    t.navigating(async {
-        t.c.find(Locator::Css("form[action='/org/signin'] button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-    })
-    .await;
+    t.type_into("#key", "etk_not-a-key").await;
+    t.click_to_next("form[action='/org/signin'] button").await;
     assert!(t.text("p.error").await.contains("key"), "a wrong key is refused");
-    t.c.find(Locator::Css("#key"))
-        .await
-        .unwrap()
-        .send_keys(&server.demo_key)
-        .await
-        .unwrap();
-    t.navigating(async {
-        t.c.find(Locator::Css("form[action='/org/signin'] button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-    })
-    .await;
+    t.type_into("#key", &server.demo_key).await;
+    t.click_to_next("form[action='/org/signin'] button").await;
     assert!(t.text("main h1").await.contains("Organisation space"));
     assert!(
         t.text("main").await.contains("DEMO"),
@@ -478,27 +464,9 @@ async fn an_organisation_and_a_participant_in_a_real_browser() {
         "a target per competence of the framework ({targets})"
     );
     t.check("org-campaign-new").await;
-    t.c.find(Locator::Css("#name"))
-        .await
-        .unwrap()
-        .send_keys("Staff 2026")
-        .await
-        .unwrap();
-    t.c.find(Locator::Css("#join-code"))
-        .await
-        .unwrap()
-        .send_keys("staff26")
-        .await
-        .unwrap();
-    t.navigating(async {
-        t.c.find(Locator::Css("form[action='/org/campaigns'] button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-    })
-    .await;
+    t.type_into("#name", "Staff 2026").await;
+    t.type_into("#join-code", "staff26").await;
+    t.click_to_next("form[action='/org/campaigns'] button").await;
     assert_eq!(t.text("#join-code").await, "STAFF26");
     assert!(t.text("#join-link").await.ends_with("/join?code=STAFF26"));
     assert_eq!(t.text("#finished").await, "0");
@@ -511,21 +479,8 @@ async fn an_organisation_and_a_participant_in_a_real_browser() {
     t.go("/join?code=STAFF26").await;
     assert_eq!(t.value("#code").await, "STAFF26");
     t.check("participant-join").await;
-    t.c.find(Locator::Css("#participant"))
-        .await
-        .unwrap()
-        .send_keys("agent-007")
-        .await
-        .unwrap();
-    t.navigating(async {
-        t.c.find(Locator::Css("form[action='/join'] button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-    })
-    .await;
+    t.type_into("#participant", "agent-007").await;
+    t.click_to_next("form[action='/join'] button").await;
     let take = t.c.get_named_cookie("etalon_take").await.expect("session cookie");
     assert_eq!(take.http_only(), Some(true));
 
@@ -685,15 +640,7 @@ async fn an_organisation_and_a_participant_in_a_real_browser() {
         json!("fr")
     );
     assert!(t.text("main h2").await.contains("Rejoindre"));
-    t.navigating(async {
-        t.c.find(Locator::Css("form[action='/join'] button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-    })
-    .await;
+    t.click_to_next("form[action='/join'] button").await;
     let _ = answer_by_keyboard(&t, 0).await;
     let verdict = t.text("section.feedback h1").await;
     assert!(

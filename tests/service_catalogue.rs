@@ -589,6 +589,7 @@ async fn setup(server: &Server, client: &Client) -> (Fixture, String) {
 async fn every_bad_request_gets_its_4xx_and_changes_nothing() {
     let cases = catalogue();
     assert!(cases.len() >= 40, "{} cases", cases.len());
+    etalon_server::install_crypto();
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(60))
         .build()
@@ -750,6 +751,7 @@ async fn healthy(server: &Server, client: &Client, fx: &Fixture) -> Vec<String> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn far_oversized_bodies_always_get_their_413() {
     const TRIES: usize = 10;
+    etalon_server::install_crypto();
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(60))
         .build()

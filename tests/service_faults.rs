@@ -348,6 +348,7 @@ struct Resp {
 
 impl Http {
     fn new(base: &str) -> Http {
+        etalon_server::install_crypto();
         Http {
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(20))

@@ -9,10 +9,11 @@ mod service;
 use reqwest::header::{ACCEPT_LANGUAGE, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 use serde_json::Value;
-use service::{Client, db, servers, start};
+use service::{Client, db, input, servers, start};
 
 /// A browser without a cookie jar or redirects: every cookie and redirect is checked by hand.
 fn http() -> reqwest::Client {
+    etalon_server::install_crypto();
     reqwest::Client::builder()
         .redirect(Policy::none())
         .build()
@@ -60,15 +61,6 @@ fn cookie(page: &Page, name: &str) -> String {
         .next()
         .unwrap()
         .to_string()
-}
-
-/// The value of the first `<input name=NAME value=…>` of a page.
-fn input(body: &str, name: &str) -> String {
-    let at = body
-        .find(&format!("name=\"{name}\" value=\""))
-        .unwrap_or_else(|| panic!("no input {name} in {body}"));
-    let rest = &body[at + name.len() + 15..];
-    rest[..rest.find('"').unwrap()].to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -25,5 +25,12 @@ pub mod storage;
 pub mod web;
 
 pub use error::{ApiError, ApiResult};
+
+/// Make ring the process's TLS cryptography (rustls), once. The service's outgoing HTTPS (platform
+/// keys, grade passback) needs it; so does any other `reqwest` client built in the same process, since
+/// the crates' features are shared: call it before building one (the service calls it itself).
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
 pub use serve::{ServeOptions, serve};
 pub use service::Service;

@@ -54,7 +54,7 @@ pub struct Lti {
 impl Default for Lti {
     fn default() -> Self {
         // reqwest's TLS (rustls) takes its cryptography from the process-wide provider: ring.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::install_crypto();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::limited(3))

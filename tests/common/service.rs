@@ -101,7 +101,10 @@ impl Client {
     /// A client of `server`.
     pub fn new(base: &str) -> Self {
         Client {
-            http: reqwest::Client::builder().build().expect("client"),
+            http: {
+                etalon_server::install_crypto();
+                reqwest::Client::builder().build().expect("client")
+            },
             base: base.to_string(),
         }
     }
@@ -221,4 +224,13 @@ pub async fn another_server(url: &str) -> (String, tokio::task::JoinHandle<()>) 
         let _ = etalon_server::serve::serve_on(listener, app).await;
     });
     (base, task)
+}
+
+/// The value of the first `<input name=NAME value=…>` of a page.
+pub fn input(body: &str, name: &str) -> String {
+    let at = body
+        .find(&format!("name=\"{name}\" value=\""))
+        .unwrap_or_else(|| panic!("no input {name} in {body}"));
+    let rest = &body[at + name.len() + 15..];
+    rest[..rest.find('"').expect("a closing quote")].to_string()
 }
