@@ -206,6 +206,20 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions/{id}/result", get(session_result))
         .route("/v1/participants/{id}", axum::routing::delete(erase_participant))
         .route("/v1/lti/platforms", post(register_platform))
+        .route("/ims/cat/v1p0/sections", post(cat_create_section))
+        .route(
+            "/ims/cat/v1p0/sections/{id}",
+            get(cat_get_section).delete(cat_delete_section),
+        )
+        .route("/ims/cat/v1p0/sections/{id}/sessions", post(cat_start))
+        .route(
+            "/ims/cat/v1p0/sections/{id}/sessions/{sid}",
+            axum::routing::delete(cat_end),
+        )
+        .route(
+            "/ims/cat/v1p0/sections/{id}/sessions/{sid}/results",
+            post(cat_results),
+        )
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -229,6 +243,103 @@ async fn register_platform(
     let org = state.service.org(bearer.as_deref()).await?;
     let req: crate::lti::PlatformRequest = json_body(&state, body).await?;
     Ok(created(state.service.register_platform(&org, req).await?))
+}
+
+/// A CAT answer: the value with its status, or the standard's status object with the error's.
+fn cat_reply(status: StatusCode, r: ApiResult<Option<serde_json::Value>>) -> Response {
+    match r {
+        Ok(Some(v)) => (status, Json(v)).into_response(),
+        Ok(None) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => {
+            let code = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+            let mut r = (code, Json(crate::cat::status_object(&e))).into_response();
+            if e.status == 503 {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            r
+        }
+    }
+}
+
+/// 1EdTech CAT: create a section.
+async fn cat_create_section(State(state): State<AppState>, Bearer(bearer): Bearer, body: Body) -> Response {
+    let r = async {
+        let org = state.service.org(bearer.as_deref()).await?;
+        let body: serde_json::Value = json_body(&state, body).await?;
+        state.service.cat_create_section(&org, &body).await.map(Some)
+    };
+    cat_reply(StatusCode::CREATED, r.await)
+}
+
+/// 1EdTech CAT: a section's configuration.
+async fn cat_get_section(
+    State(state): State<AppState>,
+    Bearer(bearer): Bearer,
+    Path(id): Path<String>,
+) -> Response {
+    let r = async {
+        let org = state.service.org(bearer.as_deref()).await?;
+        state.service.cat_get_section(&org, &id).await.map(Some)
+    };
+    cat_reply(StatusCode::OK, r.await)
+}
+
+/// 1EdTech CAT: delete a section.
+async fn cat_delete_section(
+    State(state): State<AppState>,
+    Bearer(bearer): Bearer,
+    Path(id): Path<String>,
+) -> Response {
+    let r = async {
+        let org = state.service.org(bearer.as_deref()).await?;
+        state.service.cat_delete_section(&org, &id).await.map(|()| None)
+    };
+    cat_reply(StatusCode::NO_CONTENT, r.await)
+}
+
+/// 1EdTech CAT: start a session.
+async fn cat_start(
+    State(state): State<AppState>,
+    Bearer(bearer): Bearer,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    let r = async {
+        let org = state.service.org(bearer.as_deref()).await?;
+        // The body (personal needs, demographics, prior data) is optional and not used.
+        read_body(body, state.max_body).await?;
+        state.service.cat_start(&org, &id).await.map(Some)
+    };
+    cat_reply(StatusCode::CREATED, r.await)
+}
+
+/// 1EdTech CAT: submit results, get the next items.
+async fn cat_results(
+    State(state): State<AppState>,
+    Bearer(bearer): Bearer,
+    Path((id, sid)): Path<(String, String)>,
+    body: Body,
+) -> Response {
+    let r = async {
+        let org = state.service.org(bearer.as_deref()).await?;
+        let body: serde_json::Value = json_body(&state, body).await?;
+        state.service.cat_results(&org, &id, &sid, &body).await.map(Some)
+    };
+    cat_reply(StatusCode::OK, r.await)
+}
+
+/// 1EdTech CAT: end a session.
+async fn cat_end(
+    State(state): State<AppState>,
+    Bearer(bearer): Bearer,
+    Path((id, sid)): Path<(String, String)>,
+) -> Response {
+    let r = async {
+        let org = state.service.org(bearer.as_deref()).await?;
+        state.service.cat_end(&org, &id, &sid).await.map(|()| None)
+    };
+    cat_reply(StatusCode::NO_CONTENT, r.await)
 }
 
 /// Liveness.

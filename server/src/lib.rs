@@ -9,6 +9,7 @@
 //! - [`service`]: the operations (start, answer, result, reports…), independent of HTTP;
 //! - [`api`]: routes, JSON errors, the OpenAPI document; [`mod@serve`]: the server process;
 //! - [`ags`]: grade passback to the LMS's gradebook through a durable outbox;
+//! - [`cat`]: the 1EdTech Computer Adaptive Testing 1.0 REST binding;
 //! - [`lti`]: LTI 1.3 launches from an LMS (platform registration, OIDC login, id_token validation);
 //! - [`web`]: the web pages (participants and organisations), on the same service;
 //! - [`loadgen`]: the load generator behind `etalon bench serve`.
@@ -16,6 +17,7 @@
 pub mod ags;
 pub mod api;
 pub mod auth;
+pub mod cat;
 pub mod error;
 pub mod loadgen;
 pub mod lti;

@@ -628,7 +628,7 @@ impl Service {
 
     /// The assessor of a bank version and design, built once per process; a design the bank refuses is
     /// `refuse(error)`.
-    async fn assessor_or(
+    pub(crate) async fn assessor_or(
         &self,
         org: OrgId,
         bank: &str,

@@ -137,6 +137,18 @@ pub const MIGRATIONS: &[&str] = &[
         posted BIGINT
     );
     CREATE INDEX lti_grades_due ON lti_grades (state, next_attempt);",
+    // 5: 1EdTech CAT sections: a bank version and a design, under the configuration the delivery
+    // system sent.
+    "CREATE TABLE cat_sections (
+        org BIGINT NOT NULL REFERENCES orgs(id),
+        id TEXT NOT NULL,
+        bank TEXT NOT NULL,
+        bank_version BIGINT NOT NULL,
+        design TEXT NOT NULL,
+        configuration TEXT NOT NULL,
+        created BIGINT NOT NULL,
+        PRIMARY KEY (org, id)
+    );",
 ];
 
 /// An organisation.
@@ -305,6 +317,25 @@ pub struct GradeJob {
     pub finished: i64,
 }
 
+/// A 1EdTech CAT section: what its sessions run on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatSection {
+    /// Owner.
+    pub org: OrgId,
+    /// Random id (`sectionIdentifier`).
+    pub id: String,
+    /// Bank id.
+    pub bank: String,
+    /// Bank version.
+    pub bank_version: i64,
+    /// The design (`etalon_assessment::Design`) as JSON.
+    pub design: String,
+    /// The `sectionConfiguration` as sent (base64).
+    pub configuration: String,
+    /// Unix milliseconds.
+    pub created: i64,
+}
+
 /// What [`Storage::append_answer`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Appended {
@@ -458,6 +489,12 @@ pub trait Storage: Send + Sync + 'static {
     /// Grades by state (`pending`, `posted`) with their attempts and last error, for an organisation's
     /// sessions.
     async fn lti_grades(&self, org: OrgId) -> StoreResult<Vec<(String, String, i64, Option<String>)>>;
+    /// Store a CAT section.
+    async fn put_cat_section(&self, section: &CatSection) -> StoreResult<()>;
+    /// One of the organisation's CAT sections.
+    async fn get_cat_section(&self, org: OrgId, id: &str) -> StoreResult<Option<CatSection>>;
+    /// Delete a CAT section; `false` if there was none.
+    async fn delete_cat_section(&self, org: OrgId, id: &str) -> StoreResult<bool>;
     /// Every table's rows in a canonical text form (tests compare it before and after a request).
     async fn dump(&self) -> StoreResult<String>;
 }

@@ -964,6 +964,53 @@ impl Storage for PgStore {
             .collect())
     }
 
+    async fn put_cat_section(&self, c: &CatSection) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO cat_sections (org, id, bank, bank_version, design, configuration, created) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &c.org,
+                &c.id,
+                &c.bank,
+                &c.bank_version,
+                &c.design,
+                &c.configuration,
+                &c.created,
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn get_cat_section(&self, org: OrgId, id: &str) -> StoreResult<Option<CatSection>> {
+        let row = self
+            .row(
+                "SELECT org, id, bank, bank_version, design, configuration, created FROM cat_sections \
+                 WHERE org = $1 AND id = $2",
+                &[&org, &id],
+            )
+            .await?;
+        Ok(row.map(|r| CatSection {
+            org: r.get(0),
+            id: r.get(1),
+            bank: r.get(2),
+            bank_version: r.get(3),
+            design: r.get(4),
+            configuration: r.get(5),
+            created: r.get(6),
+        }))
+    }
+
+    async fn delete_cat_section(&self, org: OrgId, id: &str) -> StoreResult<bool> {
+        let n = self
+            .execute(
+                "DELETE FROM cat_sections WHERE org = $1 AND id = $2",
+                &[&org, &id],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
     async fn dump(&self) -> StoreResult<String> {
         // Each row as JSON (columns in table order), each table in primary-key order.
         const TABLES: &[(&str, &str)] = &[
@@ -1003,6 +1050,10 @@ impl Storage for PgStore {
             (
                 "lti_grades",
                 "SELECT row_to_json(t)::text FROM lti_grades t ORDER BY t.session COLLATE \"C\"",
+            ),
+            (
+                "cat_sections",
+                "SELECT row_to_json(t)::text FROM cat_sections t ORDER BY t.org, t.id COLLATE \"C\"",
             ),
             (
                 "tool_keys",

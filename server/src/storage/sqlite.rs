@@ -915,6 +915,62 @@ impl Storage for SqliteStore {
         })
     }
 
+    async fn put_cat_section(&self, c: &CatSection) -> StoreResult<()> {
+        let c = c.clone();
+        self.write(move |db| {
+            db.execute(
+                "INSERT INTO cat_sections (org, id, bank, bank_version, design, configuration, created)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    c.org,
+                    c.id,
+                    c.bank,
+                    c.bank_version,
+                    c.design,
+                    c.configuration,
+                    c.created
+                ],
+            )
+            .map(drop)
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn get_cat_section(&self, org: OrgId, id: &str) -> StoreResult<Option<CatSection>> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT org, id, bank, bank_version, design, configuration, created FROM cat_sections
+                 WHERE org = ?1 AND id = ?2",
+            )?
+            .query_row(params![org, id], |r| {
+                Ok(CatSection {
+                    org: r.get(0)?,
+                    id: r.get(1)?,
+                    bank: r.get(2)?,
+                    bank_version: r.get(3)?,
+                    design: r.get(4)?,
+                    configuration: r.get(5)?,
+                    created: r.get(6)?,
+                })
+            })
+            .optional()
+        })
+    }
+
+    async fn delete_cat_section(&self, org: OrgId, id: &str) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.write(move |c| {
+            c.execute(
+                "DELETE FROM cat_sections WHERE org = ?1 AND id = ?2",
+                params![org, id],
+            )
+            .map(|n| n > 0)
+            .map_err(map_err)
+        })
+        .await
+    }
+
     async fn dump(&self) -> StoreResult<String> {
         self.read(|c| {
             let mut out = String::new();
@@ -930,6 +986,7 @@ impl Storage for SqliteStore {
                 ("lti_logins", "state"),
                 ("tool_keys", "kid"),
                 ("lti_grades", "session"),
+                ("cat_sections", "org, id"),
             ] {
                 out.push_str(&format!("# {table}\n"));
                 let mut st = c.prepare(&format!("SELECT * FROM {table} ORDER BY {order}"))?;
