@@ -660,6 +660,32 @@ async fn grades_reach_the_gradebook_once_through_the_outbox() {
             (grades[0].1.as_str(), grades[0].2, grades[0].3.as_deref()),
             ("posted", 3, None)
         );
+        // The organisation's page shows the tool's addresses, the platform and the grade posted.
+        let signed = http()
+            .post(format!("{}/org/signin", s.base))
+            .form(&[("key", s.demo_key.as_str())])
+            .send()
+            .await
+            .unwrap();
+        let cookie = signed
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+            .find(|c| c.starts_with("etalon_org="))
+            .unwrap();
+        let page = http()
+            .get(format!("{}/org", s.base))
+            .header(COOKIE, cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains(&format!("{}/lti/launch", s.base)), "{page}");
+        assert!(page.contains(&p.issuer) && page.contains("etalon-client"));
+        assert!(page.contains("1 posted · 0 waiting"), "{page}");
     }
 }
 

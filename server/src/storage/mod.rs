@@ -459,6 +459,8 @@ pub trait Storage: Send + Sync + 'static {
     async fn put_lti_platform(&self, platform: &LtiPlatform) -> StoreResult<()>;
     /// The platforms with this issuer (any organisation: a launch names only its issuer).
     async fn lti_platforms(&self, issuer: &str) -> StoreResult<Vec<LtiPlatform>>;
+    /// The organisation's platforms.
+    async fn org_lti_platforms(&self, org: OrgId) -> StoreResult<Vec<LtiPlatform>>;
     /// Record a pending login (expired ones are deleted on the way).
     async fn create_lti_login(&self, login: &LtiLogin) -> StoreResult<()>;
     /// Take (delete and return) the pending login with this state, if it has not expired at `now`:

@@ -166,6 +166,43 @@ fn answer_row(r: &Row) -> AnswerRecord {
 }
 
 impl PgStore {
+    /// The LTI platforms matching `filter` (one parameter), by issuer and client id.
+    async fn platforms(
+        &self,
+        filter: &str,
+        param: &(dyn tokio_postgres::types::ToSql + Sync),
+    ) -> StoreResult<Vec<LtiPlatform>> {
+        let rows = self
+            .rows(
+                &format!(
+                    "SELECT org, issuer, client_id, deployment_ids, auth_login_url, auth_token_url, jwks_url, \
+                            created FROM lti_platforms WHERE {filter} \
+                     ORDER BY issuer COLLATE \"C\", client_id COLLATE \"C\""
+                ),
+                &[param],
+            )
+            .await?;
+        super::with_deployments(
+            rows.iter()
+                .map(|r| {
+                    (
+                        LtiPlatform {
+                            org: r.get(0),
+                            issuer: r.get(1),
+                            client_id: r.get(2),
+                            deployment_ids: Vec::new(),
+                            auth_login_url: r.get(4),
+                            auth_token_url: r.get(5),
+                            jwks_url: r.get(6),
+                            created: r.get(7),
+                        },
+                        r.get(3),
+                    )
+                })
+                .collect(),
+        )
+    }
+
     /// Connect (`postgres://…` URL, as libpq takes it) with the default pool and migrate.
     pub async fn open(url: &str) -> StoreResult<PgStore> {
         Self::open_with(url, PgOptions::default()).await
@@ -786,32 +823,11 @@ impl Storage for PgStore {
     }
 
     async fn lti_platforms(&self, issuer: &str) -> StoreResult<Vec<LtiPlatform>> {
-        let rows = self
-            .rows(
-                "SELECT org, issuer, client_id, deployment_ids, auth_login_url, auth_token_url, jwks_url, \
-                        created FROM lti_platforms WHERE issuer = $1 ORDER BY client_id COLLATE \"C\"",
-                &[&issuer],
-            )
-            .await?;
-        super::with_deployments(
-            rows.iter()
-                .map(|r| {
-                    (
-                        LtiPlatform {
-                            org: r.get(0),
-                            issuer: r.get(1),
-                            client_id: r.get(2),
-                            deployment_ids: Vec::new(),
-                            auth_login_url: r.get(4),
-                            auth_token_url: r.get(5),
-                            jwks_url: r.get(6),
-                            created: r.get(7),
-                        },
-                        r.get(3),
-                    )
-                })
-                .collect(),
-        )
+        self.platforms("issuer = $1", &issuer).await
+    }
+
+    async fn org_lti_platforms(&self, org: OrgId) -> StoreResult<Vec<LtiPlatform>> {
+        self.platforms("org = $1", &org).await
     }
 
     async fn create_lti_login(&self, l: &LtiLogin) -> StoreResult<()> {

@@ -59,6 +59,34 @@ fn connect(path: &Path) -> StoreResult<Connection> {
 }
 
 impl SqliteStore {
+    /// The LTI platforms matching `filter` (one parameter), by issuer and client id.
+    fn platforms(&self, filter: &str, param: rusqlite::types::Value) -> StoreResult<Vec<LtiPlatform>> {
+        let sql = format!(
+            "SELECT org, issuer, client_id, deployment_ids, auth_login_url, auth_token_url, jwks_url, created
+             FROM lti_platforms WHERE {filter} ORDER BY issuer, client_id"
+        );
+        let rows: Vec<(LtiPlatform, String)> = self.read(|c| {
+            c.prepare_cached(&sql)?
+                .query_map([param], |r| {
+                    Ok((
+                        LtiPlatform {
+                            org: r.get(0)?,
+                            issuer: r.get(1)?,
+                            client_id: r.get(2)?,
+                            deployment_ids: Vec::new(),
+                            auth_login_url: r.get(4)?,
+                            auth_token_url: r.get(5)?,
+                            jwks_url: r.get(6)?,
+                            created: r.get(7)?,
+                        },
+                        r.get(3)?,
+                    ))
+                })?
+                .collect()
+        })?;
+        super::with_deployments(rows)
+    }
+
     /// Open (creating if needed) the database file, switch it to WAL and apply the migrations.
     pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
         let conn = connect(path)?;
@@ -709,29 +737,11 @@ impl Storage for SqliteStore {
     }
 
     async fn lti_platforms(&self, issuer: &str) -> StoreResult<Vec<LtiPlatform>> {
-        let rows: Vec<(LtiPlatform, String)> = self.read(|c| {
-            c.prepare_cached(
-                "SELECT org, issuer, client_id, deployment_ids, auth_login_url, auth_token_url, jwks_url,
-                        created FROM lti_platforms WHERE issuer = ?1 ORDER BY client_id",
-            )?
-            .query_map([issuer], |r| {
-                Ok((
-                    LtiPlatform {
-                        org: r.get(0)?,
-                        issuer: r.get(1)?,
-                        client_id: r.get(2)?,
-                        deployment_ids: Vec::new(),
-                        auth_login_url: r.get(4)?,
-                        auth_token_url: r.get(5)?,
-                        jwks_url: r.get(6)?,
-                        created: r.get(7)?,
-                    },
-                    r.get(3)?,
-                ))
-            })?
-            .collect()
-        })?;
-        super::with_deployments(rows)
+        self.platforms("issuer = ?1", issuer.to_string().into())
+    }
+
+    async fn org_lti_platforms(&self, org: OrgId) -> StoreResult<Vec<LtiPlatform>> {
+        self.platforms("org = ?1", org.into())
     }
 
     async fn create_lti_login(&self, login: &LtiLogin) -> StoreResult<()> {

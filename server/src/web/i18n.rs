@@ -243,6 +243,21 @@ strings! {
     refreshed: "Updated automatically every few seconds.", "Mis à jour automatiquement toutes les quelques secondes.";
     not_found: "Not found.", "Introuvable.";
     reached: "reached", "atteint";
+    lti_title: "LMS (LTI 1.3)", "LMS (LTI 1.3)";
+    lti_lead: "To add Etalon to Moodle or another LTI 1.3 platform as an external tool, give it these addresses, then register the platform with POST /v1/lti/platforms (see the README).",
+        "Pour ajouter Etalon à Moodle ou à une autre plateforme LTI 1.3 comme outil externe, donnez-lui ces adresses, puis enregistrez la plateforme avec POST /v1/lti/platforms (voir le README).";
+    lti_tool_url: "Tool URL and redirection URI", "URL de l'outil et URI de redirection";
+    lti_login_url: "Initiate login URL", "URL d'initiation de connexion";
+    lti_jwks_url: "Public keyset URL", "URL du jeu de clés publiques";
+    lti_platforms: "Registered platforms", "Plateformes enregistrées";
+    lti_none: "No platform registered yet.", "Aucune plateforme enregistrée.";
+    issuer: "Issuer", "Émetteur";
+    client_id: "Client id", "Identifiant client";
+    deployments: "Deployments", "Déploiements";
+    grades_title: "Grades sent to the LMS", "Notes envoyées au LMS";
+    grades_posted: "posted", "envoyées";
+    grades_pending: "waiting", "en attente";
+    last_error: "Last error", "Dernière erreur";
     dl_title: "Add an Etalon assessment to the course", "Ajouter une évaluation Etalon au cours";
     dl_choose: "The campaign to add", "La campagne à ajouter";
     dl_add: "Add to the course", "Ajouter au cours";

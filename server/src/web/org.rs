@@ -148,6 +148,10 @@ pub(super) async fn dashboard(ctx: Ctx, State(state): State<AppState>, jar: Cook
         (Ok(c), Ok(b)) => (c, b),
         (Err(e), _) | (_, Err(e)) => return error_page(&ctx, &e),
     };
+    let lms = match lms_part(&ctx, &state, &s.org).await {
+        Ok(m) => m,
+        Err(e) => return error_page(&ctx, &e),
+    };
     org_page(
         &ctx,
         &s,
@@ -189,8 +193,50 @@ pub(super) async fn dashboard(ctx: Ctx, State(state): State<AppState>, jar: Cook
                 }
                 (upload_form(&ctx, &s))
             }
+            (lms)
         },
     )
+}
+
+/// The LMS part of the dashboard: the tool's addresses to give the platform, the platforms
+/// registered, and where the grades of launched sessions stand.
+async fn lms_part(ctx: &Ctx, state: &AppState, org: &Org) -> Result<Markup, ApiError> {
+    let t = ctx.lang.t();
+    let platforms = state.service.store.org_lti_platforms(org.id).await?;
+    let grades = state.service.grades(org).await?;
+    let posted = grades.iter().filter(|g| g.1 == "posted").count();
+    let failing: Vec<_> = grades
+        .iter()
+        .filter(|g| g.1 != "posted" && g.3.is_some())
+        .take(5)
+        .collect();
+    Ok(html! {
+        section aria-labelledby="lms-title" {
+            h2 #lms-title { (t.lti_title) }
+            p.hint { (t.lti_lead) }
+            dl.facts {
+                dt { (t.lti_tool_url) } dd { code #lti-launch { (ctx.origin) "/lti/launch" } }
+                dt { (t.lti_login_url) } dd { code { (ctx.origin) "/lti/login" } }
+                dt { (t.lti_jwks_url) } dd { code { (ctx.origin) "/lti/jwks" } }
+            }
+            h3 { (t.lti_platforms) }
+            @if platforms.is_empty() { p { (t.lti_none) } } @else {
+                div.scroll tabindex="0" { table #platforms {
+                    thead { tr { th scope="col" { (t.issuer) } th scope="col" { (t.client_id) } th scope="col" { (t.deployments) } } }
+                    tbody { @for p in &platforms { tr {
+                        th scope="row" { (p.issuer) }
+                        td { code { (p.client_id) } }
+                        td { (p.deployment_ids.join(", ")) }
+                    } } }
+                } }
+            }
+            @if !grades.is_empty() {
+                h3 { (t.grades_title) }
+                p #grades { (posted) " " (t.grades_posted) " · " (grades.len() - posted) " " (t.grades_pending) }
+                @for g in failing { p.hint { (t.last_error) " (" (g.0) "): " (g.3.as_deref().unwrap_or("")) } }
+            }
+        }
+    })
 }
 
 fn upload_form(ctx: &Ctx, s: &SignedIn) -> Markup {
