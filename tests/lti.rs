@@ -192,6 +192,19 @@ fn registration(p: &Platform) -> Value {
     })
 }
 
+/// Register platform `p` with the demo organisation (201 expected).
+async fn register(api: &Client, s: &Server, p: &Platform) {
+    let r = api
+        .call(
+            "POST",
+            "/v1/lti/platforms",
+            Some(&s.demo_key),
+            Some(&registration(p)),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
 /// Start a login at Etalon: the state, nonce and redirect URI it sends the browser to the platform with.
 async fn login(s: &Server, p: &Platform, hint: &str) -> (String, String, String) {
     let r = http()
@@ -560,18 +573,7 @@ async fn grades_reach_the_gradebook_once_through_the_outbox() {
         eprintln!("AGS on {}", s.backend);
         let p = platform(&s.base).await;
         let api = Client::new(&s.base);
-        let registration = registration(&p);
-        assert_eq!(
-            api.call(
-                "POST",
-                "/v1/lti/platforms",
-                Some(&s.demo_key),
-                Some(&registration)
-            )
-            .await
-            .status,
-            201
-        );
+        register(&api, &s, &p).await;
         // The launch names its line item and the score scope.
         let (state, nonce, redirect) = login(&s, &p, "u").await;
         let mut c = claims(&p, &nonce, "learner-9", "example-campaign");
@@ -694,18 +696,7 @@ async fn a_teacher_adds_a_campaign_to_a_course_by_deep_linking() {
     for s in servers().await {
         let p = platform(&s.base).await;
         let api = Client::new(&s.base);
-        let registration = registration(&p);
-        assert_eq!(
-            api.call(
-                "POST",
-                "/v1/lti/platforms",
-                Some(&s.demo_key),
-                Some(&registration)
-            )
-            .await
-            .status,
-            201
-        );
+        register(&api, &s, &p).await;
         let deep_linking = |c: &mut Value, role: &str| {
             c["https://purl.imsglobal.org/spec/lti/claim/message_type"] = json!("LtiDeepLinkingRequest");
             c["https://purl.imsglobal.org/spec/lti/claim/roles"] = json!([format!(

@@ -49,6 +49,8 @@ pub struct Lti {
     pub(crate) tokens: Mutex<HashMap<(String, String), (Instant, String)>>,
     /// The first delay before a failed grade is posted again (then doubling).
     pub(crate) first_backoff_ms: std::sync::atomic::AtomicI64,
+    /// The tool's keys once read (they never change once created: no query per signature).
+    keys: Mutex<Option<Vec<(String, String)>>>,
 }
 
 impl Default for Lti {
@@ -65,6 +67,7 @@ impl Default for Lti {
             jwks: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             first_backoff_ms: std::sync::atomic::AtomicI64::new(crate::ags::FIRST_BACKOFF_MS),
+            keys: Mutex::new(None),
         }
     }
 }
@@ -680,10 +683,21 @@ impl Service {
 
     /// The tool's signing keys (created on first use: RSA 2048, kept in the database).
     async fn tool_keys(&self) -> ApiResult<Vec<(String, String)>> {
-        let keys = self.store.tool_keys().await?;
-        if !keys.is_empty() {
+        if let Some(keys) = self.lti.keys.lock().ok().and_then(|k| k.clone()) {
             return Ok(keys);
         }
+        let mut keys = self.store.tool_keys().await?;
+        if keys.is_empty() {
+            keys = self.create_tool_key().await?;
+        }
+        if let Ok(mut cached) = self.lti.keys.lock() {
+            *cached = Some(keys.clone());
+        }
+        Ok(keys)
+    }
+
+    /// Create the tool's key (RSA 2048); returns the keys then stored.
+    async fn create_tool_key(&self) -> ApiResult<Vec<(String, String)>> {
         let pem = tokio::task::spawn_blocking(|| {
             use rsa::pkcs1::EncodeRsaPrivateKey;
             let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)?;
