@@ -609,8 +609,7 @@ async fn grades_reach_the_gradebook_once_through_the_outbox() {
             .json;
         // The platform is down: the grade waits, with its error, and is tried again later.
         p.down.store(true, std::sync::atomic::Ordering::SeqCst);
-        s.service
-            .set_grade_retry_delay(std::time::Duration::from_millis(300));
+        s.service.set_retry_delay(std::time::Duration::from_millis(300));
         assert_eq!(s.service.post_due_grades().await.unwrap(), (0, 1));
         let org = s.service.org(Some(&s.demo_key)).await.unwrap();
         let grades = s.service.grades(&org).await.unwrap();
@@ -663,28 +662,7 @@ async fn grades_reach_the_gradebook_once_through_the_outbox() {
             ("posted", 3, None)
         );
         // The organisation's page shows the tool's addresses, the platform and the grade posted.
-        let signed = http()
-            .post(format!("{}/org/signin", s.base))
-            .form(&[("key", s.demo_key.as_str())])
-            .send()
-            .await
-            .unwrap();
-        let cookie = signed
-            .headers()
-            .get_all(SET_COOKIE)
-            .iter()
-            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
-            .find(|c| c.starts_with("etalon_org="))
-            .unwrap();
-        let page = http()
-            .get(format!("{}/org", s.base))
-            .header(COOKIE, cookie)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = service::org_page(&s.base, &s.demo_key).await;
         assert!(page.contains(&format!("{}/lti/launch", s.base)), "{page}");
         assert!(page.contains(&p.issuer) && page.contains("etalon-client"));
         assert!(page.contains("1 posted · 0 waiting"), "{page}");

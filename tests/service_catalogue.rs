@@ -320,6 +320,18 @@ fn catalogue() -> Vec<Case> {
         case("erase: participant of 10 000 characters", "DELETE", "/v1/participants/{LONG10K}", Demo, None, nobody, 404, "not_found", None),
         case("erase: session token", "DELETE", "/v1/participants/alice", Token, None, nobody, 401, "unauthorized", None),
         case("erase: missing Authorization", "DELETE", "/v1/participants/alice", none, None, nobody, 401, "unauthorized", None),
+        // ---- xAPI: the organisation's LRS ------------------------------------------------------------
+        case("xapi: no key", "PUT", "/v1/xapi", none, JSON, Text(r#"{"endpoint": "https://lrs.example/xapi", "username": "u", "password": "p"}"#), 401, "unauthorized", None),
+        case("xapi: session token", "PUT", "/v1/xapi", Token, JSON, Text(r#"{"endpoint": "https://lrs.example/xapi", "username": "u", "password": "p"}"#), 401, "unauthorized", None),
+        case("xapi: endpoint not a URL", "PUT", "/v1/xapi", Demo, JSON, Text(r#"{"endpoint": "lrs", "username": "u", "password": "p"}"#), 422, "invalid", Some("endpoint")),
+        case("xapi: plain-HTTP endpoint elsewhere", "PUT", "/v1/xapi", Demo, JSON, Text(r#"{"endpoint": "http://lrs.example/xapi", "username": "u", "password": "p"}"#), 422, "invalid", Some("endpoint")),
+        case("xapi: empty password", "PUT", "/v1/xapi", Demo, JSON, Text(r#"{"endpoint": "https://lrs.example/xapi", "username": "u", "password": ""}"#), 422, "invalid", Some("password")),
+        case("xapi: no password", "PUT", "/v1/xapi", Demo, JSON, Text(r#"{"endpoint": "https://lrs.example/xapi", "username": "u"}"#), 422, "invalid", None),
+        case("xapi: home page not an IRI", "PUT", "/v1/xapi", Demo, JSON, Text(r#"{"endpoint": "https://lrs.example/xapi", "username": "u", "password": "p", "homepage": "mailto:a@b"}"#), 422, "invalid", Some("homepage")),
+        case("xapi: unknown field", "PUT", "/v1/xapi", Demo, JSON, Text(r#"{"endpoint": "https://lrs.example/xapi", "username": "u", "password": "p", "version": "2.0"}"#), 422, "invalid", Some("version")),
+        case("xapi: none configured", "GET", "/v1/xapi", Demo, None, nobody, 404, "not_found", None),
+        case("xapi: remove none", "DELETE", "/v1/xapi", Demo, None, nobody, 404, "not_found", None),
+        case("xapi: wrong method", "POST", "/v1/xapi", Demo, JSON, Text("{}"), 405, "method_not_allowed", None),
         // ---- Routes -----------------------------------------------------------------------------------
         case("erase: empty id", "DELETE", "/v1/participants/", Demo, None, nobody, 404, "not_found", None),
         case("answers: empty session id", "POST", "/v1/sessions//answers", Token, JSON, Text(r#"{"position": 2, "item": "{I2}", "choice": 0}"#), 404, "not_found", None),

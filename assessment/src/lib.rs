@@ -25,6 +25,7 @@ pub mod presets;
 pub mod results;
 pub mod scoring;
 pub mod simulation;
+pub mod xapi;
 
 pub use assessment::{
     AnswerFeedback, Assessment, AssessmentError, AssessmentResult, Assessor, Design, Feedback, ItemView,

@@ -2,12 +2,11 @@
 //! the course's gradebook.
 //!
 //! The launch's line item is recorded with the session ([`Storage::put_lti_grade`]); the grade is
-//! posted once the session has its result, by an outbox that lives in the database: a background task
-//! claims due grades under a lease (so two servers never post the same grade at once), asks the
-//! platform for an access token (OAuth 2 client credentials with a JWT assertion signed by the tool's
-//! key, 1EdTech Security Framework §4.1), and posts the score to `{lineitem}/scores`. A refusal or an
-//! unreachable platform is retried with exponential backoff (10 s doubling to 1 h), forever, so a
-//! platform down for an hour loses nothing; an accepted score is marked posted and never sent again.
+//! posted once the session has its result, by a durable outbox ([`crate::outbox`]): a background task
+//! claims due grades under a lease, asks the platform for an access token (OAuth 2 client credentials
+//! with a JWT assertion signed by the tool's key, 1EdTech Security Framework §4.1), and posts the score
+//! to `{lineitem}/scores`. A refusal or an unreachable platform is retried with exponential backoff
+//! (10 s doubling to 1 h), forever; an accepted score is marked posted and never sent again.
 //! (Should a server die between the platform's acceptance and the mark, the retry sends the same
 //! score with the same `timestamp`, which AGS platforms take as the same score.)
 //!
@@ -15,34 +14,22 @@
 
 use crate::auth;
 use crate::error::{ApiError, ApiResult};
+use crate::outbox::LEASE_MS;
 use crate::service::Service;
 use crate::storage::{GradeJob, now_ms};
 use etalon_assessment::campaign::ParticipantResult;
 use jsonwebtoken::{Algorithm, Header};
 use serde::Deserialize;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The AGS scope of score posting.
 pub const SCORE_SCOPE: &str = "https://purl.imsglobal.org/spec/lti-ags/scope/score";
-/// How long a claimed grade is reserved for the process that claimed it.
-const LEASE_MS: i64 = 60_000;
-/// First retry delay; it doubles with each failure up to [`MAX_BACKOFF_MS`].
-pub const FIRST_BACKOFF_MS: i64 = 10_000;
-/// Longest delay between two attempts.
-const MAX_BACKOFF_MS: i64 = 3_600_000;
 
 #[derive(Deserialize)]
 struct TokenAnswer {
     access_token: String,
     #[serde(default)]
     expires_in: Option<u64>,
-}
-
-/// The delay before attempt `attempts + 1` after a failure, the first being `first` ms.
-pub fn backoff_ms(first: i64, attempts: i64) -> i64 {
-    let doublings = attempts.clamp(0, 20) as u32;
-    first.saturating_mul(1_i64 << doublings).min(MAX_BACKOFF_MS)
 }
 
 /// `{lineitem}/scores`, the line item URL's query kept after the path.
@@ -163,13 +150,6 @@ impl Service {
             .map_err(|e| ApiError::new(502, "platform_refused", format!("posting the score: {e}")))
     }
 
-    /// Set the first delay before a failed grade is posted again (it doubles with each failure).
-    pub fn set_grade_retry_delay(&self, first: Duration) {
-        self.lti
-            .first_backoff_ms
-            .store(first.as_millis() as i64, std::sync::atomic::Ordering::Relaxed);
-    }
-
     /// Grades of the organisation's launched sessions: (session, `pending`|`posted`, attempts, last
     /// error).
     pub async fn grades(
@@ -192,11 +172,7 @@ impl Service {
                 }
                 Err(e) => {
                     tracing::warn!(session = %job.grade.session, attempts = job.attempts + 1, error = %e.message, "grade not posted; will retry");
-                    let first = self
-                        .lti
-                        .first_backoff_ms
-                        .load(std::sync::atomic::Ordering::Relaxed);
-                    let next = now_ms() + backoff_ms(first, job.attempts);
+                    let next = self.retry_at(job.attempts);
                     self.store
                         .grade_failed(&job.grade.session, next, &etalon_assessment::cut(&e.message, 500))
                         .await?;
@@ -208,32 +184,9 @@ impl Service {
     }
 }
 
-/// Run the grade outbox every `every` until the process ends.
-pub fn spawn_grade_outbox(service: Arc<Service>, every: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(e) = service.post_due_grades().await {
-                tracing::warn!(error = %e.message, "grade outbox: storage unavailable");
-            }
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_to_an_hour() {
-        assert_eq!(backoff_ms(FIRST_BACKOFF_MS, 0), 10_000);
-        assert_eq!(backoff_ms(FIRST_BACKOFF_MS, 1), 20_000);
-        assert_eq!(backoff_ms(FIRST_BACKOFF_MS, 3), 80_000);
-        assert_eq!(backoff_ms(FIRST_BACKOFF_MS, 9), 3_600_000);
-        assert_eq!(backoff_ms(FIRST_BACKOFF_MS, 1000), 3_600_000);
-    }
 
     #[test]
     fn scores_go_after_the_line_item_path() {

@@ -206,6 +206,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions/{id}/result", get(session_result))
         .route("/v1/participants/{id}", axum::routing::delete(erase_participant))
         .route("/v1/lti/platforms", post(register_platform))
+        .route("/v1/xapi", get(get_lrs).put(put_lrs).delete(delete_lrs))
         .route("/ims/cat/v1p0/sections", post(cat_create_section))
         .route(
             "/ims/cat/v1p0/sections/{id}",
@@ -667,6 +668,38 @@ async fn erase_participant(State(s): State<AppState>, bearer: Bearer, Id(id): Id
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// Configure the organisation's Learning Record Store: answers and completions become xAPI statements.
+#[utoipa::path(put, path = "/v1/xapi",
+    responses((status = 200, description = "`{\"endpoint\", \"username\", \"homepage\", \"created\", \"statements\"}` (never the password)"),
+        (status = 400), (status = 401), (status = 422), (status = 503)))]
+async fn put_lrs(
+    State(state): State<AppState>,
+    Bearer(bearer): Bearer,
+    ctx: crate::web::Ctx,
+    body: Body,
+) -> ApiResult<Response> {
+    let org = state.service.org(bearer.as_deref()).await?;
+    let req: crate::xapi::LrsRequest = json_body(&state, body).await?;
+    Ok(Json(state.service.configure_lrs(&org, req, &ctx.origin).await?).into_response())
+}
+
+/// The organisation's Learning Record Store and where its statements stand.
+#[utoipa::path(get, path = "/v1/xapi",
+    responses((status = 200, description = "`{\"endpoint\", \"username\", \"homepage\", \"created\", \"statements\": {\"sessions_completed\", \"sessions_open\", \"answers_sent\", \"failing\"}}`"),
+        (status = 401), (status = 404), (status = 503)))]
+async fn get_lrs(State(state): State<AppState>, Bearer(bearer): Bearer) -> ApiResult<Response> {
+    let org = state.service.org(bearer.as_deref()).await?;
+    Ok(Json(state.service.lrs(&org).await?).into_response())
+}
+
+/// Stop sending statements (what is unsent waits for the next LRS configured).
+#[utoipa::path(delete, path = "/v1/xapi", responses((status = 204), (status = 401), (status = 404), (status = 503)))]
+async fn delete_lrs(State(state): State<AppState>, Bearer(bearer): Bearer) -> ApiResult<Response> {
+    let org = state.service.org(bearer.as_deref()).await?;
+    state.service.remove_lrs(&org).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 /// The OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
@@ -692,7 +725,10 @@ async fn erase_participant(State(s): State<AppState>, bearer: Bearer, Id(id): Id
         answer,
         session_result,
         erase_participant,
-        register_platform
+        register_platform,
+        get_lrs,
+        put_lrs,
+        delete_lrs
     )
 )]
 pub struct ApiDoc;

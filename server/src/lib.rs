@@ -21,10 +21,12 @@ pub mod cat;
 pub mod error;
 pub mod loadgen;
 pub mod lti;
+pub mod outbox;
 pub mod serve;
 pub mod service;
 pub mod storage;
 pub mod web;
+pub mod xapi;
 
 pub use error::{ApiError, ApiResult};
 

@@ -47,7 +47,7 @@ pub struct Lti {
     jwks: Mutex<HashMap<String, (Instant, JwkSet)>>,
     /// Access tokens for grade passback, per (issuer, client id), with when they stop being used.
     pub(crate) tokens: Mutex<HashMap<(String, String), (Instant, String)>>,
-    /// The first delay before a failed grade is posted again (then doubling).
+    /// The first delay before a failed grade or statement delivery is tried again (then doubling).
     pub(crate) first_backoff_ms: std::sync::atomic::AtomicI64,
     /// The tool's keys once read (they never change once created: no query per signature).
     keys: Mutex<Option<Vec<(String, String)>>>,
@@ -66,7 +66,7 @@ impl Default for Lti {
             http,
             jwks: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
-            first_backoff_ms: std::sync::atomic::AtomicI64::new(crate::ags::FIRST_BACKOFF_MS),
+            first_backoff_ms: std::sync::atomic::AtomicI64::new(crate::outbox::FIRST_BACKOFF_MS),
             keys: Mutex::new(None),
         }
     }
@@ -235,7 +235,7 @@ fn check_url_any(value: &str) -> ApiResult<()> {
 }
 
 /// A URL a platform gives for its endpoints: https, or http on this machine (tests, a local Moodle).
-fn check_url(field: &str, value: &str) -> ApiResult<()> {
+pub(crate) fn check_url(field: &str, value: &str) -> ApiResult<()> {
     let url = url::Url::parse(value)
         .map_err(|e| ApiError::invalid(field, format!("`{field}` is not a URL: {e}")))?;
     let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));

@@ -81,8 +81,8 @@ pub async fn serve(options: ServeOptions, on_start: impl FnOnce(&Started)) -> Re
         source,
     })?;
     on_start(&Started { addr, demo_key });
-    // Grades of LMS launches go to their gradebooks from the database's outbox.
-    let outbox = crate::ags::spawn_grade_outbox(service.clone(), std::time::Duration::from_secs(2));
+    // Grades of LMS launches go to their gradebooks, statements to LRSs, from the database's outboxes.
+    let outbox = crate::outbox::spawn_outboxes(service.clone(), std::time::Duration::from_secs(2));
     tracing::info!(%addr, db = service.store.backend(), "listening");
     let served = axum::serve(listener, app(service, options.max_body))
         .with_graceful_shutdown(shutdown())

@@ -827,6 +827,19 @@ impl Service {
     }
 
     /// The state of `row`, rebuilt from the answers log unless this process holds it up to date.
+    /// A session's assessor, answers and result so far, from its live state (rebuilt from the log
+    /// when it is not in memory).
+    pub(crate) async fn replayed(
+        &self,
+        row: &SessionRecord,
+    ) -> ApiResult<(Arc<Assessor>, Vec<AnswerRecord>, AssessmentResult)> {
+        let slot = self.slot(&row.id)?;
+        let mut held = slot.lock().await;
+        let live = self.live(row, &mut held).await?;
+        let result = live.assessor.result(&live.assessment);
+        Ok((live.assessor.clone(), live.answers.clone(), result))
+    }
+
     async fn live<'a>(&self, row: &SessionRecord, held: &'a mut Option<Live>) -> ApiResult<&'a mut Live> {
         let fresh = held
             .as_ref()
@@ -943,10 +956,7 @@ impl Service {
     /// A session's result (final once it is finished).
     pub async fn result(&self, id: &str, token: Option<&str>, org: Option<&Org>) -> ApiResult<SessionResult> {
         let row = self.authorised(id, token, org).await?;
-        let slot = self.slot(id)?;
-        let mut held = slot.lock().await;
-        let live = self.live(&row, &mut held).await?;
-        let result = live.assessor.result(&live.assessment);
+        let (_, _, result) = self.replayed(&row).await?;
         Ok(SessionResult {
             session: row.id,
             status: status(result.finished),

@@ -7,7 +7,7 @@ mod db;
 use db::TestDb;
 use etalon_server::storage::{
     self, AnswerRecord, Appended, BankRecord, CampaignRecord, Org, Participation, ResponseRow, SessionRecord,
-    Storage, StorageError,
+    Storage, StorageError, XapiLrs,
 };
 use std::sync::Arc;
 
@@ -44,6 +44,7 @@ contract! {
     web_logins => web_logins_on,
     lti_logins_and_platforms => lti_logins_and_platforms_on,
     rekey_session => rekey_session_on,
+    xapi_outbox => xapi_outbox_on,
 }
 
 // ---- fixtures ----
@@ -1214,4 +1215,104 @@ async fn refused_writes_change_nothing_on(db: &TestDb) {
     // The dump does see a write.
     assert!(store.set_campaign_open(w.a.id, "c1", false).await.unwrap());
     assert_ne!(store.dump().await.unwrap(), before);
+}
+
+// ---- xAPI outbox ----
+
+async fn xapi_outbox_on(db: &TestDb) {
+    let w = world(db).await;
+    let store = &*w.store;
+    let b = org(store, "b").await;
+    let b_bank = bank(store, &b, "digcomp", "fp1").await;
+    assert_eq!(store.xapi_lrs(w.a.id).await.unwrap(), None);
+    let mut lrs = XapiLrs {
+        endpoint: "https://lrs.example/old/".into(),
+        username: "u".into(),
+        password: "p".into(),
+        homepage: "https://etalon.example".into(),
+        created: 5,
+    };
+    store.put_xapi_lrs(w.a.id, Some(&lrs)).await.unwrap();
+    lrs.endpoint = "https://lrs.example/xapi/".into();
+    store.put_xapi_lrs(w.a.id, Some(&lrs)).await.unwrap();
+    assert_eq!(
+        store.xapi_lrs(w.a.id).await.unwrap().as_ref(),
+        Some(&lrs),
+        "replaced"
+    );
+    assert_eq!(store.xapi_lrs(b.id).await.unwrap(), None, "per organisation");
+    // Sessions get a cursor when their organisation has an LRS.
+    store
+        .create_session(&session("s1", &w.a, Some("c1"), Some("p1"), &w.bank))
+        .await
+        .unwrap();
+    store
+        .create_session(&session("s2", &b, None, Some("p1"), &b_bank))
+        .await
+        .unwrap();
+    let claim = |now: i64| async move {
+        store
+            .claim_due_statements(now, now + 100, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|j| (j.session, j.org, j.sent, j.attempts))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(claim(100).await, [], "nothing to send before an answer");
+    append(store, &answer("s1", 1, "i1", 1), None).await;
+    append(store, &answer("s1", 2, "i2", 0), None).await;
+    append(store, &answer("s2", 1, "i1", 1), None).await;
+    assert_eq!(claim(100).await, [("s1".to_string(), w.a.id, 0, 0)]);
+    assert_eq!(claim(150).await, [], "leased");
+    store
+        .statements_failed("s1", 300, "the LRS answered 503")
+        .await
+        .unwrap();
+    let summary = store.statements_summary(w.a.id).await.unwrap();
+    assert_eq!(
+        summary.failing,
+        [("s1".to_string(), 1, "the LRS answered 503".to_string())]
+    );
+    assert_eq!(claim(250).await, [], "not before its retry time");
+    assert_eq!(claim(300).await, [("s1".to_string(), w.a.id, 0, 1)]);
+    store.statements_sent("s1", 2, false).await.unwrap();
+    assert_eq!(claim(400).await, [], "sent up to the last answer");
+    append(store, &answer("s1", 3, "i3", 1), Some("{\"score\":1}")).await;
+    assert_eq!(
+        claim(500).await,
+        [("s1".to_string(), w.a.id, 2, 0)],
+        "attempts reset by a success"
+    );
+    store.statements_sent("s1", 3, true).await.unwrap();
+    assert_eq!(claim(10_000).await, [], "completed: never again");
+    let summary = store.statements_summary(w.a.id).await.unwrap();
+    assert_eq!(
+        (
+            summary.sessions_completed,
+            summary.sessions_open,
+            summary.answers_sent
+        ),
+        (1, 0, 3)
+    );
+    assert!(summary.failing.is_empty());
+    assert_eq!(store.statements_summary(b.id).await.unwrap(), Default::default());
+    // Removed: nothing is claimed and new sessions get no cursor; the cursors stay for the next LRS.
+    store
+        .create_session(&session("s3", &w.a, Some("c1"), Some("p3"), &w.bank))
+        .await
+        .unwrap();
+    store.put_xapi_lrs(w.a.id, None).await.unwrap();
+    store
+        .create_session(&session("s4", &w.a, Some("c1"), Some("p4"), &w.bank))
+        .await
+        .unwrap();
+    append(store, &answer("s3", 1, "i1", 1), None).await;
+    append(store, &answer("s4", 1, "i1", 1), None).await;
+    assert_eq!(claim(20_000).await, []);
+    store.put_xapi_lrs(w.a.id, Some(&lrs)).await.unwrap();
+    assert_eq!(claim(20_000).await, [("s3".to_string(), w.a.id, 0, 0)]);
+    // Erasure takes the cursor with the session.
+    assert_eq!(store.erase_participant(w.a.id, "p3").await.unwrap(), 1);
+    assert_eq!(store.statements_summary(w.a.id).await.unwrap().sessions_open, 0);
 }

@@ -234,3 +234,33 @@ pub fn input(body: &str, name: &str) -> String {
     let rest = &body[at + name.len() + 15..];
     rest[..rest.find('"').expect("a closing quote")].to_string()
 }
+
+/// The organisation dashboard (`/org`) as the holder of `key` sees it after signing in.
+pub async fn org_page(base: &str, key: &str) -> String {
+    etalon_server::install_crypto();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let signed = http
+        .post(format!("{base}/org/signin"))
+        .form(&[("key", key)])
+        .send()
+        .await
+        .expect("sign in");
+    let cookie = signed
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .find(|c| c.starts_with("etalon_org="))
+        .expect("a sign-in cookie");
+    http.get(format!("{base}/org"))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .expect("dashboard")
+        .text()
+        .await
+        .expect("dashboard text")
+}

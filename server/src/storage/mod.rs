@@ -149,6 +149,29 @@ pub const MIGRATIONS: &[&str] = &[
         created BIGINT NOT NULL,
         PRIMARY KEY (org, id)
     );",
+    // 6: xAPI — an organisation's Learning Record Store, and per session a cursor over its answers log
+    // (how many answers went out as statements, whether its completion did): a durable outbox with
+    // attempts, next attempt and lease. Sessions get their cursor when they start under a configured
+    // LRS, in the same transaction.
+    "CREATE TABLE xapi_lrs (
+        org BIGINT PRIMARY KEY REFERENCES orgs(id),
+        endpoint TEXT NOT NULL,
+        username TEXT NOT NULL,
+        password TEXT NOT NULL,
+        homepage TEXT NOT NULL,
+        created BIGINT NOT NULL
+    );
+    CREATE TABLE xapi_outbox (
+        session TEXT PRIMARY KEY REFERENCES sessions(id),
+        org BIGINT NOT NULL REFERENCES orgs(id),
+        sent BIGINT NOT NULL,
+        completed {{bool}} NOT NULL,
+        attempts BIGINT NOT NULL,
+        next_attempt BIGINT NOT NULL,
+        lease_until BIGINT NOT NULL,
+        last_error TEXT
+    );
+    CREATE INDEX xapi_outbox_due ON xapi_outbox (completed, next_attempt);",
 ];
 
 /// An organisation.
@@ -315,6 +338,47 @@ pub struct GradeJob {
     pub result: String,
     /// When the result was recorded (Unix ms): the score's timestamp, the same on every attempt.
     pub finished: i64,
+}
+
+/// An organisation's Learning Record Store (xAPI statements go there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XapiLrs {
+    /// The LRS endpoint, ending with `/` (statements go to `{endpoint}statements`).
+    pub endpoint: String,
+    /// HTTP Basic user.
+    pub username: String,
+    /// HTTP Basic password (kept as given: it is sent to the LRS).
+    pub password: String,
+    /// The IRI base of actors' accounts and activities.
+    pub homepage: String,
+    /// Unix milliseconds.
+    pub created: i64,
+}
+
+/// A session with statements to send, claimed under a lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementJob {
+    /// The session.
+    pub session: String,
+    /// Its organisation.
+    pub org: OrgId,
+    /// Answers already sent (the cursor: positions 1..=sent).
+    pub sent: i64,
+    /// Failed attempts since the last success.
+    pub attempts: i64,
+}
+
+/// Where an organisation's statements stand.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StatementsSummary {
+    /// Sessions whose every statement, completion included, was sent.
+    pub sessions_completed: i64,
+    /// Sessions still running or with statements waiting.
+    pub sessions_open: i64,
+    /// Answer statements sent.
+    pub answers_sent: i64,
+    /// Sessions whose last attempt failed: (session, attempts, last error), at most 10.
+    pub failing: Vec<(String, i64, String)>,
 }
 
 /// A 1EdTech CAT section: what its sessions run on.
@@ -497,6 +561,26 @@ pub trait Storage: Send + Sync + 'static {
     async fn get_cat_section(&self, org: OrgId, id: &str) -> StoreResult<Option<CatSection>>;
     /// Delete a CAT section; `false` if there was none.
     async fn delete_cat_section(&self, org: OrgId, id: &str) -> StoreResult<bool>;
+    /// Set (`Some`) or remove the organisation's LRS. Removing it stops sending; the cursors stay,
+    /// so setting one again sends what is left.
+    async fn put_xapi_lrs(&self, org: OrgId, lrs: Option<&XapiLrs>) -> StoreResult<()>;
+    /// The organisation's LRS.
+    async fn xapi_lrs(&self, org: OrgId) -> StoreResult<Option<XapiLrs>>;
+    /// Lease (until `lease_until`) up to `limit` sessions of organisations with an LRS that have
+    /// answers past their cursor or an unsent completion, and whose next attempt is due at `now`.
+    async fn claim_due_statements(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<StatementJob>>;
+    /// Move a session's cursor after a delivery (answers 1..=`sent` out; `completed`: its completion
+    /// too), clearing attempts and the lease.
+    async fn statements_sent(&self, session: &str, sent: i64, completed: bool) -> StoreResult<()>;
+    /// Record a failed delivery: one more attempt, the next at `next_attempt`, the lease released.
+    async fn statements_failed(&self, session: &str, next_attempt: i64, error: &str) -> StoreResult<()>;
+    /// Where the organisation's statements stand.
+    async fn statements_summary(&self, org: OrgId) -> StoreResult<StatementsSummary>;
     /// Every table's rows in a canonical text form (tests compare it before and after a request).
     async fn dump(&self) -> StoreResult<String>;
 }
@@ -521,6 +605,38 @@ pub fn migration_sql(index: usize, id: &str, boolean: &str) -> String {
     MIGRATIONS[index]
         .replace("{{id}}", id)
         .replace("{{bool}}", boolean)
+}
+
+// The xAPI outbox's statements, the same on both databases (written with `$N` parameters; SQLite
+// runs them through [`sqlite_params`]).
+
+/// A new session's statement cursor, when its organisation has an LRS.
+const XAPI_CURSOR: &str = "INSERT INTO xapi_outbox (session, org, sent, completed, attempts, next_attempt, \
+     lease_until) SELECT $1, org, 0, FALSE, 0, 0, 0 FROM xapi_lrs WHERE org = $2";
+/// Sessions with statements due at `$1`: answers past the cursor or a result whose completion is
+/// unsent, under a configured LRS, not leased.
+const XAPI_DUE: &str = "SELECT o.session FROM xapi_outbox o JOIN xapi_lrs l ON l.org = o.org \
+     WHERE o.completed = FALSE AND o.next_attempt <= $1 AND o.lease_until < $1 \
+     AND (EXISTS (SELECT 1 FROM answers a WHERE a.session = o.session AND a.position > o.sent) \
+          OR EXISTS (SELECT 1 FROM results r WHERE r.session = o.session)) \
+     ORDER BY o.next_attempt";
+/// A delivery's new cursor.
+const XAPI_SENT: &str = "UPDATE xapi_outbox SET sent = $2, completed = $3, attempts = 0, next_attempt = 0, \
+     lease_until = 0, last_error = NULL WHERE session = $1";
+/// A failed delivery.
+const XAPI_FAILED: &str = "UPDATE xapi_outbox SET attempts = attempts + 1, next_attempt = $2, lease_until = 0, \
+     last_error = $3 WHERE session = $1";
+/// Sessions completed and open, answers sent.
+const XAPI_SUMMARY: &str = "SELECT CAST(COALESCE(SUM(CASE WHEN completed THEN 1 ELSE 0 END), 0) AS BIGINT), \
+     CAST(COALESCE(SUM(CASE WHEN completed THEN 0 ELSE 1 END), 0) AS BIGINT), \
+     CAST(COALESCE(SUM(sent), 0) AS BIGINT) FROM xapi_outbox WHERE org = $1";
+/// The sessions whose last delivery failed, most tried first.
+const XAPI_FAILING: &str = "SELECT session, attempts, last_error FROM xapi_outbox \
+     WHERE org = $1 AND last_error IS NOT NULL ORDER BY attempts DESC, next_attempt LIMIT 10";
+
+/// A statement written with PostgreSQL's `$N` parameters in SQLite's `?N`.
+fn sqlite_params(sql: &str) -> String {
+    sql.replace('$', "?")
 }
 
 /// Platforms read with their deployment ids as stored (a JSON array).

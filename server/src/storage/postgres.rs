@@ -546,7 +546,10 @@ impl Storage for PgStore {
     }
 
     async fn create_session(&self, s: &SessionRecord) -> StoreResult<()> {
-        self.execute(
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        tx_execute(
+            &tx,
             "INSERT INTO sessions (id, org, campaign, bank, bank_version, design, seed, participant, token_hash, \
              created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             &[
@@ -563,7 +566,8 @@ impl Storage for PgStore {
             ],
         )
         .await?;
-        Ok(())
+        tx_execute(&tx, XAPI_CURSOR, &[&s.id, &s.org]).await?;
+        tx.commit().await.map_err(pg_err)
     }
 
     async fn get_session(&self, id: &str) -> StoreResult<Option<SessionRecord>> {
@@ -1027,6 +1031,102 @@ impl Storage for PgStore {
         Ok(n > 0)
     }
 
+    async fn put_xapi_lrs(&self, org: OrgId, lrs: Option<&XapiLrs>) -> StoreResult<()> {
+        match lrs {
+            Some(l) => {
+                self.execute(
+                    "INSERT INTO xapi_lrs (org, endpoint, username, password, homepage, created) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (org) DO UPDATE SET \
+                     endpoint = excluded.endpoint, username = excluded.username, \
+                     password = excluded.password, homepage = excluded.homepage",
+                    &[
+                        &org,
+                        &l.endpoint,
+                        &l.username,
+                        &l.password,
+                        &l.homepage,
+                        &l.created,
+                    ],
+                )
+                .await?
+            }
+            None => {
+                self.execute("DELETE FROM xapi_lrs WHERE org = $1", &[&org])
+                    .await?
+            }
+        };
+        Ok(())
+    }
+
+    async fn xapi_lrs(&self, org: OrgId) -> StoreResult<Option<XapiLrs>> {
+        let row = self
+            .row(
+                "SELECT endpoint, username, password, homepage, created FROM xapi_lrs WHERE org = $1",
+                &[&org],
+            )
+            .await?;
+        Ok(row.map(|r| XapiLrs {
+            endpoint: r.get(0),
+            username: r.get(1),
+            password: r.get(2),
+            homepage: r.get(3),
+            created: r.get(4),
+        }))
+    }
+
+    async fn claim_due_statements(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<StatementJob>> {
+        let rows = self
+            .rows(
+                &format!(
+                    "WITH due AS ({XAPI_DUE} LIMIT $3 FOR UPDATE OF o SKIP LOCKED) \
+                     UPDATE xapi_outbox o SET lease_until = $2 FROM due WHERE o.session = due.session \
+                     RETURNING o.session, o.org, o.sent, o.attempts"
+                ),
+                &[&now, &lease_until, &limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| StatementJob {
+                session: r.get(0),
+                org: r.get(1),
+                sent: r.get(2),
+                attempts: r.get(3),
+            })
+            .collect())
+    }
+
+    async fn statements_sent(&self, session: &str, sent: i64, completed: bool) -> StoreResult<()> {
+        self.execute(XAPI_SENT, &[&session, &sent, &completed])
+            .await
+            .map(drop)
+    }
+
+    async fn statements_failed(&self, session: &str, next_attempt: i64, error: &str) -> StoreResult<()> {
+        self.execute(XAPI_FAILED, &[&session, &next_attempt, &error])
+            .await
+            .map(drop)
+    }
+
+    async fn statements_summary(&self, org: OrgId) -> StoreResult<StatementsSummary> {
+        let counts = self
+            .row(XAPI_SUMMARY, &[&org])
+            .await?
+            .ok_or_else(|| StorageError::Unavailable("an aggregate returned no row".into()))?;
+        let failing = self.rows(XAPI_FAILING, &[&org]).await?;
+        Ok(StatementsSummary {
+            sessions_completed: counts.get(0),
+            sessions_open: counts.get(1),
+            answers_sent: counts.get(2),
+            failing: failing.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect(),
+        })
+    }
+
     async fn dump(&self) -> StoreResult<String> {
         // Each row as JSON (columns in table order), each table in primary-key order.
         const TABLES: &[(&str, &str)] = &[
@@ -1070,6 +1170,14 @@ impl Storage for PgStore {
             (
                 "cat_sections",
                 "SELECT row_to_json(t)::text FROM cat_sections t ORDER BY t.org, t.id COLLATE \"C\"",
+            ),
+            (
+                "xapi_lrs",
+                "SELECT row_to_json(t)::text FROM xapi_lrs t ORDER BY t.org",
+            ),
+            (
+                "xapi_outbox",
+                "SELECT row_to_json(t)::text FROM xapi_outbox t ORDER BY t.session COLLATE \"C\"",
             ),
             (
                 "tool_keys",
@@ -1139,6 +1247,7 @@ async fn erase_once(
     }
     for sql in [
         "DELETE FROM lti_grades WHERE session = ANY($1)",
+        "DELETE FROM xapi_outbox WHERE session = ANY($1)",
         "DELETE FROM results WHERE session = ANY($1)",
         "DELETE FROM answers WHERE session = ANY($1)",
     ] {

@@ -511,6 +511,8 @@ impl Storage for SqliteStore {
                 ],
             )
             .map_err(map_err)?;
+            c.execute(&sqlite_params(XAPI_CURSOR), params![s.id, s.org])
+                .map_err(map_err)?;
             Ok(())
         })
         .await
@@ -643,11 +645,13 @@ impl Storage for SqliteStore {
         let participant = participant.to_string();
         self.write(move |c| {
             let scope = "(SELECT id FROM sessions WHERE org = ?1 AND participant = ?2)";
-            c.execute(
-                &format!("DELETE FROM lti_grades WHERE session IN {scope}"),
-                params![org, participant],
-            )
-            .map_err(map_err)?;
+            for table in ["lti_grades", "xapi_outbox"] {
+                c.execute(
+                    &format!("DELETE FROM {table} WHERE session IN {scope}"),
+                    params![org, participant],
+                )
+                .map_err(map_err)?;
+            }
             c.execute(
                 &format!("DELETE FROM results WHERE session IN {scope}"),
                 params![org, participant],
@@ -981,6 +985,111 @@ impl Storage for SqliteStore {
         .await
     }
 
+    async fn put_xapi_lrs(&self, org: OrgId, lrs: Option<&XapiLrs>) -> StoreResult<()> {
+        let lrs = lrs.cloned();
+        self.write(move |c| {
+            match lrs {
+                Some(l) => c.execute(
+                    "INSERT INTO xapi_lrs (org, endpoint, username, password, homepage, created)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (org) DO UPDATE SET endpoint = excluded.endpoint, username = excluded.username,
+                         password = excluded.password, homepage = excluded.homepage",
+                    params![org, l.endpoint, l.username, l.password, l.homepage, l.created],
+                ),
+                None => c.execute("DELETE FROM xapi_lrs WHERE org = ?1", params![org]),
+            }
+            .map(drop)
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn xapi_lrs(&self, org: OrgId) -> StoreResult<Option<XapiLrs>> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT endpoint, username, password, homepage, created FROM xapi_lrs WHERE org = ?1",
+            )?
+            .query_row([org], |r| {
+                Ok(XapiLrs {
+                    endpoint: r.get(0)?,
+                    username: r.get(1)?,
+                    password: r.get(2)?,
+                    homepage: r.get(3)?,
+                    created: r.get(4)?,
+                })
+            })
+            .optional()
+        })
+    }
+
+    async fn claim_due_statements(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<StatementJob>> {
+        self.write(move |c| {
+            let mut st = c
+                .prepare_cached(&sqlite_params(&format!(
+                    "UPDATE xapi_outbox SET lease_until = $2 WHERE session IN ({XAPI_DUE} LIMIT $3)
+                     RETURNING session, org, sent, attempts"
+                )))
+                .map_err(map_err)?;
+            let rows = st
+                .query_map(params![now, lease_until, limit], |r| {
+                    Ok(StatementJob {
+                        session: r.get(0)?,
+                        org: r.get(1)?,
+                        sent: r.get(2)?,
+                        attempts: r.get(3)?,
+                    })
+                })
+                .map_err(map_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(map_err)
+        })
+        .await
+    }
+
+    async fn statements_sent(&self, session: &str, sent: i64, completed: bool) -> StoreResult<()> {
+        let session = session.to_string();
+        self.write(move |c| {
+            c.execute(&sqlite_params(XAPI_SENT), params![session, sent, completed])
+                .map(drop)
+                .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn statements_failed(&self, session: &str, next_attempt: i64, error: &str) -> StoreResult<()> {
+        let (session, error) = (session.to_string(), error.to_string());
+        self.write(move |c| {
+            c.execute(&sqlite_params(XAPI_FAILED), params![session, next_attempt, error])
+                .map(drop)
+                .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn statements_summary(&self, org: OrgId) -> StoreResult<StatementsSummary> {
+        self.read(|c| {
+            let mut summary = c
+                .prepare_cached(&sqlite_params(XAPI_SUMMARY))?
+                .query_row([org], |r| {
+                    Ok(StatementsSummary {
+                        sessions_completed: r.get(0)?,
+                        sessions_open: r.get(1)?,
+                        answers_sent: r.get(2)?,
+                        failing: Vec::new(),
+                    })
+                })?;
+            summary.failing = c
+                .prepare_cached(&sqlite_params(XAPI_FAILING))?
+                .query_map([org], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(summary)
+        })
+    }
+
     async fn dump(&self) -> StoreResult<String> {
         self.read(|c| {
             let mut out = String::new();
@@ -997,6 +1106,8 @@ impl Storage for SqliteStore {
                 ("tool_keys", "kid"),
                 ("lti_grades", "session"),
                 ("cat_sections", "org, id"),
+                ("xapi_lrs", "org"),
+                ("xapi_outbox", "session"),
             ] {
                 out.push_str(&format!("# {table}\n"));
                 let mut st = c.prepare(&format!("SELECT * FROM {table} ORDER BY {order}"))?;

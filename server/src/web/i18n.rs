@@ -258,6 +258,13 @@ strings! {
     grades_posted: "posted", "envoyées";
     grades_pending: "waiting", "en attente";
     last_error: "Last error", "Dernière erreur";
+    xapi_title: "Learning Record Store (xAPI)", "Learning Record Store (xAPI)";
+    xapi_none: "No LRS configured: answers and results go to one once an LRS is set with PUT /v1/xapi.",
+        "Aucun LRS configuré : les réponses et résultats y partiront une fois un LRS défini par PUT /v1/xapi.";
+    xapi_endpoint: "Endpoint", "Adresse";
+    xapi_sessions: "sessions sent in full", "sessions envoyées en entier";
+    xapi_open: "in progress", "en cours";
+    xapi_answers: "answers sent", "réponses envoyées";
     dl_title: "Add an Etalon assessment to the course", "Ajouter une évaluation Etalon au cours";
     dl_choose: "The campaign to add", "La campagne à ajouter";
     dl_add: "Add to the course", "Ajouter au cours";

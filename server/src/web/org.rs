@@ -204,6 +204,11 @@ async fn lms_part(ctx: &Ctx, state: &AppState, org: &Org) -> Result<Markup, ApiE
     let t = ctx.lang.t();
     let platforms = state.service.store.org_lti_platforms(org.id).await?;
     let grades = state.service.grades(org).await?;
+    let lrs = match state.service.lrs(org).await {
+        Ok(v) => Some(v),
+        Err(e) if e.status == 404 => None,
+        Err(e) => return Err(e),
+    };
     let posted = grades.iter().filter(|g| g.1 == "posted").count();
     let failing: Vec<_> = grades
         .iter()
@@ -234,6 +239,21 @@ async fn lms_part(ctx: &Ctx, state: &AppState, org: &Org) -> Result<Markup, ApiE
                 h3 { (t.grades_title) }
                 p #grades { (posted) " " (t.grades_posted) " · " (grades.len() - posted) " " (t.grades_pending) }
                 @for g in failing { p.hint { (t.last_error) " (" (g.0) "): " (g.3.as_deref().unwrap_or("")) } }
+            }
+            h3 { (t.xapi_title) }
+            @match &lrs {
+                None => p #xapi { (t.xapi_none) },
+                Some(l) => {
+                    dl.facts { dt { (t.xapi_endpoint) } dd { code { (l.endpoint) } } }
+                    p #xapi {
+                        (l.statements.sessions_completed) " " (t.xapi_sessions) " · "
+                        (l.statements.sessions_open) " " (t.xapi_open) " · "
+                        (l.statements.answers_sent) " " (t.xapi_answers)
+                    }
+                    @for (session, attempts, error) in &l.statements.failing {
+                        p.hint { (t.last_error) " (" (session) ", " (attempts) "×): " (error) }
+                    }
+                }
             }
         }
     })
