@@ -189,6 +189,15 @@ fn fixtures() -> &'static BTreeMap<String, Vec<u8>> {
 }
 
 /// The bytes of fixture `name`.
+/// Groups of the 200 persons of `data.csv`: the first half `a`, the rest `b`.
+fn two_groups() -> Vec<u8> {
+    let mut g = String::from("person,group\n");
+    for p in 1..=200 {
+        g.push_str(&format!("{p},{}\n", if p <= 100 { "a" } else { "b" }));
+    }
+    g.into_bytes()
+}
+
 fn fixture(name: &str) -> Vec<u8> {
     fixtures()[name].clone()
 }
@@ -567,6 +576,8 @@ fn options_cases() -> Vec<Case> {
         case("bench https", "bench serve --url https://x --seconds 1").err(&["https"]),
         case("bench timeout zero", "bench serve --timeout-ms 0 --seconds 1").err(&["timeout"]),
         case("bench max-answers not a number", "bench serve --max-answers x").usage(&["--max-answers"]),
+        case("help of dif", "dif --help").ok(&["--groups", "--reference", "--adjust", "holm", "bh"]),
+        case("help of link", "link --help").ok(&["--new", "mean-mean", "stocking-lord"]),
         case("help subcommand", "help score").ok(&["--responses"]),
         // Valid use of every command.
         case("bank validate example", "bank validate").ok(&["\"items\":64"]),
@@ -593,6 +604,16 @@ fn options_cases() -> Vec<Case> {
         case("simulate pix exposure", "simulate --examinees 10 --exposure pix --select urry").ok(&["examinees"]),
         case("data generate long gz", "data generate --persons 30 --answers 5 --format long --seed 2 --out g.csv.gz --thetas-out t.csv").ok(&["\"persons\":30"]).creates(&["g.csv.gz", "t.csv"]),
         case("data info wide", "data info data.csv").ok(&["\"persons\":200"]),
+        case("dif mh every option", "dif data.csv --groups g.csv --reference b --method mh --adjust bh --out dif.csv").file("g.csv", two_groups()).ok(&["\"group\":\"b\""]).creates(&["dif.csv"]).keeps(&["g.csv"]),
+        case("dif long", "dif long.csv --format long --groups g.csv --adjust none --out dif.csv").file("g.csv", b"person,group\np1,x\np2,y\np3,x\np4,y\n").ok(&["\"items\""]),
+        case("dif unknown method", "dif data.csv --groups g.csv --method lr2 --out dif.csv").file("g.csv", two_groups()).usage(&["--method"]),
+        case("dif unknown adjustment", "dif data.csv --groups g.csv --adjust fdr --out dif.csv").file("g.csv", two_groups()).usage(&["--adjust"]),
+        case("dif reference not a group", "dif data.csv --groups g.csv --reference zz --out dif.csv").file("g.csv", two_groups()).err(&["a third group"]),
+        case("dif missing groups file", "dif data.csv --groups none.csv --out dif.csv").err(&["none.csv"]),
+        case("link every method", "link --bank bank.csv --new bank.json --method haebara --out linked.csv").ok(&["\"common_items\":64"]).creates(&["linked.csv"]).keeps(&["bank.csv", "bank.json"]),
+        case("link mean-mean", "link --bank bank.csv --new bank.json --method mean-mean --out linked.json").ok(&["mean-mean"]).creates(&["linked.json"]),
+        case("link unknown method", "link --bank bank.csv --new bank.json --method sigma --out linked.csv").usage(&["--method"]),
+        case("link onto itself", "link --bank bank.csv --new bank.csv --out bank.csv").err(&["bank.csv"]).keeps(&["bank.csv"]),
         case("data info long", "data info long.csv --format long").ok(&["\"persons\":40"]),
         case("campaign example", "campaign example --out c.json").ok(&["example-campaign"]).creates(&["c.json"]),
         case("campaign run", "campaign run --campaign camp.json --participants 4 --seed 9 --out r.jsonl --threads 2").ok(&["\"participants\":4"]).creates(&["r.jsonl"]),

@@ -4,7 +4,8 @@
 //! (Bock & Aitkin 1981) — Rasch (latent variance estimated), 1PL, 2PL, 3PL, 4PL, graded and
 //! generalised partial credit — on dense or sparse data with any cell missing, in parallel with
 //! results independent of the thread count; Bayes modal priors; standard errors (Oakes 1999);
-//! fit (log-likelihood, AIC, BIC, S-X² of Orlando & Thissen 2000); anchored calibration of new items.
+//! fit (log-likelihood, AIC, BIC, S-X² of Orlando & Thissen 2000); anchored calibration of new items;
+//! linking of a new calibration to a bank's scale (mean/mean, mean/sigma, Haebara, Stocking–Lord).
 //!
 //! ```no_run
 //! use etalon_calibration::{calibrate, CalibrationSpec};
@@ -15,9 +16,11 @@
 //! ```
 
 pub mod data;
+pub mod dif;
 pub mod em;
 pub mod estep;
 pub mod fit;
+pub mod linking;
 pub mod params;
 pub mod se;
 pub mod warning;

@@ -14,6 +14,8 @@ mod calibrate;
 mod campaign;
 mod common;
 mod data;
+mod dif;
+mod link;
 mod output;
 mod score;
 mod serve;
@@ -69,6 +71,11 @@ enum Command {
     /// Response data: read and summarise.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Differential item functioning between two groups (Mantel–Haenszel).
+    Dif(dif::DifArgs),
+    /// Put a new calibration on a bank's scale through common items (mean/mean, mean/sigma, Haebara,
+    /// Stocking–Lord).
+    Link(link::LinkArgs),
     /// Estimate every person's ability (EAP, MAP, ML or WLE) from a response file.
     Score(score::ScoreArgs),
     /// Simulate adaptive tests for examinees of known ability.
@@ -98,6 +105,8 @@ pub fn run() -> ExitCode {
         Command::Campaign(cmd) => campaign::run(cmd).map(|()| ExitCode::SUCCESS),
         Command::Data(cmd) => data::run(cmd).map(|()| ExitCode::SUCCESS),
         Command::Score(args) => score::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Dif(args) => dif::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Link(args) => link::run(args).map(|()| ExitCode::SUCCESS),
         Command::Simulate(args) => simulate::run(*args).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => serve::serve(args).map(|()| ExitCode::SUCCESS),
         Command::Org(cmd) => serve::org(cmd).map(|()| ExitCode::SUCCESS),

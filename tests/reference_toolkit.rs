@@ -1,0 +1,206 @@
+//! The psychometrician's toolkit against its references (`reference/toolkit/`, made by mirt 1.45.1 and
+//! the Python cross-checks in `make_toolkit_refs.py`; see `reference/README.md`): linking constants and
+//! Mantel–Haenszel DIF, with the tolerance each comparison allows stated where it is made.
+
+use etalon::calibration::linking::{self, LinkingMethod};
+use etalon::items::{self, ModelKind};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn toolkit(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("reference/toolkit")
+        .join(name)
+}
+
+/// `link_train_constants.csv`: method → (A, B, criterion).
+fn constants() -> Vec<(String, f64, f64, Option<f64>)> {
+    let mut rdr = csv::Reader::from_path(toolkit("link_train_constants.csv")).unwrap();
+    rdr.records()
+        .map(|r| {
+            let r = r.unwrap();
+            (
+                r[0].to_string(),
+                r[1].parse().unwrap(),
+                r[2].parse().unwrap(),
+                r[3].parse().ok(),
+            )
+        })
+        .collect()
+}
+
+fn method(name: &str) -> LinkingMethod {
+    match name {
+        "mean-mean" => LinkingMethod::MeanMean,
+        "mean-sigma" => LinkingMethod::MeanSigma,
+        "haebara" => LinkingMethod::Haebara,
+        "stocking-lord" => LinkingMethod::StockingLord,
+        other => panic!("unknown method {other}"),
+    }
+}
+
+#[test]
+fn linking_constants_agree_with_the_reference() {
+    let old = items::read_bank(toolkit("link_train_old.csv")).unwrap();
+    let new = items::read_bank(toolkit("link_train_new.csv")).unwrap();
+    for (name, a, b, criterion) in constants() {
+        let l = linking::link(&old, &new, method(&name)).unwrap();
+        assert_eq!(l.common_items.len(), 25);
+        // Moment methods are closed forms: agreement to rounding. Characteristic-curve methods are
+        // minimisations (the reference: scipy BFGS with gtol 1e-12 and Nelder–Mead, the better kept):
+        // 1e-6 on A and B, 1e-9 relative on the criterion's minimum.
+        let tol = if criterion.is_some() { 1e-6 } else { 1e-12 };
+        assert!((l.a - a).abs() < tol, "{name}: A {} vs {a}", l.a);
+        assert!((l.b - b).abs() < tol, "{name}: B {} vs {b}", l.b);
+        match (criterion, l.criterion) {
+            (Some(r), Some(c)) => assert!((c - r).abs() <= 1e-9 * r, "{name}: criterion {c} vs {r}"),
+            (None, None) => {}
+            other => panic!("{name}: criterion {other:?}"),
+        }
+        assert_eq!(l.method.name(), name);
+    }
+}
+
+#[test]
+fn a_linked_bank_holds_the_transformed_items_and_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("linked.csv");
+    let run = Command::new(env!("CARGO_BIN_EXE_etalon"))
+        .args(["link", "--json", "--method", "stocking-lord", "--bank"])
+        .arg(toolkit("link_train_old.csv"))
+        .arg("--new")
+        .arg(toolkit("link_train_new.csv"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let (a, b) = (summary["A"].as_f64().unwrap(), summary["B"].as_f64().unwrap());
+    assert_eq!(summary["common_items"], 25);
+    assert_eq!(summary["method"], "stocking-lord");
+    let new = items::read_bank(toolkit("link_train_new.csv")).unwrap();
+    let linked = items::read_bank(&out).unwrap();
+    for (n, l) in new.items().iter().zip(linked.items()) {
+        assert_eq!(n.id, l.id);
+        assert_eq!(l.parameters.kind(), ModelKind::TwoPl);
+        assert!((l.parameters.slope() - n.parameters.slope() / a).abs() < 1e-9);
+        assert!((l.parameters.location() - (a * n.parameters.location() + b)).abs() < 1e-9);
+    }
+    // Bad input is a clear error, not a panic: a bank with fewer than two common items.
+    let lone = dir.path().join("lone.csv");
+    std::fs::write(&lone, "id,model,a,b\nZ01,2pl,1.0,0.0\n").unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_etalon"))
+        .args(["link", "--bank"])
+        .arg(toolkit("link_train_old.csv"))
+        .arg("--new")
+        .arg(&lone)
+        .arg("--out")
+        .arg(dir.path().join("x.csv"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        !run.status.success() && stderr.contains("share 0 item"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"));
+}
+
+/// A CSV file as rows of named fields.
+fn table(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let mut rdr = csv::Reader::from_path(path).unwrap();
+    let header = rdr.headers().unwrap().clone();
+    rdr.records()
+        .map(|r| {
+            let r = r.unwrap();
+            header
+                .iter()
+                .map(str::to_string)
+                .zip(r.iter().map(str::to_string))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn mantel_haenszel_agrees_with_difr() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected = table(&toolkit("dif_train_MH.csv"));
+    for (adjust, column) in [("holm", "p_adjusted_holm"), ("bh", "p_adjusted_bh")] {
+        let out = dir.path().join(format!("dif-{adjust}.csv"));
+        let run = Command::new(env!("CARGO_BIN_EXE_etalon"))
+            .arg("dif")
+            .arg(toolkit("dif_train.csv"))
+            .arg("--groups")
+            .arg(toolkit("dif_train_groups.csv"))
+            .args(["--json", "--adjust", adjust, "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+        assert_eq!(summary["reference"]["group"], "reference", "the first group met");
+        assert_eq!(summary["focal"]["persons"], 1000);
+        let got = table(&out);
+        assert_eq!(got.len(), 20);
+        // Closed forms computed the same way: 1e-9 relative (the reference is written to 15 digits).
+        let close = |a: &str, b: &str, what: &str| {
+            let (x, y): (f64, f64) = (a.parse().unwrap(), b.parse().unwrap());
+            assert!((x - y).abs() <= 1e-9 * y.abs().max(1e-12), "{what}: {x} vs {y}");
+        };
+        for (g, e) in got.iter().zip(&expected) {
+            let item = &e["item"];
+            assert_eq!(&g["item"], item);
+            for field in ["statistic", "p", "alpha_mh", "delta_mh", "var_log_alpha"] {
+                close(&g[field], &e[field], &format!("{item} {field}"));
+            }
+            close(&g["p_adjusted"], &e[column], &format!("{item} {column}"));
+            assert_eq!(g["class"], e["class"], "{item}");
+            assert_eq!(g["strata"], e["strata"], "{item}");
+        }
+        let flagged: Vec<&str> = summary["flagged"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["item"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            flagged,
+            ["I05", "I11", "I15"],
+            "the planted items, and difR's false positive (class B)"
+        );
+    }
+}
+
+#[test]
+fn dif_refuses_bad_groups_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("person,group\n1,a\n2,b\n3,c\n", "a third group `c`"),
+        ("person,group\n1,a\n1,b\n", "listed twice"),
+        ("person,group\n99999,a\n", "not in the data"),
+        ("person,group\n1,a\n2,a\n", "1 group(s) found"),
+        ("id,team\n1,a\n", "header must be `person,group`"),
+    ];
+    for (k, (groups, message)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("groups{k}.csv"));
+        std::fs::write(&path, groups).unwrap();
+        let run = Command::new(env!("CARGO_BIN_EXE_etalon"))
+            .arg("dif")
+            .arg(toolkit("dif_train.csv"))
+            .arg("--groups")
+            .arg(&path)
+            .arg("--out")
+            .arg(dir.path().join("x.csv"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(
+            !run.status.success() && stderr.contains(message),
+            "{groups:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"));
+        assert!(!dir.path().join("x.csv").exists());
+    }
+}
