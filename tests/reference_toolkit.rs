@@ -1,6 +1,7 @@
 //! The psychometrician's toolkit against its references (`reference/toolkit/`, made by mirt 1.45.1 and
-//! the Python cross-checks in `make_toolkit_refs.py`; see `reference/README.md`): linking constants and
-//! Mantel–Haenszel DIF, with the tolerance each comparison allows stated where it is made.
+//! the Python cross-checks in `make_toolkit_refs.py`; see `reference/README.md`): linking constants,
+//! Mantel–Haenszel DIF, classical item analysis and key2binary, with the tolerance each comparison
+//! allows stated where it is made.
 
 use etalon::calibration::linking::{self, LinkingMethod};
 use etalon::items::{self, ModelKind};
@@ -202,5 +203,132 @@ fn dif_refuses_bad_groups_clearly() {
         );
         assert!(!stderr.contains("panicked"));
         assert!(!dir.path().join("x.csv").exists());
+    }
+}
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("reference/data")
+        .join(name)
+}
+
+fn etalon_json(args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let run = Command::new(env!("CARGO_BIN_EXE_etalon"))
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    serde_json::from_slice(&run.stdout).unwrap()
+}
+
+#[test]
+fn classical_item_statistics_agree_with_mirt_itemstats() {
+    // Closed forms: 1e-9 relative (the reference has 15 digits). Science is polytomous (Likert 1–4 on
+    // its raw codes), SAT12 0/1.
+    for dataset in ["SAT12", "Science"] {
+        let v = etalon_json(&[
+            "data".as_ref(),
+            "items".as_ref(),
+            data(&format!("{dataset}.csv")).as_os_str(),
+        ]);
+        let close = |x: f64, y: &str, what: &str| {
+            let y: f64 = y.parse().unwrap();
+            assert!(
+                (x - y).abs() <= 1e-9 * y.abs().max(1e-12),
+                "{dataset} {what}: {x} vs {y}"
+            );
+        };
+        let overall = &table(&toolkit(&format!("{dataset}_alpha.csv")))[0];
+        assert_eq!(v["n"].to_string(), overall["N"]);
+        for (ours, theirs) in [
+            ("mean_total", "mean_total.score"),
+            ("sd_total", "sd_total.score"),
+            ("average_r", "ave.r"),
+            ("sd_r", "sd.r"),
+            ("alpha", "alpha"),
+            ("sem", "SEM.alpha"),
+        ] {
+            close(v[ours].as_f64().unwrap(), &overall[theirs], ours);
+        }
+        let expected = table(&toolkit(&format!("{dataset}_itemstats.csv")));
+        let rows = v["items_table"].as_array().unwrap();
+        assert_eq!(rows.len(), expected.len());
+        for (r, e) in rows.iter().zip(&expected) {
+            let item = &e["item"];
+            assert_eq!(r["item"], item.as_str());
+            assert_eq!(r["n"].to_string(), e["N"], "{item}");
+            assert_eq!(r["categories"].to_string(), e["K"], "{item}");
+            for (ours, theirs) in [
+                ("mean", "mean"),
+                ("sd", "sd"),
+                ("total_r", "total.r"),
+                ("rest_r", "total.r_if_rm"),
+                ("alpha_if_deleted", "alpha_if_rm"),
+            ] {
+                close(r[ours].as_f64().unwrap(), &e[theirs], &format!("{item} {ours}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn raw_choices_scored_with_the_key_are_the_binary_data() {
+    // `SAT12_key2binary_check.txt`: key2binary(SAT12_raw, key) equals SAT12.csv in all 19,200 cells.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("scored.csv");
+    let v = etalon_json(&[
+        "data".as_ref(),
+        "key".as_ref(),
+        data("SAT12_raw.csv").as_os_str(),
+        "--key".as_ref(),
+        data("SAT12_key.csv").as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_eq!(
+        (v["persons"].as_u64(), v["items"].as_u64(), v["missing"].as_u64()),
+        (Some(600), Some(32), Some(0))
+    );
+    let ours = items::read_responses(&out, items::DataFormat::Wide).unwrap();
+    let theirs = items::read_responses(data("SAT12.csv"), items::DataFormat::Wide).unwrap();
+    let cells = |r: &items::Responses| match r {
+        items::Responses::Dense(m) => (0..m.n_persons())
+            .flat_map(|p| {
+                m.row(p)
+                    .iter()
+                    .enumerate()
+                    .map(move |(j, &c)| m.codes(j)[usize::from(c)])
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<i64>>(),
+        items::Responses::Sparse(_) => unreachable!("wide"),
+    };
+    assert_eq!(cells(&ours), cells(&theirs));
+    // Scored through `data items --key`, the statistics are those of SAT12.csv; every answer is a choice.
+    let choices = dir.path().join("choices.csv");
+    let v = etalon_json(&[
+        "data".as_ref(),
+        "items".as_ref(),
+        data("SAT12_raw.csv").as_os_str(),
+        "--key".as_ref(),
+        data("SAT12_key.csv").as_os_str(),
+        "--distractors".as_ref(),
+        choices.as_os_str(),
+    ]);
+    assert!((v["alpha"].as_f64().unwrap() - 0.797891861124153).abs() < 1e-9);
+    let rows = table(&choices);
+    for item in ["Item.1", "Item.32"] {
+        let n: usize = rows
+            .iter()
+            .filter(|r| r["item"] == item)
+            .map(|r| r["n"].parse::<usize>().unwrap())
+            .sum();
+        assert_eq!(n, 600, "{item}");
+        let keyed: Vec<_> = rows
+            .iter()
+            .filter(|r| r["item"] == item && r["correct"] == "true")
+            .collect();
+        assert_eq!(keyed.len(), 1, "{item}");
     }
 }

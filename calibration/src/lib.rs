@@ -15,6 +15,7 @@
 //! println!("log-likelihood {}", fit.loglik);
 //! ```
 
+pub mod classical;
 pub mod data;
 pub mod dif;
 pub mod em;

@@ -429,6 +429,42 @@ impl ResponseMatrix {
         }
     }
 
+    /// The same responses with an id per person (the `person` column of a wide file).
+    ///
+    /// # Panics
+    /// If `ids` does not hold one id per person.
+    pub fn with_person_ids(mut self, ids: Vec<String>) -> Self {
+        assert_eq!(ids.len(), self.n_persons, "one id per person");
+        self.person_ids = Some(ids);
+        self
+    }
+
+    /// Write as a wide CSV file: the `person` column when the persons have ids, the item ids, each
+    /// cell's code (empty when missing).
+    pub fn write_wide(&self, output: impl std::io::Write) -> csv::Result<()> {
+        let mut w = csv::Writer::from_writer(output);
+        let ids = self.person_ids.as_deref();
+        if ids.is_some() {
+            w.write_field("person")?;
+        }
+        w.write_record(&self.item_ids)?;
+        for p in 0..self.n_persons {
+            if let Some(ids) = ids {
+                w.write_field(&ids[p])?;
+            }
+            for (j, &c) in self.row(p).iter().enumerate() {
+                if c == MISSING {
+                    w.write_field("")?;
+                } else {
+                    w.write_field(self.codes[j][usize::from(c)].to_string())?;
+                }
+            }
+            w.write_record(None::<&[u8]>)?;
+        }
+        w.flush()?;
+        Ok(())
+    }
+
     /// Read a wide CSV file (see `FORMATS.md`).
     #[cfg(feature = "fs")]
     pub fn read_wide(path: impl AsRef<Path>) -> Result<Self, DataError> {

@@ -1,4 +1,5 @@
-//! `etalon data info`: read a response file and summarise it (and time the read).
+//! `etalon data …`: generate, summarise (and time the read of) response files; classical item analysis
+//! and scoring with a key (in `classical`).
 
 use anyhow::Result;
 use clap::{Subcommand, ValueEnum};
@@ -43,6 +44,13 @@ pub enum DataCommand {
         #[arg(long, value_enum, default_value_t = Format::Wide)]
         format: Format,
     },
+    /// Classical item analysis: per item n, mean (p-value), sd, item–total and item–rest
+    /// correlations, alpha if deleted; Cronbach's alpha. With --key, the data are raw choices: scored
+    /// with the key first, and each choice counted.
+    Items(crate::cli::classical::ItemsArgs),
+    /// Score raw multiple-choice answers with a key: 1 for the key, 0 for any other code (mirt's
+    /// key2binary).
+    Key(crate::cli::classical::KeyArgs),
 }
 
 /// `--format wide|long`.
@@ -66,6 +74,8 @@ impl From<Format> for DataFormat {
 pub fn run(cmd: DataCommand) -> Result<()> {
     let (data, format) = match cmd {
         DataCommand::Info { data, format } => (data, format),
+        DataCommand::Items(args) => return crate::cli::classical::items(args),
+        DataCommand::Key(args) => return crate::cli::classical::key(args),
         DataCommand::Generate {
             bank,
             persons,
@@ -103,7 +113,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
 }
 
 /// Write `path` safely (temporary file, synced, renamed), gzip-compressed when the name ends in `.gz`.
-fn write_output(
+pub fn write_output(
     path: &std::path::Path,
     fill: impl FnOnce(&mut dyn std::io::Write) -> csv::Result<()>,
 ) -> Result<()> {

@@ -12,6 +12,7 @@ mod assess;
 mod bank;
 mod calibrate;
 mod campaign;
+mod classical;
 mod common;
 mod data;
 mod dif;
