@@ -1,7 +1,7 @@
 //! The psychometrician's toolkit against its references (`reference/toolkit/`, made by mirt 1.45.1 and
 //! the Python cross-checks in `make_toolkit_refs.py`; see `reference/README.md`): linking constants,
-//! Mantel–Haenszel DIF, classical item analysis and key2binary, with the tolerance each comparison
-//! allows stated where it is made.
+//! Mantel–Haenszel DIF, classical item analysis and key2binary, item fit, person fit, Q3 and
+//! reliability, with the tolerance each comparison allows stated where it is made.
 
 use etalon::calibration::linking::{self, LinkingMethod};
 use etalon::items::{self, ModelKind};
@@ -330,5 +330,117 @@ fn raw_choices_scored_with_the_key_are_the_binary_data() {
             .filter(|r| r["item"] == item && r["correct"] == "true")
             .collect();
         assert_eq!(keyed.len(), 1, "{item}");
+    }
+}
+
+/// `path` parsed as numbers by column name.
+fn numbers(path: &Path) -> Vec<std::collections::HashMap<String, f64>> {
+    table(path)
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .filter_map(|(k, v)| v.parse().ok().map(|x| (k, x)))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn fit_statistics_agree_with_mirt_given_its_parameters() {
+    // Every statistic is a deterministic function of the data and mirt's parameters
+    // (`reference/mirt/<ds>_2PL.csv`), so it must agree to rounding: 1e-9 relative, or absolute for
+    // values near 0 (p-values, RMSEA at 0). The marginal reliability is R's adaptive `integrate`
+    // (accurate to ~3e-10) against our 4,001-point rule: 1e-8.
+    let dir = tempfile::tempdir().unwrap();
+    for dataset in ["LSAT7", "SAT12"] {
+        let bank = dir.path().join(format!("{dataset}.csv"));
+        let converted = Command::new(env!("CARGO_BIN_EXE_etalon"))
+            .args(["bank", "convert", "--from", "mirt", "--model", "2pl"])
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("reference/mirt/{dataset}_2PL.csv")))
+            .arg(&bank)
+            .output()
+            .unwrap();
+        assert!(
+            converted.status.success(),
+            "{}",
+            String::from_utf8_lossy(&converted.stderr)
+        );
+        let (items_out, persons_out, q3_out) = (
+            dir.path().join("items.csv"),
+            dir.path().join("persons.csv"),
+            dir.path().join("q3.csv"),
+        );
+        let v = etalon_json(&[
+            "fit".as_ref(),
+            "--bank".as_ref(),
+            bank.as_os_str(),
+            "--responses".as_ref(),
+            data(&format!("{dataset}.csv")).as_os_str(),
+            "--out".as_ref(),
+            items_out.as_os_str(),
+            "--persons".as_ref(),
+            persons_out.as_os_str(),
+            "--q3".as_ref(),
+            q3_out.as_os_str(),
+        ]);
+        let close = |x: f64, y: f64, tol: f64, what: &str| {
+            assert!(
+                (x - y).abs() <= tol * y.abs().max(1.0),
+                "{dataset} {what}: {x} vs {y}"
+            );
+        };
+        let reliability = &numbers(&toolkit(&format!("{dataset}_2PL_reliability.csv")))[0];
+        close(
+            v["marginal_reliability"].as_f64().unwrap(),
+            reliability["marginal_rxx"],
+            1e-8,
+            "marginal_rxx",
+        );
+        close(
+            v["empirical_reliability"].as_f64().unwrap(),
+            reliability["empirical_rxx"],
+            1e-9,
+            "empirical_rxx",
+        );
+        let ours = numbers(&items_out);
+        let theirs = numbers(&toolkit(&format!("{dataset}_2PL_itemfit.csv")));
+        assert_eq!(ours.len(), theirs.len());
+        for (k, (o, t)) in ours.iter().zip(&theirs).enumerate() {
+            for (a, b) in [
+                ("s_x2", "S_X2"),
+                ("df", "df.S_X2"),
+                ("rmsea", "RMSEA.S_X2"),
+                ("p", "p.S_X2"),
+            ] {
+                close(o[a], t[b], 1e-9, &format!("item {} {a}", k + 1));
+            }
+        }
+        let ours = numbers(&persons_out);
+        let theirs = numbers(&toolkit(&format!("{dataset}_2PL_personfit.csv")));
+        assert_eq!(ours.len(), theirs.len());
+        for (o, t) in ours.iter().zip(&theirs) {
+            close(o["lz"], t["Zh"], 1e-8, &format!("person {} Zh", t["person"]));
+        }
+        let ours = table(&q3_out);
+        let theirs = table(&toolkit(&format!("{dataset}_2PL_Q3.csv")));
+        for (o, t) in ours.iter().zip(&theirs) {
+            for (column, value) in t {
+                if column != "item" {
+                    close(
+                        o[column].parse().unwrap(),
+                        value.parse().unwrap(),
+                        1e-8,
+                        &format!("Q3 {} {column}", t["item"]),
+                    );
+                }
+            }
+        }
+        let max = &numbers(&toolkit(&format!("{dataset}_2PL_Q3max.csv")))[0];
+        close(
+            v["q3_max"]["q3"].as_f64().unwrap(),
+            max["q3_signed"],
+            1e-8,
+            "Q3 max",
+        );
     }
 }

@@ -17,6 +17,7 @@
 
 pub mod classical;
 pub mod data;
+pub mod diagnostics;
 pub mod dif;
 pub mod em;
 pub mod estep;

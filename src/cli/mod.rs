@@ -16,6 +16,7 @@ mod classical;
 mod common;
 mod data;
 mod dif;
+mod fit;
 mod link;
 mod output;
 mod score;
@@ -72,6 +73,9 @@ enum Command {
     /// Response data: read and summarise.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// How well a bank fits response data: item fit (S-X²), person fit (lz), local dependence (Q3),
+    /// marginal and empirical reliability.
+    Fit(fit::FitArgs),
     /// Differential item functioning between two groups (Mantel–Haenszel).
     Dif(dif::DifArgs),
     /// Put a new calibration on a bank's scale through common items (mean/mean, mean/sigma, Haebara,
@@ -106,6 +110,7 @@ pub fn run() -> ExitCode {
         Command::Campaign(cmd) => campaign::run(cmd).map(|()| ExitCode::SUCCESS),
         Command::Data(cmd) => data::run(cmd).map(|()| ExitCode::SUCCESS),
         Command::Score(args) => score::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Fit(args) => fit::run(args).map(|()| ExitCode::SUCCESS),
         Command::Dif(args) => dif::run(args).map(|()| ExitCode::SUCCESS),
         Command::Link(args) => link::run(args).map(|()| ExitCode::SUCCESS),
         Command::Simulate(args) => simulate::run(*args).map(|()| ExitCode::SUCCESS),
