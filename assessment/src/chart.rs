@@ -112,7 +112,7 @@ pub const LEVEL_COLOURS: [&str; 9] = [
 ];
 
 /// The opening of an SVG document of `width` × `height` named `title`.
-fn svg_open(width: f64, height: f64, title: &str) -> String {
+pub(crate) fn svg_open(width: f64, height: f64, title: &str) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" role=\"img\" font-family=\"sans-serif\" font-size=\"12\">\n<title>{}</title>\n",
         escape(title)
@@ -284,11 +284,12 @@ pub fn line_plot(series: &[Series], labels: PlotLabels<'_>, y_max: Option<f64>) 
     let mut x = x0.ceil();
     while x <= x1 {
         s += &format!(
-            "<line x1=\"{0:.1}\" y1=\"{1}\" x2=\"{0:.1}\" y2=\"{2}\" stroke=\"#767676\"/><text x=\"{0:.1}\" y=\"{3}\" text-anchor=\"middle\">{x}</text>\n",
+            "<line x1=\"{0:.1}\" y1=\"{1}\" x2=\"{0:.1}\" y2=\"{2}\" stroke=\"#767676\"/><text x=\"{0:.1}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>\n",
             px(x),
             top + h,
             top + h + 5.0,
-            top + h + 18.0
+            top + h + 18.0,
+            signed_label(x)
         );
         x += 1.0;
     }
@@ -332,7 +333,7 @@ pub fn line_plot(series: &[Series], labels: PlotLabels<'_>, y_max: Option<f64>) 
 }
 
 /// The smallest of 1, 2, 2.5, 5 × 10^k at or above `m` (an axis maximum).
-fn nice_ceiling(m: f64) -> f64 {
+pub(crate) fn nice_ceiling(m: f64) -> f64 {
     if m.is_nan() || m <= 0.0 || !m.is_finite() {
         return 1.0;
     }
@@ -345,7 +346,7 @@ fn nice_ceiling(m: f64) -> f64 {
 }
 
 /// The step between ticks of an axis from 0 to `max` (a [`nice_ceiling`]): 4 or 5 round steps.
-fn tick_step(max: f64) -> f64 {
+pub(crate) fn tick_step(max: f64) -> f64 {
     let p = 10f64.powf(max.log10().floor());
     let m = max / p;
     let step = if m <= 1.0 + 1e-9 {
@@ -361,14 +362,23 @@ fn tick_step(max: f64) -> f64 {
 }
 
 /// A tick value without trailing zeros (0.25, 0.5, 1, 10).
-fn tick_label(y: f64) -> String {
+pub(crate) fn tick_label(y: f64) -> String {
     let s = format!("{y:.4}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s.is_empty() { "0".into() } else { s.to_string() }
 }
 
+/// A tick value with a typographic minus (−1, 0, 2.5).
+pub(crate) fn signed_label(x: f64) -> String {
+    if x < 0.0 {
+        format!("−{}", tick_label(-x))
+    } else {
+        tick_label(x)
+    }
+}
+
 /// θ from −4 to 4 in 81 steps: where item curves are drawn.
-fn theta_grid() -> impl Iterator<Item = f64> {
+pub(crate) fn theta_grid() -> impl Iterator<Item = f64> {
     (0..=80).map(|i| -4.0 + 0.1 * i as f64)
 }
 

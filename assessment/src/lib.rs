@@ -21,6 +21,7 @@ pub mod campaign;
 pub mod certainty;
 pub mod chart;
 pub mod files;
+pub mod plots;
 pub mod presets;
 pub mod results;
 pub mod scoring;

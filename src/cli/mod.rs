@@ -19,6 +19,7 @@ mod dif;
 mod fit;
 mod link;
 mod output;
+mod plot;
 mod score;
 mod serve;
 mod simulate;
@@ -81,6 +82,9 @@ enum Command {
     /// Put a new calibration on a bank's scale through common items (mean/mean, mean/sigma, Haebara,
     /// Stocking–Lord).
     Link(link::LinkArgs),
+    /// Plot a bank: item characteristic curves, information, test characteristic curve, conditional
+    /// SE, Wright map (SVG, and the values as CSV).
+    Plot(plot::PlotArgs),
     /// Estimate every person's ability (EAP, MAP, ML or WLE) from a response file.
     Score(score::ScoreArgs),
     /// Simulate adaptive tests for examinees of known ability.
@@ -112,6 +116,7 @@ pub fn run() -> ExitCode {
         Command::Score(args) => score::run(args).map(|()| ExitCode::SUCCESS),
         Command::Fit(args) => fit::run(args).map(|()| ExitCode::SUCCESS),
         Command::Dif(args) => dif::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Plot(args) => plot::run(args).map(|()| ExitCode::SUCCESS),
         Command::Link(args) => link::run(args).map(|()| ExitCode::SUCCESS),
         Command::Simulate(args) => simulate::run(*args).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => serve::serve(args).map(|()| ExitCode::SUCCESS),

@@ -1,0 +1,241 @@
+//! `etalon plot`: every kind of chart rendered to PNG (resvg: the SVG must parse strictly and draw
+//! something), saved under `target/plots/` to be looked at, and its table of values checked against
+//! the model (monotone ICCs, SE = 1/√information, TCC within the score range, the Wright map's
+//! persons all counted).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn reference(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("reference").join(path)
+}
+
+fn etalon(args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let run = Command::new(env!("CARGO_BIN_EXE_etalon"))
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{:?}: {}",
+        args,
+        String::from_utf8_lossy(&run.stderr)
+    );
+    serde_json::from_slice(&run.stdout).unwrap()
+}
+
+/// Render an SVG file to PNG next to the screenshots; returns the share of pixels that are not white.
+fn render(svg: &Path, name: &str) -> f64 {
+    let text = std::fs::read_to_string(svg).unwrap();
+    let mut options = resvg::usvg::Options::default();
+    let fonts = options.fontdb_mut();
+    fonts.load_system_fonts();
+    // `sans-serif` maps to Arial by default; take a sans-serif face this machine has (text is then
+    // drawn; a machine without fonts still renders the rest).
+    let family = ["DejaVu Sans", "Liberation Sans", "Noto Sans", "FreeSans"]
+        .into_iter()
+        .find(|f| {
+            fonts
+                .faces()
+                .any(|face| face.families.iter().any(|(name, _)| name == f))
+        });
+    if let Some(f) = family {
+        fonts.set_sans_serif_family(f);
+    }
+    let tree = resvg::usvg::Tree::from_str(&text, &options)
+        .unwrap_or_else(|e| panic!("{name}: not a well-formed SVG: {e}"));
+    let size = tree.size().to_int_size();
+    let (w, h) = (size.width() * 2, size.height() * 2);
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(w, h).unwrap();
+    pixmap.fill(resvg::tiny_skia::Color::WHITE);
+    resvg::render(
+        &tree,
+        resvg::tiny_skia::Transform::from_scale(2.0, 2.0),
+        &mut pixmap.as_mut(),
+    );
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/plots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = pixmap.encode_png().unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    let inked = pixmap
+        .pixels()
+        .iter()
+        .filter(|p| p.red() < 250 || p.green() < 250 || p.blue() < 250)
+        .count();
+    inked as f64 / (w * h) as f64
+}
+
+fn csv_rows(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut rdr = csv::Reader::from_path(path).unwrap();
+    let header = rdr.headers().unwrap().iter().map(str::to_string).collect();
+    let rows = rdr
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    (header, rows)
+}
+
+fn column(rows: &[Vec<String>], k: usize) -> Vec<f64> {
+    rows.iter().map(|r| r[k].parse().unwrap()).collect()
+}
+
+#[test]
+fn every_plot_renders_and_tabulates_what_the_model_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A 2PL bank (SAT12, mirt's fit) with the persons' EAPs, and a graded bank (Science).
+    let sat = d.join("sat12.csv");
+    let science = d.join("science.csv");
+    etalon(&[
+        "bank".as_ref(),
+        "convert".as_ref(),
+        "--from".as_ref(),
+        "mirt".as_ref(),
+        "--model".as_ref(),
+        "2pl".as_ref(),
+        reference("mirt/SAT12_2PL.csv").as_os_str(),
+        sat.as_os_str(),
+    ]);
+    etalon(&[
+        "bank".as_ref(),
+        "convert".as_ref(),
+        "--from".as_ref(),
+        "mirt".as_ref(),
+        "--model".as_ref(),
+        "graded".as_ref(),
+        reference("mirt/Science_graded.csv").as_os_str(),
+        science.as_os_str(),
+    ]);
+    let scores = d.join("scores.csv");
+    etalon(&[
+        "score".as_ref(),
+        "--bank".as_ref(),
+        sat.as_os_str(),
+        "--responses".as_ref(),
+        reference("data/SAT12.csv").as_os_str(),
+        "--out".as_ref(),
+        scores.as_os_str(),
+    ]);
+    let plot = |name: &str, bank: &Path, extra: &[&str]| {
+        let (svg, table) = (d.join(format!("{name}.svg")), d.join(format!("{name}.csv")));
+        let mut args: Vec<&std::ffi::OsStr> = vec!["plot".as_ref(), bank.as_os_str()];
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        args.extend([
+            "--out".as_ref(),
+            svg.as_os_str(),
+            "--csv".as_ref(),
+            table.as_os_str(),
+        ]);
+        etalon(&args);
+        let inked = render(&svg, name);
+        assert!(inked > 0.01, "{name}: only {inked:.4} of the pixels are drawn");
+        let text = std::fs::read_to_string(&svg).unwrap();
+        assert!(
+            text.contains("role=\"img\"") && text.contains("<title>"),
+            "{name}: accessible name"
+        );
+        csv_rows(&table)
+    };
+
+    // ICCs of three 2PL items: increasing, between 0 and 1, 0.5 at θ = b.
+    let (header, rows) = plot("icc", &sat, &["--kind", "icc", "--items", "Item.1,Item.2,Item.3"]);
+    assert_eq!(header, ["theta", "Item.1", "Item.2", "Item.3"]);
+    assert_eq!(rows.len(), 81);
+    for k in 1..=3 {
+        let p = column(&rows, k);
+        assert!(p.windows(2).all(|w| w[1] > w[0]) && p.iter().all(|&x| x > 0.0 && x < 1.0));
+    }
+    // Category curves of one graded item: they sum to 1 at every θ.
+    let (header, rows) = plot("icc_graded", &science, &["--kind", "icc", "--items", "Comfort"]);
+    assert_eq!(header.len(), 5, "{header:?}");
+    for r in &rows {
+        let total: f64 = r[1..].iter().map(|v| v.parse::<f64>().unwrap()).sum();
+        assert!((total - 1.0).abs() < 1e-9);
+    }
+    // Test information and SE: SE = 1/√I at every θ.
+    let (header, info) = plot("information", &sat, &["--kind", "information"]);
+    assert_eq!(header, ["theta", "test"]);
+    let (_, se) = plot("se", &sat, &["--kind", "se"]);
+    for (i, s) in column(&info, 1).iter().zip(column(&se, 1)) {
+        assert!((s - 1.0 / i.sqrt()).abs() < 1e-9);
+    }
+    let (header, _) = plot(
+        "information_items",
+        &sat,
+        &["--kind", "information", "--items", "Item.1,Item.18"],
+    );
+    assert_eq!(header, ["theta", "test", "Item.1", "Item.18"]);
+    // TCC: increasing within [0, 32].
+    let (_, tcc) = plot("tcc", &sat, &["--kind", "tcc"]);
+    let t = column(&tcc, 1);
+    assert!(t.windows(2).all(|w| w[1] > w[0]) && t[0] > 0.0 && t[80] < 32.0);
+    let (_, tcc) = plot("tcc_graded", &science, &["--kind", "tcc"]);
+    assert!(column(&tcc, 1)[80] <= 12.0);
+    // Wright map: every person counted once, every item placed.
+    let scores_text = scores.to_str().unwrap().to_string();
+    let (_, rows) = plot("wright", &sat, &["--kind", "wright", "--scores", &scores_text]);
+    let persons: usize = rows
+        .iter()
+        .filter(|r| r[0] == "persons")
+        .map(|r| r[3].parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(persons, 600);
+    assert_eq!(rows.iter().filter(|r| r[0] == "item").count(), 32);
+    let (_, rows) = plot(
+        "wright_graded",
+        &science,
+        &["--kind", "wright", "--scores", &scores_text],
+    );
+    assert_eq!(
+        rows.iter().filter(|r| r[0] == "item").count(),
+        12,
+        "3 thresholds × 4 items"
+    );
+}
+
+#[test]
+fn plot_refuses_what_it_cannot_draw() {
+    let dir = tempfile::tempdir().unwrap();
+    let bank = dir.path().join("b.json");
+    etalon(&[
+        "bank".as_ref(),
+        "example".as_ref(),
+        "--out".as_ref(),
+        bank.as_os_str(),
+    ]);
+    for (args, message) in [
+        (vec!["--kind", "wright"], "needs the persons"),
+        (
+            vec!["--kind", "icc", "--items", "nope"],
+            "item `nope` is not in the bank",
+        ),
+        (
+            vec![
+                "--kind",
+                "icc",
+                "--items",
+                "q1-1-1,q1-1-2,q1-1-3,q1-1-4,q1-2-1,q1-2-2,q1-2-3,q1-2-4,q1-3-1,q1-3-2,q1-3-3,q1-3-4,q2-1-1",
+            ],
+            "at most 12",
+        ),
+        (vec!["--kind", "pie"], "--kind"),
+    ] {
+        let run = Command::new(env!("CARGO_BIN_EXE_etalon"))
+            .arg("plot")
+            .arg(&bank)
+            .args(&args)
+            .arg("--out")
+            .arg(dir.path().join("x.svg"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(
+            !run.status.success() && stderr.contains(message),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"));
+        assert!(!dir.path().join("x.svg").exists());
+    }
+}
