@@ -404,11 +404,11 @@ async fn an_organisation_and_a_participant_in_a_real_browser() {
     );
     t.check("org-dashboard").await;
 
-    // --- A bank with an error on line 3 (a negative slope is not a 2PL): refused, the problem shown on its line.
+    // --- A bank with an error on line 3 (a zero slope measures nothing): refused, the problem shown on its line.
     let bad = files.path().join("staff.csv");
     std::fs::write(
         &bad,
-        "id,model,a,b,competence\nq1,2pl,1.2,-0.5,1.1\nq2,2pl,-1.0,0.3,1.1\nq3,2pl,0.9,0.8,1.2\n",
+        "id,model,a,b,competence\nq1,2pl,1.2,-0.5,1.1\nq2,2pl,0,0.3,1.1\nq3,2pl,0.9,0.8,1.2\n",
     )
     .unwrap();
     upload(&t, bad).await;

@@ -886,13 +886,17 @@ fn bad_files_cases() -> Vec<Case> {
     item_typo["items"][2].as_object_mut().unwrap().remove("parameters");
     item_typo["items"][2]["paramters"] = params;
     let mut bad_param = bank_value();
-    bad_param["items"][5]["parameters"]["a"] = (-1.0).into();
+    bad_param["items"][5]["parameters"]["a"] = (0.0).into();
+    // A negative slope is valid since items that discriminate the wrong way are kept (with a warning).
+    let mut reversed = bank_value();
+    reversed["items"][5]["parameters"]["a"] = (-1.0).into();
     v.extend([
         case("truncated bank", "bank validate t.json").file("t.json", &bank[..bank.len() / 2]).err(&["t.json", "line", "column", "EOF"]),
         case("bank of the wrong shape", "bank validate t.json").file("t.json", "[1, 2, 3]").err(&["t.json", "line 1"]),
         case("bank field typo", "bank validate t.json").file("t.json", typo.to_string()).err(&["t.json", "unknown field `itmes`"]),
         case("bank item field typo", "bank validate t.json").file("t.json", item_typo.to_string()).err(&["t.json", "q1-1-3", "items[2]", "paramters"]),
-        case("bank negative slope", "score --bank t.json --responses data.csv --out s.csv").file("t.json", bad_param.to_string()).err(&["t.json", "q1-2-2"]),
+        case("bank zero slope", "score --bank t.json --responses data.csv --out s.csv").file("t.json", bad_param.to_string()).err(&["t.json", "q1-2-2", "non-zero"]),
+        case("bank negative slope", "bank validate t.json").file("t.json", reversed.to_string()).ok(&["q1-2-2", "discriminates negatively"]),
         case("truncated session config", "simulate --examinees 3 --config t.json").file("t.json", r#"{"stopping": {"max_items": 5"#).err(&["t.json", "line 1", "column"]),
         case("session config typo", "simulate --examinees 3 --config t.json").file("t.json", r#"{"stoping": {}}"#).err(&["t.json", "unknown field `stoping`"]),
         case("session config nested typo", "simulate --examinees 3 --config t.json").file("t.json", "{\"stopping\":\n {\"max_itemz\": 5}}").err(&["t.json", "line 2", "max_itemz"]),

@@ -286,3 +286,78 @@ fn assess_reads_a_design_or_a_plain_session_configuration() {
         &["typo.json", "line 1", "max_items_per_competense"],
     );
 }
+
+/// A bank holding an item that discriminates negatively (mirt's SAT12 2PL with `Item.18` reversed, the
+/// bank's most discriminating item): `bank validate` accepts it with a warning, adaptive tests never
+/// give it, unless the configuration allows it — and then they give it often.
+#[test]
+fn adaptive_tests_leave_out_negatively_discriminating_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(reference().join("mirt/SAT12_2PL.csv")).unwrap();
+    let reversed: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("\"Item.18\",") {
+                let mut cells: Vec<String> = l.split(',').map(str::to_string).collect();
+                cells[1] = format!("-{}", cells[1]);
+                cells.join(",")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mirt = dir.path().join("mirt.csv");
+    std::fs::write(&mirt, reversed).unwrap();
+    let bank = dir.path().join("bank.csv");
+    let bank_s = bank.to_str().unwrap();
+    json_out(&etalon(&[
+        "bank",
+        "convert",
+        "--from",
+        "mirt",
+        "--model",
+        "2pl",
+        mirt.to_str().unwrap(),
+        bank_s,
+    ]));
+    let summary = json_out(&etalon(&["bank", "validate", bank_s]));
+    assert!(
+        summary["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("`Item.18` discriminates negatively"),
+        "{summary}"
+    );
+    let given = |config: &str| {
+        let cfg = dir.path().join("session.json");
+        std::fs::write(&cfg, config).unwrap();
+        let out = dir.path().join("results.csv");
+        json_out(&etalon(&[
+            "simulate",
+            "--bank",
+            bank_s,
+            "--examinees",
+            "200",
+            "--seed",
+            "4",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]));
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .filter(|l| l.rsplit(',').next().unwrap().split(';').any(|i| i == "Item.18"))
+            .count()
+    };
+    assert_eq!(
+        given(r#"{"stopping": {"max_items": 10}}"#),
+        0,
+        "never selected by default"
+    );
+    let allowed = given(r#"{"stopping": {"max_items": 10}, "selection": {"allow_negative_slopes": true}}"#);
+    assert!(allowed > 50, "selected {allowed} times of 200 once allowed");
+}

@@ -90,8 +90,8 @@ fn bad_banks_are_rejected_with_located_messages() {
             vec!["line 2", "q1", "`a`"],
         ),
         (
-            "neg.csv",
-            format!("{h}q1,2pl,1,0,,,,\nq2,2pl,-0.5,0,,,,\n").into(),
+            "zero.csv",
+            format!("{h}q1,2pl,1,0,,,,\nq2,2pl,0,0,,,,\n").into(),
             vec!["line 3", "q2", "`a`"],
         ),
         (
@@ -157,7 +157,7 @@ fn bad_banks_are_rejected_with_located_messages() {
         ),
         (
             "badjson.json",
-            br#"{"id":"b","items":[{"id":"q7","parameters":{"model":"2pl","a":-1,"b":0}}]}"#.to_vec(),
+            br#"{"id":"b","items":[{"id":"q7","parameters":{"model":"2pl","a":0,"b":0}}]}"#.to_vec(),
             vec!["q7", "field a"],
         ),
         ("bank.txt", b"whatever".to_vec(), vec!["unsupported extension"]),
@@ -182,7 +182,7 @@ fn every_problem_is_listed_in_one_pass() {
     let p = tmp(
         &dir,
         "many.csv",
-        b"id,model,a,b\nq1,2pl,NaN,0\nq2,2pl,-1,0\nq3,2pl,1,x\nq3,2pl,1,0\nq3,2pl,1,0\n",
+        b"id,model,a,b\nq1,2pl,NaN,0\nq2,2pl,0,0\nq3,2pl,1,x\nq3,2pl,1,0\nq3,2pl,1,0\n",
     );
     let out = etalon(&["bank", "validate", &p]);
     assert_fails_with(&out, &["4 problems", "line 2", "line 3", "line 4", "line 6"]);

@@ -88,26 +88,20 @@ fn every_plot_renders_and_tabulates_what_the_model_says() {
     // A 2PL bank (SAT12, mirt's fit) with the persons' EAPs, and a graded bank (Science).
     let sat = d.join("sat12.csv");
     let science = d.join("science.csv");
-    etalon(&[
-        "bank".as_ref(),
-        "convert".as_ref(),
-        "--from".as_ref(),
-        "mirt".as_ref(),
-        "--model".as_ref(),
-        "2pl".as_ref(),
-        reference("mirt/SAT12_2PL.csv").as_os_str(),
-        sat.as_os_str(),
-    ]);
-    etalon(&[
-        "bank".as_ref(),
-        "convert".as_ref(),
-        "--from".as_ref(),
-        "mirt".as_ref(),
-        "--model".as_ref(),
-        "graded".as_ref(),
-        reference("mirt/Science_graded.csv").as_os_str(),
-        science.as_os_str(),
-    ]);
+    let from_mirt = |table: &str, model: &str, out: &Path| {
+        etalon(&[
+            "bank".as_ref(),
+            "convert".as_ref(),
+            "--from".as_ref(),
+            "mirt".as_ref(),
+            "--model".as_ref(),
+            model.as_ref(),
+            reference(table).as_os_str(),
+            out.as_os_str(),
+        ])
+    };
+    from_mirt("mirt/SAT12_2PL.csv", "2pl", &sat);
+    from_mirt("mirt/Science_graded.csv", "graded", &science);
     let scores = d.join("scores.csv");
     etalon(&[
         "score".as_ref(),

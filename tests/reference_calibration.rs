@@ -212,3 +212,73 @@ fn sim_10000x50_2pl() {
         );
     }
 }
+
+/// SAT12 with `Item.18` miskeyed (every answer reversed). Reversing an item's answers and negating its
+/// slope and intercept leaves every likelihood unchanged, so mirt's optimum on SAT12 is known on the
+/// miskeyed data: the same log-likelihood, `Item.18` at (−a, −d), every other item as it was.
+/// Calibrating with slopes held positive would stop at the boundary several points worse.
+#[test]
+fn a_miskeyed_item_reaches_mirts_optimum_with_a_negative_slope() {
+    let path = reference().join("data/SAT12.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let column = header
+        .split(',')
+        .position(|h| h.trim_matches('"') == "Item.18")
+        .unwrap();
+    let mut flipped = format!("{header}\n");
+    for line in lines {
+        let cells: Vec<String> = line
+            .split(',')
+            .enumerate()
+            .map(|(k, c)| match (k == column, c) {
+                (true, "0") => "1".into(),
+                (true, "1") => "0".into(),
+                _ => c.to_string(),
+            })
+            .collect();
+        flipped.push_str(&cells.join(","));
+        flipped.push('\n');
+    }
+    let responses = items::read_responses_from(flipped.as_bytes(), DataFormat::Wide, "flipped.csv").unwrap();
+    let fit = calibrate(&responses, &CalibrationSpec::new(ModelKind::TwoPl), None, ()).unwrap();
+    let reference = mirt_loglik("SAT12", "2PL");
+    eprintln!("miskeyed SAT12: log-lik {:.4} vs mirt {reference:.4}", fit.loglik);
+    assert!(
+        (fit.loglik - reference).abs() < 0.01,
+        "{} vs {reference}",
+        fit.loglik
+    );
+    assert!(
+        fit.warnings
+            .iter()
+            .any(|w| w.to_string().contains("`Item.18` discriminates negatively")),
+        "{:?}",
+        fit.warnings
+    );
+    for (id, p) in mirt_params("SAT12_2PL_slopeint.csv") {
+        let item = fit.bank.item(&id).unwrap();
+        let l = item.parameters.logistic().unwrap();
+        let sign = if id == "Item.18" { -1.0 } else { 1.0 };
+        // The same tolerances as the other comparisons with mirt: 0.005 on slopes and intercepts.
+        assert!(
+            (l.a() - sign * p[0]).abs() < 0.005,
+            "{id} a {} vs {}",
+            l.a(),
+            sign * p[0]
+        );
+        assert!(
+            (l.intercept() - sign * p[1]).abs() < 0.005,
+            "{id} d {} vs {}",
+            l.intercept(),
+            sign * p[1]
+        );
+    }
+    // Held positive (a lognormal prior on slopes keeps them > 0), the fit is worse.
+    let mut positive = CalibrationSpec::new(ModelKind::TwoPl);
+    positive.em.priors.slope = Some(etalon::calibration::em::NormalPrior { mean: 0.0, sd: 100.0 });
+    let held = calibrate(&responses, &positive, None, ()).unwrap();
+    eprintln!("slopes held positive: log-lik {:.4}", held.loglik);
+    assert!(held.loglik < reference - 1.0, "{} vs {reference}", held.loglik);
+}

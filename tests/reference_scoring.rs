@@ -207,3 +207,40 @@ fn science_graded_and_gpcm_eap_match_brute_force() {
         }
     }
 }
+
+/// mirt's SAT12 2PL bank with `Item.18` reversed (its slope negated, as a calibration of the
+/// miskeyed item gives it), and each person's answers with `Item.18` reversed too: the likelihood
+/// of every person is unchanged, so every estimate must be mirt's on the original data.
+#[test]
+fn a_negatively_discriminating_item_scores_as_mirt() {
+    let mut bank = mirt_bank("SAT12_2PL.csv", ModelKind::TwoPl);
+    bank.update_items(|items| {
+        let item = items.iter_mut().find(|i| i.id == "Item.18").unwrap();
+        let (a, b) = (item.parameters.slope(), item.parameters.location());
+        item.parameters = etalon::items::ItemModel::two_pl(-a, b).unwrap();
+    })
+    .unwrap();
+    assert_eq!(bank.negative_slopes().count(), 1);
+    assert!(
+        bank.warnings()[0].contains("`Item.18` discriminates negatively"),
+        "{:?}",
+        bank.warnings()
+    );
+    let column = bank.position("Item.18").unwrap();
+    let persons: Vec<Vec<Answer>> = answers_of(&data("SAT12.csv"), &bank)
+        .into_iter()
+        .map(|answers| {
+            answers
+                .into_iter()
+                .map(|a| {
+                    if a.item as usize == column {
+                        Answer::new(column, usize::from(1 - a.category))
+                    } else {
+                        a
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    check(&bank, &persons, &mirt_rows("SAT12_2PL_fscores_all.csv"));
+}

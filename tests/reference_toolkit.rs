@@ -30,6 +30,20 @@ fn constants() -> Vec<(String, f64, f64, Option<f64>)> {
         .collect()
 }
 
+/// Run etalon expecting a refusal: a failure whose message says `message`, never a panic.
+fn refused(args: &[&std::ffi::OsStr], message: &str) {
+    let run = Command::new(env!("CARGO_BIN_EXE_etalon"))
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        !run.status.success() && stderr.contains(message),
+        "{args:?}: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 fn method(name: &str) -> LinkingMethod {
     match name {
         "mean-mean" => LinkingMethod::MeanMean,
@@ -91,21 +105,18 @@ fn a_linked_bank_holds_the_transformed_items_and_scale() {
     // Bad input is a clear error, not a panic: a bank with fewer than two common items.
     let lone = dir.path().join("lone.csv");
     std::fs::write(&lone, "id,model,a,b\nZ01,2pl,1.0,0.0\n").unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_etalon"))
-        .args(["link", "--bank"])
-        .arg(toolkit("link_train_old.csv"))
-        .arg("--new")
-        .arg(&lone)
-        .arg("--out")
-        .arg(dir.path().join("x.csv"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(
-        !run.status.success() && stderr.contains("share 0 item"),
-        "{stderr}"
+    refused(
+        &[
+            "link".as_ref(),
+            "--bank".as_ref(),
+            toolkit("link_train_old.csv").as_os_str(),
+            "--new".as_ref(),
+            lone.as_os_str(),
+            "--out".as_ref(),
+            dir.path().join("x.csv").as_os_str(),
+        ],
+        "share 0 item",
     );
-    assert!(!stderr.contains("panicked"));
 }
 
 /// A CSV file as rows of named fields.
@@ -187,21 +198,18 @@ fn dif_refuses_bad_groups_clearly() {
     for (k, (groups, message)) in cases.iter().enumerate() {
         let path = dir.path().join(format!("groups{k}.csv"));
         std::fs::write(&path, groups).unwrap();
-        let run = Command::new(env!("CARGO_BIN_EXE_etalon"))
-            .arg("dif")
-            .arg(toolkit("dif_train.csv"))
-            .arg("--groups")
-            .arg(&path)
-            .arg("--out")
-            .arg(dir.path().join("x.csv"))
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&run.stderr);
-        assert!(
-            !run.status.success() && stderr.contains(message),
-            "{groups:?}: {stderr}"
+        let out = dir.path().join("x.csv");
+        refused(
+            &[
+                "dif".as_ref(),
+                toolkit("dif_train.csv").as_os_str(),
+                "--groups".as_ref(),
+                path.as_os_str(),
+                "--out".as_ref(),
+                out.as_os_str(),
+            ],
+            message,
         );
-        assert!(!stderr.contains("panicked"));
         assert!(!dir.path().join("x.csv").exists());
     }
 }

@@ -573,7 +573,7 @@ async fn banks_are_versioned_and_sessions_keep_theirs() {
             )
             .await;
         assert_eq!(up.status, 201, "{}", up.text);
-        let bad = "id,model,a,b\nx1,2pl,-1.0,0.0\nx2,2pl,1.2,abc\nx3,2pl,1,1\nx3,2pl,1,0\n";
+        let bad = "id,model,a,b\nx1,2pl,0,0.0\nx2,2pl,1.2,abc\nx3,2pl,1,1\nx3,2pl,1,0\n";
         let r = client
             .raw(
                 "POST",

@@ -298,6 +298,10 @@ pub fn m_step_item(st: &ItemState, r: &[f64], theta: &[f64], priors: &Priors) ->
             let v: Vec<f64> = base.iter().zip(&step).map(|(x, s)| x + t * s).collect();
             cand.set_free(&v);
             clamp(&mut cand);
+            if priors.slope.is_some() {
+                // A lognormal prior keeps the slope positive.
+                cand.a = cand.a.max(MIN_SLOPE);
+            }
             if cand.admissible() {
                 let fc = item_objective(&cand, r, theta, priors, None, None);
                 if fc >= f - 1e-12 * f.abs().max(1.0) {
@@ -324,9 +328,10 @@ pub fn m_step_item(st: &ItemState, r: &[f64], theta: &[f64], priors: &Priors) ->
     cur
 }
 
-/// Keep parameters inside the box the bank can hold (finite, a > 0).
+/// Keep parameters inside the box the bank can hold (finite; a > 0 where the model needs it).
 fn clamp(st: &mut ItemState) {
-    st.a = st.a.clamp(MIN_SLOPE, MAX_SLOPE);
+    let (lo, hi) = st.slope_range();
+    st.a = st.a.clamp(lo, hi);
     let lim = MAX_INTERCEPT * (1.0 + st.d.len() as f64);
     st.d.iter_mut().for_each(|d| *d = d.clamp(-lim, lim));
 }
@@ -447,12 +452,14 @@ impl Model {
         }
     }
 
-    /// Whether every item and the latent variance are admissible.
+    /// Whether every item and the latent variance are admissible (a slope under a lognormal prior
+    /// stays positive).
     fn admissible(&self) -> bool {
         self.latent.variance > 1e-4
             && self.latent.variance.is_finite()
             && self.latent.mean.is_finite()
             && self.items.iter().all(ItemState::admissible)
+            && (self.priors.slope.is_none() || self.items.iter().all(|st| st.a >= MIN_SLOPE))
     }
 }
 

@@ -287,7 +287,9 @@ pub fn calibrate(
             item.standard_errors = ses[j].clone();
         }
         let (a, b) = (item.parameters.slope(), item.parameters.location());
-        if st.kind != ModelKind::Rasch && a < 0.2 {
+        if a < 0.0 {
+            warnings.push(Warning::NegativeSlope { item: id.clone(), a });
+        } else if st.kind != ModelKind::Rasch && a < 0.2 {
             warnings.push(Warning::NearZeroSlope { item: id.clone(), a });
         }
         if b.abs() > 6.0 {

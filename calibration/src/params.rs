@@ -46,7 +46,9 @@ pub struct ItemState {
 pub const MAX_INTERCEPT: f64 = 25.0;
 /// Largest slope.
 pub const MAX_SLOPE: f64 = 25.0;
-/// Smallest slope (the bank's models need a > 0).
+/// Smallest slope of the models whose slope must be positive (1PL, graded, GPCM, and any slope under
+/// a lognormal prior); 2PL, 3PL and 4PL slopes are free in [−MAX_SLOPE, MAX_SLOPE], as in mirt, so an
+/// item that discriminates negatively reaches its optimum instead of stopping at the boundary.
 pub const MIN_SLOPE: f64 = 1e-3;
 
 impl ItemState {
@@ -201,9 +203,27 @@ impl ItemState {
         }
     }
 
+    /// Whether the slope may be negative: 2PL, 3PL and 4PL items (mirt's unconstrained slopes).
+    pub fn signed_slope(&self) -> bool {
+        matches!(
+            self.kind,
+            ModelKind::TwoPl | ModelKind::ThreePl | ModelKind::FourPl
+        )
+    }
+
+    /// The slopes the calibrator lets this item take.
+    pub fn slope_range(&self) -> (f64, f64) {
+        if self.signed_slope() {
+            (-MAX_SLOPE, MAX_SLOPE)
+        } else {
+            (MIN_SLOPE, MAX_SLOPE)
+        }
+    }
+
     /// Whether the parameters are admissible (slope range, intercept range, graded order, g < u).
     pub fn admissible(&self) -> bool {
-        let slope_ok = (MIN_SLOPE..=MAX_SLOPE).contains(&self.a);
+        let (lo, hi) = self.slope_range();
+        let slope_ok = (lo..=hi).contains(&self.a) && self.a != 0.0;
         let d_ok = self
             .d
             .iter()

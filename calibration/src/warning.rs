@@ -46,6 +46,14 @@ pub enum Warning {
         /// The slope a.
         a: f64,
     },
+    /// An item whose slope came out negative: the more able answer it worse, most often because
+    /// its key is wrong. Kept as estimated (scoring uses it as mirt does); adaptive tests leave it out.
+    NegativeSlope {
+        /// Item id.
+        item: String,
+        /// The slope a (< 0).
+        a: f64,
+    },
     /// An item whose calibrated difficulty (location) lies beyond ±6: almost everyone answers it
     /// the same way.
     ExtremeDifficulty {
@@ -82,6 +90,7 @@ impl Warning {
             Warning::CategoryNeverObserved { item, .. }
             | Warning::SingleCode { item }
             | Warning::NearZeroSlope { item, .. }
+            | Warning::NegativeSlope { item, .. }
             | Warning::ExtremeDifficulty { item, .. } => Some(item),
             Warning::ItemsWithoutResponses { .. }
             | Warning::PersonsWithoutResponses { .. }
@@ -113,7 +122,11 @@ impl fmt::Display for Warning {
             ),
             Warning::NearZeroSlope { item, a } => write!(
                 f,
-                "item `{item}`: near-zero or negative slope (a = {a:.3}): it barely measures the trait"
+                "item `{item}`: near-zero slope (a = {a:.3}): it barely measures the trait"
+            ),
+            Warning::NegativeSlope { item, a } => write!(
+                f,
+                "item `{item}` discriminates negatively (a = {a:.3}): check its key; adaptive tests leave it out"
             ),
             Warning::ExtremeDifficulty { item, b } => write!(
                 f,

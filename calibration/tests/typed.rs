@@ -177,7 +177,7 @@ fn bank_errors_are_typed() {
 #[test]
 fn the_sources_of_model_and_bank_errors_are_kept() {
     use std::error::Error;
-    let model = ItemModel::two_pl(-1.0, 0.0).unwrap_err();
+    let model = ItemModel::two_pl(0.0, 0.0).unwrap_err();
     let e = CalibrationError::ItemModel {
         item: "q1".into(),
         source: model.clone(),

@@ -63,6 +63,9 @@ pub struct SelectionConfig {
     pub rule: SelectionRule,
     /// Exposure control.
     pub exposure: Exposure,
+    /// Also administer items that discriminate negatively (slope < 0; left out by default: such an
+    /// item is most often miskeyed, and its information says nothing of that).
+    pub allow_negative_slopes: bool,
 }
 
 /// Content balancing over the framework's competences (Kingsbury & Zara 1989, style).

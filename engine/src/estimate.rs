@@ -687,12 +687,21 @@ fn changes_sign(f: &mut impl FnMut(f64) -> (f64, f64), theta: f64) -> bool {
     f(theta - eps).0 > 0.0 && f(theta + eps).0 < 0.0
 }
 
-/// Whether every answer is in its item's lowest (`Some(false)`) or highest (`Some(true)`) category.
+/// Whether every answer is in the category its item gives the lowest persons (`Some(false)`: the
+/// likelihood grows without bound as θ → −∞) or the highest (`Some(true)`): the lowest category and
+/// the highest, exchanged for an item that discriminates negatively (a < 0).
 pub fn extreme_pattern(models: &[ItemModel], answers: &[Answer]) -> Option<bool> {
-    let low = answers.iter().all(|a| a.category == 0);
-    let high = answers
-        .iter()
-        .all(|a| a.category as usize + 1 == models[a.item as usize].categories());
+    let ends = |a: &Answer| {
+        let m = &models[a.item as usize];
+        let (lowest, highest) = (a.category == 0, a.category as usize + 1 == m.categories());
+        if m.slope() < 0.0 {
+            (highest, lowest)
+        } else {
+            (lowest, highest)
+        }
+    };
+    let low = answers.iter().all(|a| ends(a).0);
+    let high = answers.iter().all(|a| ends(a).1);
     match (low, high) {
         (true, _) if !answers.is_empty() => Some(false),
         (_, true) if !answers.is_empty() => Some(true),

@@ -478,7 +478,18 @@ impl CatEngine {
             }
         }
         Ok(CatEngine {
-            status: bank.items().iter().map(|i| i.status).collect(),
+            // Items that discriminate negatively are never selected unless the configuration allows it.
+            status: bank
+                .items()
+                .iter()
+                .map(|i| {
+                    if i.parameters.slope() < 0.0 && !config.selection.allow_negative_slopes {
+                        Status::Retired
+                    } else {
+                        i.status
+                    }
+                })
+                .collect(),
             by_competence,
             fingerprint: bank.fingerprint(),
             location: models.iter().map(ItemModel::location).collect(),

@@ -27,7 +27,11 @@ fn config(rule: usize, exposure: usize, method: usize, balanced: bool, classify:
     ][exposure];
     let method = [Method::Eap, Method::Map, Method::Ml, Method::Wle][method];
     let mut c = SessionConfig {
-        selection: SelectionConfig { rule, exposure },
+        selection: SelectionConfig {
+            rule,
+            exposure,
+            ..SelectionConfig::default()
+        },
         stopping: StoppingConfig {
             max_items: 20,
             min_items: 3,

@@ -143,6 +143,9 @@ pub struct BankSummary {
     /// The latent distribution the parameters are scaled to, when the bank records one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latent: Option<Latent>,
+    /// What is valid but deserves a look (items that discriminate negatively).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Bank {
@@ -393,7 +396,28 @@ impl Bank {
             competences,
             statuses,
             latent: self.latent,
+            warnings: self.warnings(),
         }
+    }
+
+    /// Items that discriminate negatively (slope a < 0: the more able answer them worse, the sign of a
+    /// miskey or a badly written item). Valid, and scored as the model says, but adaptive tests leave
+    /// them out unless configured to (`selection.allow_negative_slopes`).
+    pub fn negative_slopes(&self) -> impl Iterator<Item = &Item> {
+        self.items.iter().filter(|i| i.parameters.slope() < 0.0)
+    }
+
+    /// Sentences about what is valid but deserves a look.
+    pub fn warnings(&self) -> Vec<String> {
+        self.negative_slopes()
+            .map(|i| {
+                format!(
+                    "item `{}` discriminates negatively (a = {:.3}): check its key; adaptive tests leave it out",
+                    i.id,
+                    i.parameters.slope()
+                )
+            })
+            .collect()
     }
 
     /// The bank as pretty JSON.

@@ -21,9 +21,13 @@ use std::fmt;
 /// Why a set of item parameters was rejected. Each variant names the offending field.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ModelError {
-    /// The slope is NaN, infinite, zero or negative.
+    /// The slope is NaN, infinite, zero, or negative where the model needs it positive (1PL, graded,
+    /// GPCM).
     #[error("slope a must be finite and > 0 (got {0})")]
     InvalidSlope(f64),
+    /// A 2PL, 3PL or 4PL item's slope is NaN, infinite or zero (it may be negative).
+    #[error("slope a must be finite and non-zero (got {0})")]
+    UnusableSlope(f64),
     /// A difficulty or threshold is NaN or infinite.
     #[error("{field} must be finite (got {value})")]
     NonFiniteLocation {
@@ -77,7 +81,7 @@ impl ModelError {
     /// The name of the parameter field the error is about (`a`, `b`, `c`, `d`, `b3`, …).
     pub fn field(&self) -> String {
         match self {
-            ModelError::InvalidSlope(_) => "a".into(),
+            ModelError::InvalidSlope(_) | ModelError::UnusableSlope(_) => "a".into(),
             ModelError::NonFiniteLocation { field, .. } => field.clone(),
             ModelError::InvalidLowerAsymptote { .. } => "c".into(),
             ModelError::InvalidUpperAsymptote { .. } => "d".into(),
@@ -251,6 +255,17 @@ fn check_location(field: &str, value: f64) -> Result<f64, ModelError> {
     }
 }
 
+/// The slope of a 2PL, 3PL or 4PL item: finite and non-zero. A negative slope (an item that
+/// discriminates the wrong way, often a miskey) is a valid model, as in mirt: banks may hold it and
+/// scoring uses it; adaptive tests leave it out unless configured to.
+fn check_dichotomous_slope(a: f64) -> Result<f64, ModelError> {
+    if a.is_finite() && a != 0.0 {
+        Ok(a)
+    } else {
+        Err(ModelError::UnusableSlope(a))
+    }
+}
+
 fn check_asymptotes(c: f64, d: f64) -> Result<(), ModelError> {
     // NaN fails every comparison below, so it is rejected too.
     if !(d > 0.0 && d <= 1.0) {
@@ -305,10 +320,10 @@ impl ItemModel {
             d: 1.0,
         }))
     }
-    /// 2PL item.
+    /// 2PL item (a < 0: discriminates negatively).
     pub fn two_pl(a: f64, b: f64) -> Result<Self, ModelError> {
         Ok(ItemModel::TwoPl(Logistic {
-            a: check_slope(a)?,
+            a: check_dichotomous_slope(a)?,
             b: check_location("b", b)?,
             c: 0.0,
             d: 1.0,
@@ -316,13 +331,13 @@ impl ItemModel {
     }
     /// 3PL item with lower asymptote `c` ∈ [0, 1).
     pub fn three_pl(a: f64, b: f64, c: f64) -> Result<Self, ModelError> {
-        let (a, b) = (check_slope(a)?, check_location("b", b)?);
+        let (a, b) = (check_dichotomous_slope(a)?, check_location("b", b)?);
         check_asymptotes(c, 1.0)?;
         Ok(ItemModel::ThreePl(Logistic { a, b, c, d: 1.0 }))
     }
     /// 4PL item with asymptotes 0 ≤ c < d ≤ 1.
     pub fn four_pl(a: f64, b: f64, c: f64, d: f64) -> Result<Self, ModelError> {
-        let (a, b) = (check_slope(a)?, check_location("b", b)?);
+        let (a, b) = (check_dichotomous_slope(a)?, check_location("b", b)?);
         check_asymptotes(c, d)?;
         Ok(ItemModel::FourPl(Logistic { a, b, c, d }))
     }
@@ -603,19 +618,30 @@ mod tests {
     fn constructors_reject_invalid_parameters() {
         assert!(matches!(
             ItemModel::two_pl(f64::NAN, 0.0),
-            Err(ModelError::InvalidSlope(_))
+            Err(ModelError::UnusableSlope(_))
         ));
         assert!(matches!(
             ItemModel::two_pl(f64::INFINITY, 0.0),
+            Err(ModelError::UnusableSlope(_))
+        ));
+        assert!(matches!(
+            ItemModel::two_pl(0.0, 0.0),
+            Err(ModelError::UnusableSlope(_))
+        ));
+        // An item that discriminates negatively is a valid 2PL/3PL/4PL item (as in mirt), not a
+        // valid 1PL, graded or GPCM one.
+        assert!(ItemModel::two_pl(-1.0, 0.0).is_ok() && ItemModel::three_pl(-1.0, 0.0, 0.2).is_ok());
+        assert!(matches!(
+            ItemModel::one_pl(-1.0, 0.0),
             Err(ModelError::InvalidSlope(_))
         ));
         assert!(matches!(
-            ItemModel::two_pl(-1.0, 0.0),
+            ItemModel::graded(-1.0, vec![0.0]),
             Err(ModelError::InvalidSlope(_))
         ));
         assert!(matches!(
             ItemModel::two_pl(0.0, 0.0),
-            Err(ModelError::InvalidSlope(_))
+            Err(ModelError::UnusableSlope(_))
         ));
         assert!(ItemModel::two_pl(1.0, f64::NAN).is_err());
         assert!(matches!(

@@ -103,10 +103,21 @@ proptest! {
     }
 
     #[test]
-    fn invalid_slopes_never_build(a in prop_oneof![Just(f64::NAN), Just(f64::INFINITY), Just(f64::NEG_INFINITY), -10.0f64..=0.0], b in finite()) {
+    fn invalid_slopes_never_build(a in prop_oneof![Just(f64::NAN), Just(f64::INFINITY), Just(f64::NEG_INFINITY), Just(0.0), Just(-0.0)], b in finite()) {
         prop_assert!(ItemModel::two_pl(a, b).is_err());
         prop_assert!(ItemModel::three_pl(a, b, 0.1).is_err());
         prop_assert!(ItemModel::graded(a, vec![b]).is_err());
+    }
+
+    /// Negative slopes: valid for 2PL/3PL (items that discriminate negatively, as in mirt), never for
+    /// 1PL, graded or GPCM.
+    #[test]
+    fn negative_slopes_build_only_dichotomous_free_slope_items(a in -10.0f64..-1e-9, b in finite()) {
+        prop_assert!(ItemModel::two_pl(a, b).is_ok());
+        prop_assert!(ItemModel::three_pl(a, b, 0.1).is_ok());
+        prop_assert!(ItemModel::one_pl(a, b).is_err());
+        prop_assert!(ItemModel::graded(a, vec![b]).is_err());
+        prop_assert!(ItemModel::gpcm(a, vec![b]).is_err());
     }
 
     #[test]
@@ -147,7 +158,7 @@ fn example_bank_is_valid_and_complete() {
 
 #[test]
 fn validation_collects_every_problem() {
-    let text = "id,model,a,b\nq1,2pl,NaN,0\nq1,2pl,1,0\nq1,2pl,1,0\n,2pl,1,0\nq5,2pl,-2,0\n";
+    let text = "id,model,a,b\nq1,2pl,NaN,0\nq1,2pl,1,0\nq1,2pl,1,0\n,2pl,1,0\nq5,2pl,0,0\n";
     let err = bank_io::bank_from_csv(text, std::path::Path::new("t.csv")).unwrap_err();
     let problems = err.problems();
     assert_eq!(problems.len(), 4, "{err}");
@@ -169,7 +180,7 @@ fn validation_collects_every_problem() {
 fn json_bank_reports_all_item_problems_with_ids() {
     let text = r#"{"id":"b","items":[
         {"id":"ok","parameters":{"model":"2pl","a":1,"b":0}},
-        {"id":"bad1","parameters":{"model":"2pl","a":-1,"b":0}},
+        {"id":"bad1","parameters":{"model":"2pl","a":0,"b":0}},
         {"id":"bad2","parameters":{"model":"graded","a":1,"b":[1,0]}},
         {"id":"ok","parameters":{"model":"rasch","b":0}}
     ]}"#;

@@ -320,7 +320,7 @@ fn multidimensional_columns_are_refused_in_one_line() {
 #[test]
 fn problems_are_located() {
     let err = import_text(
-        "item,a,b,g,u\nq1,1,0,0,1\nq2,x,0,0,1\nq3,-1,0,0,1\n",
+        "item,a,b,g,u\nq1,1,0,0,1\nq2,x,0,0,1\nq3,0,0,0,1\n",
         ModelKind::TwoPl,
     )
     .unwrap_err();
