@@ -325,6 +325,7 @@ fn catalogue() -> Vec<Case> {
         case("xapi: session token", "PUT", "/v1/xapi", Token, JSON, Text(r#"{"endpoint": "https://lrs.example/xapi", "username": "u", "password": "p"}"#), 401, "unauthorized", None),
         case("xapi: endpoint not a URL", "PUT", "/v1/xapi", Demo, JSON, Text(r#"{"endpoint": "lrs", "username": "u", "password": "p"}"#), 422, "invalid", Some("endpoint")),
         case("xapi: plain-HTTP endpoint elsewhere", "PUT", "/v1/xapi", Demo, JSON, Text(r#"{"endpoint": "http://lrs.example/xapi", "username": "u", "password": "p"}"#), 422, "invalid", Some("endpoint")),
+        case("xapi: credentials in the endpoint", "PUT", "/v1/xapi", Demo, JSON, Text(r#"{"endpoint": "https://key:secret@lrs.example/xapi", "username": "u", "password": "p"}"#), 422, "invalid", Some("endpoint")),
         case("xapi: empty password", "PUT", "/v1/xapi", Demo, JSON, Text(r#"{"endpoint": "https://lrs.example/xapi", "username": "u", "password": ""}"#), 422, "invalid", Some("password")),
         case("xapi: no password", "PUT", "/v1/xapi", Demo, JSON, Text(r#"{"endpoint": "https://lrs.example/xapi", "username": "u"}"#), 422, "invalid", None),
         case("xapi: home page not an IRI", "PUT", "/v1/xapi", Demo, JSON, Text(r#"{"endpoint": "https://lrs.example/xapi", "username": "u", "password": "p", "homepage": "mailto:a@b"}"#), 422, "invalid", Some("homepage")),

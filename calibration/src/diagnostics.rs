@@ -11,8 +11,9 @@
 //! - **Q3** (Yen 1984): the Pearson correlation over persons of the residuals x_pj − E(X_j | θ̂_p)
 //!   (over the persons who answered both items); a pair whose Q3 exceeds the mean Q3 by more than 0.2
 //!   is flagged (Christensen, Makransky & Horton 2017).
-//! - **Marginal reliability**: ∫ I(θ)/(I(θ) + σ²) φ(θ; μ, σ²) dθ (test information I of the data's
-//!   items), on 4,001 points over μ ± 12σ; **empirical reliability** var(θ̂)/(var(θ̂) + mean(SE²)).
+//! - **Marginal reliability**: ∫ I(θ)/(I(θ) + 1/σ²) φ(θ; μ, σ²) dθ (test information I of the data's
+//!   items; mirt's `marginal_rxx` for σ² = 1, and unchanged by a change of scale), on 4,001 points
+//!   over μ ± 12σ; **empirical reliability** var(θ̂)/(var(θ̂) + mean(SE²)).
 
 use crate::fit::{FitSkipped, ItemFit, SumScoreModel, s_x2_of};
 use crate::params::ItemState;
@@ -89,7 +90,7 @@ pub struct Diagnostics {
 }
 
 /// The most items whose Q3 matrix is computed (it holds J² cells).
-pub const MAX_Q3_ITEMS: usize = 2_000;
+pub const MAX_Q3_ITEMS: usize = 500;
 /// Q3 above its mean by more than this flags a pair.
 pub const Q3_FLAG: f64 = 0.2;
 
@@ -250,7 +251,8 @@ pub fn diagnose(bank: &Bank, data: &Responses) -> Result<Diagnostics, Diagnostic
         .zip(&density)
         .map(|(&t, w)| {
             let info: f64 = models.iter().map(|m| m.information(t)).sum();
-            w * info / (info + latent.variance)
+            // I/(I + 1/σ²): the share of the trait's variance the test recovers at θ (σ² = 1: mirt's).
+            w * info / (info + 1.0 / latent.variance)
         })
         .sum();
     let scored: Vec<&PersonFit> = persons.iter().filter(|p| p.answers > 0).collect();
@@ -292,7 +294,11 @@ fn zh(models: &[&ItemModel], answers: impl Iterator<Item = (usize, usize)>, thet
         e += m1;
         v += m2 - m1 * m1;
     }
-    if any { (l0 - e) / v.sqrt() } else { f64::NAN }
+    if any && v > 0.0 {
+        (l0 - e) / v.sqrt()
+    } else {
+        f64::NAN
+    }
 }
 
 /// Yen's Q3 from the residuals at θ̂, pairwise over the persons who answered both items.

@@ -34,12 +34,12 @@ pub enum DifError {
     #[error("the {0} group is empty")]
     EmptyGroup(&'static str),
     /// Mantel–Haenszel needs right/wrong items.
-    #[error("item `{item}` has {categories} response categories; Mantel–Haenszel needs 0/1 items")]
+    #[error("item `{item}` has codes {codes:?}; Mantel–Haenszel needs 0/1 items")]
     NotDichotomous {
         /// Item id.
         item: String,
-        /// Its categories.
-        categories: usize,
+        /// Its codes.
+        codes: Vec<i64>,
     },
 }
 
@@ -58,11 +58,12 @@ pub enum Adjustment {
     Bonferroni,
 }
 
-/// Adjusted p-values, as R's `p.adjust(p, method)`.
+/// Adjusted p-values, as R's `p.adjust(p, method)`: NaN stays NaN and does not count among the
+/// comparisons.
 pub fn adjust(p: &[f64], method: Adjustment) -> Vec<f64> {
-    let n = p.len();
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut out = vec![0.0; n];
+    let mut out = vec![f64::NAN; p.len()];
+    let mut order: Vec<usize> = (0..p.len()).filter(|&i| !p[i].is_nan()).collect();
+    let n = order.len();
     match method {
         Adjustment::None => return p.to_vec(),
         Adjustment::Bonferroni => return p.iter().map(|v| (v * n as f64).min(1.0)).collect(),
@@ -116,7 +117,7 @@ pub struct MantelHaenszel {
 
 /// ETS class of Δ_MH at p.
 fn ets_class(delta: f64, p: f64) -> char {
-    if delta.abs() < 1.0 || p >= 0.05 {
+    if !(delta.abs() >= 1.0 && p < 0.05) {
         'A'
     } else if delta.abs() >= 1.5 {
         'C'
@@ -153,14 +154,16 @@ pub fn mantel_haenszel(
         });
     }
     for (j, id) in data.item_ids().iter().enumerate() {
-        let k = data.codes(j).len();
-        if k > 2 {
+        let codes = data.codes(j);
+        if codes.iter().any(|&c| c != 0 && c != 1) {
             return Err(DifError::NotDichotomous {
                 item: id.clone(),
-                categories: k,
+                codes: codes.to_vec(),
             });
         }
     }
+    // Right (code 1) or wrong (code 0), whatever categories the codes observed gave.
+    let right = |j: usize, c: u8| data.codes(j)[usize::from(c)] == 1;
     if !focal.contains(&Some(false)) {
         return Err(DifError::EmptyGroup("reference"));
     }
@@ -170,14 +173,14 @@ pub fn mantel_haenszel(
     // Per person: total score; then per item, per score level, the counts (A, B, C, D).
     let mut score = vec![0usize; n_persons];
     for (p, s) in score.iter_mut().enumerate() {
-        data.for_each_answer(p, |_, c| *s += usize::from(c));
+        data.for_each_answer(p, |j, c| *s += usize::from(right(j, c)));
     }
     let levels = n_items + 1;
     let mut counts = vec![[0.0f64; 4]; n_items * levels];
     for p in 0..n_persons {
         let Some(is_focal) = focal[p] else { continue };
         data.for_each_answer(p, |j, c| {
-            let cell = usize::from(is_focal) * 2 + usize::from(c == 0);
+            let cell = usize::from(is_focal) * 2 + usize::from(!right(j, c));
             counts[j * levels + score[p]][cell] += 1.0;
         });
     }
@@ -209,8 +212,14 @@ pub fn mantel_haenszel(
                 s.ps_qr += pp * q_s + qq * r;
                 s.qs += qq * q_s;
             }
-            let statistic = (s.a_minus_e.abs() - 0.5).powi(2) / s.var;
-            let p = chi.sf(statistic);
+            // No stratum where both groups vary (an item everyone got right, say): no test.
+            let testable = s.strata > 0 && s.var > 0.0;
+            let statistic = if testable {
+                (s.a_minus_e.abs() - 0.5).powi(2) / s.var
+            } else {
+                f64::NAN
+            };
+            let p = if testable { chi.sf(statistic) } else { f64::NAN };
             let alpha = s.r / s.s;
             let delta = -2.35 * alpha.ln();
             MantelHaenszel {
@@ -242,6 +251,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_item_nobody_misses_is_not_tested_and_not_flagged() {
+        use etalon_items::data::ResponseMatrix;
+        // Item `easy`: everyone right; `mixed` and `other` vary within the one score level.
+        let cells = vec![1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 1, 0, 1];
+        let data = Responses::Dense(ResponseMatrix::from_categories(
+            vec!["easy".into(), "mixed".into(), "other".into()],
+            6,
+            cells,
+        ));
+        let focal = [
+            Some(false),
+            Some(false),
+            Some(false),
+            Some(true),
+            Some(true),
+            Some(true),
+        ];
+        let out = mantel_haenszel(&data, &focal, Adjustment::Holm).unwrap();
+        assert!(out[0].statistic.is_nan() && out[0].p.is_nan() && out[0].p_adjusted.is_nan());
+        assert_eq!(out[0].class, 'A');
+        // χ² = (|3 − 1.5| − ½)² / 0.45 for `mixed` (and `other`); Holm over the two testable items.
+        assert!(
+            (out[1].statistic - 1.0 / 0.45).abs() < 1e-12,
+            "{}",
+            out[1].statistic
+        );
+        assert!(
+            (out[1].p_adjusted - 2.0 * out[1].p).abs() < 1e-12,
+            "two comparisons, not three"
+        );
+    }
+
+    #[test]
     fn adjustments_agree_with_r_p_adjust() {
         // R: p.adjust(c(0.01, 0.04, 0.03, 0.005), "holm") = 0.03 0.06 0.06 0.02;
         //    p.adjust(…, "BH") = 0.02 0.04 0.04 0.02.
@@ -253,5 +295,8 @@ mod tests {
             adjust(&p, Adjustment::Bonferroni),
             [0.04, 0.16, 0.12, 0.02]
         ));
+        // R: p.adjust(c(0.01, NA, 0.04), "holm") = 0.02 NA 0.04.
+        let q = adjust(&[0.01, f64::NAN, 0.04], Adjustment::Holm);
+        assert!((q[0] - 0.02).abs() < 1e-12 && q[1].is_nan() && (q[2] - 0.04).abs() < 1e-12);
     }
 }

@@ -459,7 +459,7 @@ impl Model {
             && self.latent.variance.is_finite()
             && self.latent.mean.is_finite()
             && self.items.iter().all(ItemState::admissible)
-            && (self.priors.slope.is_none() || self.items.iter().all(|st| st.a >= MIN_SLOPE))
+            && (self.priors.slope.is_none() || self.items.iter().all(|st| st.fixed || st.a >= MIN_SLOPE))
     }
 }
 

@@ -68,6 +68,18 @@ pub struct SelectionConfig {
     pub allow_negative_slopes: bool,
 }
 
+impl SelectionConfig {
+    /// The status an adaptive test gives `item`: its own, except that an item discriminating
+    /// negatively counts as retired unless [`SelectionConfig::allow_negative_slopes`].
+    pub fn status_of(&self, item: &etalon_items::Item) -> etalon_items::Status {
+        if item.parameters.slope() < 0.0 && !self.allow_negative_slopes {
+            etalon_items::Status::Retired
+        } else {
+            item.status
+        }
+    }
+}
+
 /// Content balancing over the framework's competences (Kingsbury & Zara 1989, style).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -362,7 +374,10 @@ impl SessionConfig {
             let available = bank
                 .items()
                 .iter()
-                .filter(|i| i.competence.as_ref() == Some(id) && i.status == etalon_items::Status::Active)
+                .filter(|i| {
+                    i.competence.as_ref() == Some(id)
+                        && self.selection.status_of(i) == etalon_items::Status::Active
+                })
                 .count();
             if available < min {
                 return Err(ConfigError::MinimumUnreachable {
@@ -399,7 +414,7 @@ impl SessionConfig {
         if !bank
             .items()
             .iter()
-            .any(|i| i.status == etalon_items::Status::Active)
+            .any(|i| self.selection.status_of(i) == etalon_items::Status::Active)
         {
             return Err(ConfigError::NoActiveItem);
         }

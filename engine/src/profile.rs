@@ -269,9 +269,10 @@ impl ProfileEngine {
                 from_framework
             };
             ids.retain(|c| {
-                bank.items()
-                    .iter()
-                    .any(|i| i.competence.as_deref() == Some(c.as_str()) && i.status == Status::Active)
+                bank.items().iter().any(|i| {
+                    i.competence.as_deref() == Some(c.as_str())
+                        && config.session.selection.status_of(i) == Status::Active
+                })
             });
             ids
         } else {
@@ -288,7 +289,10 @@ impl ProfileEngine {
                 .filter(|i| i.competence.as_deref() == Some(c.as_str()))
                 .cloned()
                 .collect();
-            if !items.iter().any(|i| i.status == Status::Active) {
+            if !items
+                .iter()
+                .any(|i| config.session.selection.status_of(i) == Status::Active)
+            {
                 return Err(ProfileError::NoItems(c.clone()));
             }
             let sub = Bank::new(

@@ -482,13 +482,7 @@ impl CatEngine {
             status: bank
                 .items()
                 .iter()
-                .map(|i| {
-                    if i.parameters.slope() < 0.0 && !config.selection.allow_negative_slopes {
-                        Status::Retired
-                    } else {
-                        i.status
-                    }
-                })
+                .map(|i| config.selection.status_of(i))
                 .collect(),
             by_competence,
             fingerprint: bank.fingerprint(),

@@ -73,6 +73,12 @@ impl Service {
     /// request saw it (the default home page).
     pub async fn configure_lrs(&self, org: &Org, req: LrsRequest, origin: &str) -> ApiResult<LrsView> {
         crate::lti::check_url("endpoint", &req.endpoint)?;
+        if url::Url::parse(&req.endpoint).is_ok_and(|u| !u.username().is_empty() || u.password().is_some()) {
+            return Err(ApiError::invalid(
+                "endpoint",
+                "give the credentials as `username` and `password`, not in the endpoint",
+            ));
+        }
         if req.username.is_empty() || req.password.is_empty() {
             let field = if req.username.is_empty() {
                 "username"
@@ -125,7 +131,9 @@ impl Service {
         })
     }
 
-    /// Stop sending to the organisation's LRS (what is unsent waits for the next one configured).
+    /// Stop sending to the organisation's LRS. Sessions started while it was configured keep their
+    /// cursors: what they have not sent goes to the next LRS configured. Sessions started while none is
+    /// configured are not sent.
     pub async fn remove_lrs(&self, org: &Org) -> ApiResult<()> {
         self.store
             .xapi_lrs(org.id)

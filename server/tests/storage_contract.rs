@@ -1286,6 +1286,9 @@ async fn xapi_outbox_on(db: &TestDb) {
     );
     store.statements_sent("s1", 3, true).await.unwrap();
     assert_eq!(claim(10_000).await, [], "completed: never again");
+    // A late writer whose lease ran out cannot move the cursor back.
+    store.statements_sent("s1", 1, false).await.unwrap();
+    assert_eq!(claim(10_000).await, [], "still completed, still at 3");
     let summary = store.statements_summary(w.a.id).await.unwrap();
     assert_eq!(
         (

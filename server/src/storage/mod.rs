@@ -620,9 +620,11 @@ const XAPI_DUE: &str = "SELECT o.session FROM xapi_outbox o JOIN xapi_lrs l ON l
      AND (EXISTS (SELECT 1 FROM answers a WHERE a.session = o.session AND a.position > o.sent) \
           OR EXISTS (SELECT 1 FROM results r WHERE r.session = o.session)) \
      ORDER BY o.next_attempt";
-/// A delivery's new cursor.
-const XAPI_SENT: &str = "UPDATE xapi_outbox SET sent = $2, completed = $3, attempts = 0, next_attempt = 0, \
-     lease_until = 0, last_error = NULL WHERE session = $1";
+/// A delivery's new cursor. It only moves forward: a server whose lease ran out while it sent must not
+/// take back what another server sent since.
+const XAPI_SENT: &str = "UPDATE xapi_outbox SET sent = CASE WHEN sent > $2 THEN sent ELSE $2 END, \
+     completed = (completed OR $3), attempts = 0, next_attempt = 0, lease_until = 0, last_error = NULL \
+     WHERE session = $1";
 /// A failed delivery.
 const XAPI_FAILED: &str = "UPDATE xapi_outbox SET attempts = attempts + 1, next_attempt = $2, lease_until = 0, \
      last_error = $3 WHERE session = $1";
