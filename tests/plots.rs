@@ -3,26 +3,13 @@
 //! the model (monotone ICCs, SE = 1/√information, TCC within the score range, the Wright map's
 //! persons all counted).
 
+mod common;
+use common::etalon_json as etalon;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn reference(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("reference").join(path)
-}
-
-fn etalon(args: &[&std::ffi::OsStr]) -> serde_json::Value {
-    let run = Command::new(env!("CARGO_BIN_EXE_etalon"))
-        .args(args)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{:?}: {}",
-        args,
-        String::from_utf8_lossy(&run.stderr)
-    );
-    serde_json::from_slice(&run.stdout).unwrap()
+    common::reference().join(path)
 }
 
 /// Render an SVG file to PNG next to the screenshots; returns the share of pixels that are not white.

@@ -3,6 +3,8 @@
 //! Mantel–Haenszel DIF, classical item analysis and key2binary, item fit, person fit, Q3 and
 //! reliability, with the tolerance each comparison allows stated where it is made.
 
+mod common;
+use common::etalon_json;
 use etalon::calibration::linking::{self, LinkingMethod};
 use etalon::items::{self, ModelKind};
 use std::path::{Path, PathBuf};
@@ -218,16 +220,6 @@ fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("reference/data")
         .join(name)
-}
-
-fn etalon_json(args: &[&std::ffi::OsStr]) -> serde_json::Value {
-    let run = Command::new(env!("CARGO_BIN_EXE_etalon"))
-        .args(args)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    serde_json::from_slice(&run.stdout).unwrap()
 }
 
 #[test]

@@ -17,6 +17,17 @@ pub fn etalon(args: &[&str]) -> Output {
         .expect("the etalon binary runs")
 }
 
+/// Run `etalon ARGS --json` (arguments that may be paths) and parse its summary.
+pub fn etalon_json(args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    json_out(
+        &Command::new(env!("CARGO_BIN_EXE_etalon"))
+            .args(args)
+            .arg("--json")
+            .output()
+            .expect("the etalon binary runs"),
+    )
+}
+
 /// Standard output parsed as one JSON object (panics with stderr shown otherwise).
 pub fn json_out(out: &Output) -> serde_json::Value {
     assert!(
