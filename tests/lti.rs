@@ -39,14 +39,7 @@ async fn token_endpoint(etalon: String, issuer: String, form: HashMap<String, St
         return (400, json!({"error": "invalid_request"}));
     }
     let assertion = form.get("client_assertion").cloned().unwrap_or_default();
-    let set: JwkSet = http()
-        .get(format!("{etalon}/lti/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let set: JwkSet = tool_jwks(&etalon).await;
     let kid = jsonwebtoken::decode_header(&assertion)
         .ok()
         .and_then(|h| h.kid)
@@ -165,6 +158,18 @@ async fn platform(etalon: &str) -> Platform {
         down,
         _task: task,
     }
+}
+
+/// The tool's published key set (`/lti/jwks` of the Etalon server at `base`).
+async fn tool_jwks(base: &str) -> JwkSet {
+    http()
+        .get(format!("{base}/lti/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 fn http() -> reqwest::Client {
@@ -536,14 +541,7 @@ async fn lti_launches_from_a_scripted_platform() {
         assert_eq!(r.status, 303, "{}", r.body);
 
         // The tool's keys: a JWK set whose key verifies what the tool signs.
-        let set: JwkSet = http()
-            .get(format!("{}/lti/jwks", s.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let set: JwkSet = tool_jwks(&s.base).await;
         assert_eq!(set.keys.len(), 1);
         let (kid, key) = s.service.tool_signing_key().await.unwrap();
         assert_eq!(set.keys[0].common.key_id.as_deref(), Some(kid.as_str()));
@@ -555,14 +553,7 @@ async fn lti_launches_from_a_scripted_platform() {
         let decoding = jsonwebtoken::DecodingKey::from_jwk(set.find(&kid).unwrap()).unwrap();
         assert!(jsonwebtoken::decode::<Value>(&signed, &decoding, &v).is_ok());
         // The same key after a restart (it is in the database).
-        let again: JwkSet = http()
-            .get(format!("{}/lti/jwks", s.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let again: JwkSet = tool_jwks(&s.base).await;
         assert_eq!(again.keys[0].common.key_id, set.keys[0].common.key_id);
     }
 }
@@ -598,15 +589,7 @@ async fn grades_reach_the_gradebook_once_through_the_outbox() {
             let body = json!({"position": next["position"], "item": next["item"], "choice": 0});
             next = api.answer(session, token, &body).await.json["next"].clone();
         }
-        let result = api
-            .call(
-                "GET",
-                &format!("/v1/sessions/{session}/result"),
-                Some(token),
-                None,
-            )
-            .await
-            .json;
+        let result = api.result(session, token).await;
         // The platform is down: the grade waits, with its error, and is tried again later.
         p.down.store(true, std::sync::atomic::Ordering::SeqCst);
         s.service.set_retry_delay(std::time::Duration::from_millis(300));
@@ -728,14 +711,7 @@ async fn a_teacher_adds_a_campaign_to_a_course_by_deep_linking() {
             "{body}"
         );
         let jwt = input(&body, "JWT");
-        let set: JwkSet = http()
-            .get(format!("{}/lti/jwks", s.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let set: JwkSet = tool_jwks(&s.base).await;
         let kid = jsonwebtoken::decode_header(&jwt).unwrap().kid.unwrap();
         let mut v = jsonwebtoken::Validation::new(Algorithm::RS256);
         v.set_audience(&[&p.issuer]);

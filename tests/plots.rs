@@ -4,9 +4,8 @@
 //! persons all counted).
 
 mod common;
-use common::etalon_json as etalon;
+use common::{assert_fails_with, assert_rejects_argument, etalon_json as etalon, etalon_os};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn reference(path: &str) -> PathBuf {
     common::reference().join(path)
@@ -203,20 +202,17 @@ fn plot_refuses_what_it_cannot_draw() {
         ),
         (vec!["--kind", "pie"], "--kind"),
     ] {
-        let run = Command::new(env!("CARGO_BIN_EXE_etalon"))
-            .arg("plot")
-            .arg(&bank)
-            .args(&args)
-            .arg("--out")
-            .arg(dir.path().join("x.svg"))
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&run.stderr);
-        assert!(
-            !run.status.success() && stderr.contains(message),
-            "{args:?}: {stderr}"
-        );
-        assert!(!stderr.contains("panicked"));
+        let out = dir.path().join("x.svg");
+        let mut all: Vec<&std::ffi::OsStr> = vec!["plot".as_ref(), bank.as_os_str()];
+        all.extend(args.iter().map(std::ffi::OsStr::new));
+        all.extend(["--out".as_ref(), out.as_os_str()]);
+        let run = etalon_os(&all);
+        if message.starts_with("--") {
+            // An unknown value is a usage error (exit 2), naming the option.
+            assert_rejects_argument(&run, message);
+        } else {
+            assert_fails_with(&run, &[message]);
+        }
         assert!(!dir.path().join("x.svg").exists());
     }
 }

@@ -4,11 +4,10 @@
 //! reliability, with the tolerance each comparison allows stated where it is made.
 
 mod common;
-use common::etalon_json;
+use common::{assert_fails_with, etalon_json, etalon_os};
 use etalon::calibration::linking::{self, LinkingMethod};
 use etalon::items::{self, ModelKind};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn toolkit(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -32,18 +31,9 @@ fn constants() -> Vec<(String, f64, f64, Option<f64>)> {
         .collect()
 }
 
-/// Run etalon expecting a refusal: a failure whose message says `message`, never a panic.
+/// Run etalon expecting a refusal: exit 1, no panic, a message saying `message`.
 fn refused(args: &[&std::ffi::OsStr], message: &str) {
-    let run = Command::new(env!("CARGO_BIN_EXE_etalon"))
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(
-        !run.status.success() && stderr.contains(message),
-        "{args:?}: {stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_fails_with(&etalon_os(args), &[message]);
 }
 
 fn method(name: &str) -> LinkingMethod {
@@ -82,17 +72,17 @@ fn linking_constants_agree_with_the_reference() {
 fn a_linked_bank_holds_the_transformed_items_and_scale() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("linked.csv");
-    let run = Command::new(env!("CARGO_BIN_EXE_etalon"))
-        .args(["link", "--json", "--method", "stocking-lord", "--bank"])
-        .arg(toolkit("link_train_old.csv"))
-        .arg("--new")
-        .arg(toolkit("link_train_new.csv"))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let summary = etalon_json(&[
+        "link".as_ref(),
+        "--method".as_ref(),
+        "stocking-lord".as_ref(),
+        "--bank".as_ref(),
+        toolkit("link_train_old.csv").as_os_str(),
+        "--new".as_ref(),
+        toolkit("link_train_new.csv").as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
     let (a, b) = (summary["A"].as_f64().unwrap(), summary["B"].as_f64().unwrap());
     assert_eq!(summary["common_items"], 25);
     assert_eq!(summary["method"], "stocking-lord");
@@ -143,17 +133,16 @@ fn mantel_haenszel_agrees_with_difr() {
     let expected = table(&toolkit("dif_train_MH.csv"));
     for (adjust, column) in [("holm", "p_adjusted_holm"), ("bh", "p_adjusted_bh")] {
         let out = dir.path().join(format!("dif-{adjust}.csv"));
-        let run = Command::new(env!("CARGO_BIN_EXE_etalon"))
-            .arg("dif")
-            .arg(toolkit("dif_train.csv"))
-            .arg("--groups")
-            .arg(toolkit("dif_train_groups.csv"))
-            .args(["--json", "--adjust", adjust, "--out"])
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-        let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+        let summary = etalon_json(&[
+            "dif".as_ref(),
+            toolkit("dif_train.csv").as_os_str(),
+            "--groups".as_ref(),
+            toolkit("dif_train_groups.csv").as_os_str(),
+            "--adjust".as_ref(),
+            adjust.as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ]);
         assert_eq!(summary["reference"]["group"], "reference", "the first group met");
         assert_eq!(summary["focal"]["persons"], 1000);
         let got = table(&out);
@@ -354,17 +343,18 @@ fn fit_statistics_agree_with_mirt_given_its_parameters() {
     let dir = tempfile::tempdir().unwrap();
     for dataset in ["LSAT7", "SAT12"] {
         let bank = dir.path().join(format!("{dataset}.csv"));
-        let converted = Command::new(env!("CARGO_BIN_EXE_etalon"))
-            .args(["bank", "convert", "--from", "mirt", "--model", "2pl"])
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("reference/mirt/{dataset}_2PL.csv")))
-            .arg(&bank)
-            .output()
-            .unwrap();
-        assert!(
-            converted.status.success(),
-            "{}",
-            String::from_utf8_lossy(&converted.stderr)
-        );
+        etalon_json(&[
+            "bank".as_ref(),
+            "convert".as_ref(),
+            "--from".as_ref(),
+            "mirt".as_ref(),
+            "--model".as_ref(),
+            "2pl".as_ref(),
+            common::reference()
+                .join(format!("mirt/{dataset}_2PL.csv"))
+                .as_os_str(),
+            bank.as_os_str(),
+        ]);
         let (items_out, persons_out, q3_out) = (
             dir.path().join("items.csv"),
             dir.path().join("persons.csv"),

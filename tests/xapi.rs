@@ -266,15 +266,7 @@ async fn statements_reach_a_failing_lrs_exactly_once_and_in_order() {
             let done = mine[answered];
             assert_eq!(done["verb"]["id"], json!(COMPLETED), "{who}: completion last");
             assert_eq!(done["id"], json!(statement_id(session, "completed")));
-            let result = api
-                .call(
-                    "GET",
-                    &format!("/v1/sessions/{session}/result"),
-                    Some(token),
-                    None,
-                )
-                .await
-                .json;
+            let result = api.result(session, token).await;
             let r = &done["result"];
             assert_eq!(r["completion"], json!(true));
             assert!((r["score"]["raw"].as_f64().unwrap() - result["score"].as_f64().unwrap()).abs() < 1e-4);

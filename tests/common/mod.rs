@@ -17,6 +17,14 @@ pub fn etalon(args: &[&str]) -> Output {
         .expect("the etalon binary runs")
 }
 
+/// Run `etalon` with these arguments (paths among them).
+pub fn etalon_os(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_etalon"))
+        .args(args)
+        .output()
+        .expect("the etalon binary runs")
+}
+
 /// Run `etalon ARGS --json` (arguments that may be paths) and parse its summary.
 pub fn etalon_json(args: &[&std::ffi::OsStr]) -> serde_json::Value {
     json_out(

@@ -162,6 +162,18 @@ impl Client {
     }
 
     /// Send JSON (or nothing).
+    /// `GET /v1/sessions/{session}/result` with the session's token: the result as JSON.
+    pub async fn result(&self, session: &str, token: &str) -> Value {
+        self.call(
+            "GET",
+            &format!("/v1/sessions/{session}/result"),
+            Some(token),
+            None,
+        )
+        .await
+        .json
+    }
+
     pub async fn call(&self, method: &str, path: &str, bearer: Option<&str>, body: Option<&Value>) -> Reply {
         self.raw(
             method,
