@@ -177,6 +177,112 @@ fn mantel_haenszel_agrees_with_difr() {
 }
 
 #[test]
+fn likelihood_ratio_dif_agrees_with_mirt() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lr.csv");
+    let summary = etalon_json(&[
+        "dif".as_ref(),
+        toolkit("dif_train.csv").as_os_str(),
+        "--groups".as_ref(),
+        toolkit("dif_train_groups.csv").as_os_str(),
+        "--method".as_ref(),
+        "lr".as_ref(),
+        "--adjust".as_ref(),
+        "bh".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    // The baseline multiple-group fit (all items equal, focal mean and variance free): mirt's
+    // estimates −0.336258 and 0.980631 and log-likelihood −19950.2206081793, reached by mirt's EM at
+    // TOL 1e-4 (ours runs to 1e-6): 2e-3 on the moments, 2e-3 on the log-likelihood.
+    let base = &summary["baseline"];
+    let num = |v: &serde_json::Value| v.as_f64().unwrap();
+    assert!((num(&base["focal_mean"]) + 0.336258).abs() < 2e-3, "{base}");
+    assert!((num(&base["focal_variance"]) - 0.980631).abs() < 2e-3, "{base}");
+    assert!(
+        (num(&base["log_likelihood"]) + 19950.2206081793).abs() < 2e-3,
+        "{base}"
+    );
+    assert_eq!(
+        base["parameters"], 42,
+        "20 × (a, d) + the focal mean and variance"
+    );
+    let expected = table(&toolkit("dif_train_LR_mirt.csv"));
+    let got = table(&out);
+    assert_eq!(got.len(), 20);
+    for (g, e) in got.iter().zip(&expected) {
+        let item = &e["item"];
+        assert_eq!(&g["item"], item);
+        let f = |t: &std::collections::HashMap<String, String>, k: &str| t[k].parse::<f64>().unwrap();
+        // X² is a difference of two EM optima, mirt's at TOL 1e-4: measured within 4.1e-4 of mirt's;
+        // allowed 0.01 (the reference README suggests 0.05). p within 1.5e-4 measured; 0.01 allowed.
+        assert!(
+            (f(g, "statistic") - f(e, "X2")).abs() < 0.01,
+            "{item}: X² {} vs {}",
+            g["statistic"],
+            e["X2"]
+        );
+        assert!((f(g, "p") - f(e, "p")).abs() < 0.01, "{item}: p");
+        assert_eq!(g["df"], "2");
+        assert!((f(g, "aic") - f(e, "AIC")).abs() < 0.01, "{item}: AIC");
+        assert!((f(g, "bic") - f(e, "BIC")).abs() < 0.01, "{item}: BIC");
+        assert_eq!(g["converged"], "true");
+    }
+    let flagged: Vec<&str> = summary["flagged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["item"].as_str().unwrap())
+        .collect();
+    // Benjamini–Hochberg keeps the planted items (I05: 0.0027 × 20 / 2 = 0.027) and not I15
+    // (0.0089 × 20 / 3 = 0.059); Holm would keep I11 only (I05: 0.0027 × 20 = 0.055).
+    assert_eq!(flagged, ["I05", "I11"]);
+    // The planted shift lowers the focal intercept by 0.6 logit: I05 and I11 are harder for the focal
+    // group once freed.
+    for t in got.iter().filter(|t| t["item"] == "I05" || t["item"] == "I11") {
+        let b = |k: &str| t[k].parse::<f64>().unwrap();
+        assert!(b("b_focal") > b("b_reference"), "{t:?}");
+    }
+
+    // Anchored on ten items mirt finds clean: the other ten are tested against them; the planted
+    // items still stand out, and anchors are not tested.
+    let anchors = "I01,I02,I03,I06,I08,I09,I12,I14,I16,I17";
+    let summary = etalon_json(&[
+        "dif".as_ref(),
+        toolkit("dif_train.csv").as_os_str(),
+        "--groups".as_ref(),
+        toolkit("dif_train_groups.csv").as_os_str(),
+        "--method".as_ref(),
+        "lr".as_ref(),
+        "--anchors".as_ref(),
+        anchors.as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    let got = table(&out);
+    assert_eq!(got.len(), 10);
+    assert!(got.iter().all(|t| !anchors.split(',').any(|a| a == t["item"])));
+    assert_eq!(
+        summary["baseline"]["parameters"], 62,
+        "10 equal + 10 freed twice + 2"
+    );
+    let flagged: Vec<&str> = summary["flagged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["item"].as_str().unwrap())
+        .collect();
+    assert!(
+        flagged.contains(&"I05") && flagged.contains(&"I11"),
+        "{flagged:?}"
+    );
+    for t in &got {
+        let x: f64 = t["statistic"].parse().unwrap();
+        assert!(x > -1e-3, "{t:?}: a likelihood ratio is not negative");
+    }
+}
+
+#[test]
 fn dif_refuses_bad_groups_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [

@@ -29,6 +29,8 @@ pub struct CalibData {
     codes: Vec<Vec<i64>>,
     categories: Vec<usize>,
     n_persons: usize,
+    /// Row of each kept person in the data it was prepared from.
+    rows: Vec<usize>,
     /// The kept persons' answers, in categories, in the layout they were read in.
     responses: Responses,
     /// Items of the file left out (no answer), by id.
@@ -136,6 +138,7 @@ impl CalibData {
             codes,
             categories,
             n_persons,
+            rows: persons,
             responses: kept,
             dropped_items,
             dropped_persons,
@@ -180,6 +183,58 @@ impl CalibData {
     /// Call `f(item, category)` for each answer of person p.
     pub fn for_each_answer(&self, p: usize, mut f: impl FnMut(usize, usize)) {
         self.responses.for_each_answer(p, |j, c| f(j, c as usize));
+    }
+    /// Row, in the data it was prepared from, of each person kept (persons without any answer are
+    /// left out).
+    pub fn rows(&self) -> &[usize] {
+        &self.rows
+    }
+    /// The same items (ids, codes, categories) for the kept persons `persons` (indices into this
+    /// data's persons, in that order): one group of a multiple-group calibration. Items nobody of the
+    /// subset answered stay, with every cell missing.
+    pub fn subset(&self, persons: &[usize]) -> CalibData {
+        let nj = self.n_items();
+        let responses = match &self.responses {
+            Responses::Dense(m) => {
+                let cells = m.cells();
+                let mut sub = Vec::with_capacity(persons.len() * nj);
+                for &p in persons {
+                    sub.extend_from_slice(&cells[p * nj..(p + 1) * nj]);
+                }
+                Responses::Dense(ResponseMatrix::from_categories(
+                    self.item_ids.clone(),
+                    persons.len(),
+                    sub,
+                ))
+            }
+            Responses::Sparse(s) => {
+                let (mut offsets, mut items, mut cats) = (vec![0], Vec::new(), Vec::new());
+                for &p in persons {
+                    let (i, c) = s.person(p);
+                    items.extend_from_slice(i);
+                    cats.extend_from_slice(c);
+                    offsets.push(items.len());
+                }
+                Responses::Sparse(SparseResponses::from_parts(
+                    self.item_ids.clone(),
+                    persons.iter().map(|&p| self.responses.person_label(p)).collect(),
+                    self.codes.clone(),
+                    offsets,
+                    items,
+                    cats,
+                ))
+            }
+        };
+        CalibData {
+            item_ids: self.item_ids.clone(),
+            codes: self.codes.clone(),
+            categories: self.categories.clone(),
+            n_persons: persons.len(),
+            rows: persons.iter().map(|&p| self.rows[p]).collect(),
+            responses,
+            dropped_items: Vec::new(),
+            dropped_persons: 0,
+        }
     }
     /// Observed count of each category of each item.
     pub fn category_counts(&self) -> Vec<Vec<usize>> {

@@ -11,10 +11,24 @@
 //! - ETS Δ_MH = −2.35 ln α_MH, classed A (|Δ| < 1 or p ≥ .05), C (|Δ| ≥ 1.5 and p < .05), else B
 //!   (Zieky 1993); the variance of ln α_MH is Robins, Breslow & Greenland's (1986).
 //!
+//! **Likelihood ratio** (Thissen, Steinberg & Wainer 1993), as mirt's
+//! `DIF(multipleGroup(…, invariance = c(<all items>, "free_means", "free_var")), scheme = "drop")`:
+//! a multiple-group calibration ([`crate::groups`]) with every item equal across the groups and the
+//! focal group's mean and variance free is the baseline; each item in turn is freed (all its
+//! parameters estimated per group, every other item equal) and X² = 2 (log L_freed − log L_baseline)
+//! with as many degrees of freedom as parameters freed; ΔAIC = 2 df − X² and ΔBIC = df ln N − X²
+//! (negative: the model with the item freed is preferred). With anchors chosen, the baseline has the
+//! anchors equal and every other item freed, and each studied item is made equal in turn
+//! (X² = 2 (log L_baseline − log L_equal)): the test no longer assumes that the other studied items
+//! are free of DIF.
+//!
 //! p-values over the items are adjusted for multiple comparisons by Holm (1979) or
 //! Benjamini & Hochberg (1995), as R's `p.adjust`.
 
+use crate::CalibrationSpec;
+use crate::groups::{self, GroupCalibration, GroupError, GroupSpec};
 use etalon_items::Responses;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 
@@ -41,6 +55,15 @@ pub enum DifError {
         /// Its codes.
         codes: Vec<i64>,
     },
+    /// An anchor that is not an item of the data.
+    #[error("anchor `{0}` is not an item of the data")]
+    UnknownAnchor(String),
+    /// Anchors that leave nothing to test.
+    #[error("every item is an anchor: nothing is left to test")]
+    AllAnchors,
+    /// The multiple-group calibration failed.
+    #[error(transparent)]
+    Groups(#[from] GroupError),
 }
 
 /// Multiple-comparison adjustment of p-values.
@@ -244,6 +267,145 @@ pub fn mantel_haenszel(
         m.p_adjusted = q;
     }
     Ok(out)
+}
+
+/// Likelihood-ratio DIF of one item.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LikelihoodRatio {
+    /// Item id.
+    pub item: String,
+    /// X² = 2 (log L with the item free across groups − log L with it equal).
+    pub statistic: f64,
+    /// Parameters freed (the item's free parameters).
+    pub df: usize,
+    /// Upper-tail χ² p.
+    pub p: f64,
+    /// p adjusted over the items.
+    pub p_adjusted: f64,
+    /// AIC(item free) − AIC(item equal) = 2 df − X².
+    pub aic: f64,
+    /// BIC(item free) − BIC(item equal) = df ln N − X².
+    pub bic: f64,
+    /// The item's slope and location in the reference group when freed.
+    pub reference: (f64, f64),
+    /// … and in the focal group.
+    pub focal: (f64, f64),
+    /// Whether both fits converged.
+    pub converged: bool,
+}
+
+/// The likelihood-ratio DIF of every studied item, with the baseline it was tested against.
+#[derive(Debug, Clone, Serialize)]
+pub struct LikelihoodRatioDif {
+    /// The baseline model (all items equal, or the anchors equal and the other items free).
+    pub baseline: GroupCalibration,
+    /// Anchors (empty: every other item anchors each test).
+    pub anchors: Vec<String>,
+    /// The studied items, in data order.
+    pub items: Vec<LikelihoodRatio>,
+}
+
+/// Largest parameter change at which the fits of a likelihood-ratio test count as converged (or the
+/// tolerance asked for, if smaller): X² is a difference of two log-likelihoods, each of which must
+/// be at its maximum.
+pub const LR_TOLERANCE: f64 = 1e-6;
+
+/// Likelihood-ratio DIF of every item between two groups (`focal[p]`: whether person p is in the
+/// focal group, `None`: left out), items fitted under `spec` (the focal mean and variance free).
+/// `anchors`: `None` tests each item against all others; `Some(a)` anchors on `a` and tests the others.
+pub fn likelihood_ratio(
+    data: &Responses,
+    focal: &[Option<bool>],
+    spec: &CalibrationSpec,
+    anchors: Option<&[String]>,
+    adjustment: Adjustment,
+) -> Result<LikelihoodRatioDif, DifError> {
+    if focal.len() != data.n_persons() {
+        return Err(DifError::GroupCount {
+            groups: focal.len(),
+            persons: data.n_persons(),
+        });
+    }
+    let ids = data.item_ids();
+    if let Some(a) = anchors {
+        if let Some(unknown) = a.iter().find(|id| !ids.contains(id)) {
+            return Err(DifError::UnknownAnchor(unknown.clone()));
+        }
+        if ids.iter().all(|id| a.contains(id)) {
+            return Err(DifError::AllAnchors);
+        }
+    }
+    let group: Vec<Option<usize>> = focal.iter().map(|f| f.map(usize::from)).collect();
+    let names = ["reference".to_string(), "focal".to_string()];
+    let mut gspec = GroupSpec {
+        calibration: spec.clone(),
+        ..GroupSpec::new(spec.model)
+    };
+    gspec.calibration.em.tol = gspec.calibration.em.tol.min(LR_TOLERANCE);
+    let em = gspec.calibration.em.clone();
+    let prepared = groups::prepare(data, &group, &names, &gspec)?;
+    let item_ids = prepared.data[0].item_ids().to_vec();
+    let is_anchor = |j: usize| anchors.is_some_and(|a| a.contains(&item_ids[j]));
+    // Baseline: everything equal (drop scheme), or only the anchors equal.
+    let start = prepared.with_free(&prepared.start, |j| anchors.is_some() && !is_anchor(j));
+    let (run, logliks) = prepared.fit(start, &em, &mut ());
+    let base_point = run.model.clone();
+    let base_loglik: f64 = logliks.iter().sum();
+    let baseline = prepared.outcome(run, logliks, &em)?;
+    let n = prepared.persons as f64;
+    let studied: Vec<usize> = (0..item_ids.len()).filter(|&j| !is_anchor(j)).collect();
+    let chi = |df: usize| ChiSquared::new(df as f64).expect("df ≥ 1");
+    let tests: Vec<Result<LikelihoodRatio, DifError>> = studied
+        .par_iter()
+        .map(|&j| {
+            let free_j = |k: usize| {
+                if anchors.is_some() {
+                    k != j && !is_anchor(k)
+                } else {
+                    k == j
+                }
+            };
+            let start = prepared.with_free(&base_point, free_j);
+            let (run, logliks) = prepared.fit(start, &em, &mut ());
+            let loglik: f64 = logliks.iter().sum();
+            let converged = run.converged && baseline.converged;
+            // The model with the item free, and the one with it equal.
+            let (free, equal, free_point) = if anchors.is_some() {
+                (base_loglik, loglik, &base_point)
+            } else {
+                (loglik, base_loglik, &run.model)
+            };
+            let statistic = 2.0 * (free - equal);
+            let df = free_point.n_free_of(j) * (names.len() - 1);
+            let side = |g: usize| {
+                let st = free_point.item(g, j);
+                st.to_model()
+                    .map_or((f64::NAN, f64::NAN), |m| (m.slope(), m.location()))
+            };
+            Ok(LikelihoodRatio {
+                item: item_ids[j].clone(),
+                statistic,
+                df,
+                p: chi(df).sf(statistic.max(0.0)),
+                p_adjusted: f64::NAN,
+                aic: 2.0 * df as f64 - statistic,
+                bic: df as f64 * n.ln() - statistic,
+                reference: side(0),
+                focal: side(1),
+                converged,
+            })
+        })
+        .collect();
+    let mut items = tests.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let p: Vec<f64> = items.iter().map(|t| t.p).collect();
+    for (t, q) in items.iter_mut().zip(adjust(&p, adjustment)) {
+        t.p_adjusted = q;
+    }
+    Ok(LikelihoodRatioDif {
+        baseline,
+        anchors: anchors.map(<[String]>::to_vec).unwrap_or_default(),
+        items,
+    })
 }
 
 #[cfg(test)]

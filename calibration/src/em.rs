@@ -454,7 +454,7 @@ impl Model {
 
     /// Whether every item and the latent variance are admissible (a slope under a lognormal prior
     /// stays positive).
-    fn admissible(&self) -> bool {
+    pub(crate) fn admissible(&self) -> bool {
         self.latent.variance > 1e-4
             && self.latent.variance.is_finite()
             && self.latent.mean.is_finite()
@@ -489,32 +489,37 @@ pub fn em_step(data: &CalibData, model: &Model, workspace: &estep::Workspace) ->
         items,
         ..model.clone()
     };
-    if model.free_variance || model.free_mean {
-        let total: f64 = expected.n.iter().sum();
-        let mean = if model.free_mean {
-            expected
-                .n
-                .iter()
-                .zip(&model.theta)
-                .map(|(n, t)| n * t)
-                .sum::<f64>()
-                / total
-        } else {
-            model.latent.mean
-        };
-        let var = expected
-            .n
-            .iter()
-            .zip(&model.theta)
-            .map(|(n, t)| n * (t - mean).powi(2))
-            .sum::<f64>()
-            / total;
-        next.latent = Latent {
-            mean,
-            variance: var.max(1e-4),
-        };
-    }
+    next.latent = model.updated_latent(&expected.n);
     (next, expected.loglik)
+}
+
+impl Model {
+    /// The latent distribution's M-step from the expected number of persons n_q at each point: the
+    /// mean Σ n_q θ_q / N when it is estimated, the variance Σ n_q (θ_q − μ)² / N when it is (at
+    /// least 1e-4); the fixed moments stay.
+    pub fn updated_latent(&self, n: &[f64]) -> Latent {
+        if !(self.free_variance || self.free_mean) {
+            return self.latent;
+        }
+        let total: f64 = n.iter().sum();
+        let mean = if self.free_mean {
+            n.iter().zip(&self.theta).map(|(n, t)| n * t).sum::<f64>() / total
+        } else {
+            self.latent.mean
+        };
+        let variance = if self.free_variance {
+            let var = n
+                .iter()
+                .zip(&self.theta)
+                .map(|(n, t)| n * (t - mean).powi(2))
+                .sum::<f64>()
+                / total;
+            var.max(1e-4)
+        } else {
+            self.latent.variance
+        };
+        Latent { mean, variance }
+    }
 }
 
 fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
@@ -588,19 +593,58 @@ impl Observer for TimeLimit {
     }
 }
 
-/// Run EM from `model` until convergence, accelerated by SQUAREM (Varadhan & Roland 2008, scheme S3):
+/// A point that EM moves through: its free parameters as one vector (the layout SQUAREM
+/// extrapolates in) and whether a point is admissible. [`Model`] is one; a multiple-group model
+/// ([`crate::groups`]) is another.
+pub trait EmPoint: Clone {
+    /// The free parameters.
+    fn flatten(&self) -> Vec<f64>;
+    /// Set the free parameters from [`EmPoint::flatten`]'s layout.
+    fn unflatten(&mut self, v: &[f64]);
+    /// Whether every parameter is inside the space the model can hold.
+    fn admissible(&self) -> bool;
+}
+
+impl EmPoint for Model {
+    fn flatten(&self) -> Vec<f64> {
+        Model::flatten(self)
+    }
+    fn unflatten(&mut self, v: &[f64]) {
+        Model::unflatten(self, v)
+    }
+    fn admissible(&self) -> bool {
+        Model::admissible(self)
+    }
+}
+
+/// Where an accelerated EM run ended.
+#[derive(Debug, Clone)]
+pub struct Accelerated<M> {
+    /// The last point.
+    pub model: M,
+    /// EM steps taken.
+    pub cycles: usize,
+    /// Whether one plain EM step changed every parameter by less than the tolerance.
+    pub converged: bool,
+    /// Largest parameter change of the last step.
+    pub last_change: f64,
+    /// Whether the observer stopped the run first.
+    pub stopped: bool,
+}
+
+/// EM from `model` until convergence, accelerated by SQUAREM (Varadhan & Roland 2008, scheme S3):
 /// from φ0, two EM steps give φ1, φ2; with r = φ1 - φ0, v = φ2 - 2φ1 + φ0 and α = -‖r‖/‖v‖ (at most
 /// -1), the extrapolation φ0 - 2αr + α²v is accepted (after one stabilising EM step) only if it is
 /// admissible and its log-likelihood is at least that of φ2; otherwise the plain EM sequence goes on.
 /// Convergence is judged on plain EM steps: the largest parameter change of one EM step below `tol`.
-/// `observer` sees every EM step and may stop the run.
-pub fn run_em(
-    data: &CalibData,
-    mut model: Model,
+/// `step` is one EM cycle (the next point and the log-likelihood at the current one); `observer` sees
+/// every step and may stop the run.
+pub fn squarem<M: EmPoint>(
+    mut model: M,
     config: &EmConfig,
     observer: &mut dyn Observer,
-) -> EmOutcome {
-    let workspace = estep::Workspace::new(data, 256 << 20);
+    mut step: impl FnMut(&M) -> (M, f64),
+) -> Accelerated<M> {
     let mut cycles = 0usize;
     let mut converged = false;
     let mut last_change = f64::INFINITY;
@@ -612,17 +656,14 @@ pub fn run_em(
             change,
         }) == Control::Stop
     };
-    let step = |m: &Model, cycles: &mut usize| -> (Model, f64) {
-        *cycles += 1;
-        em_step(data, m, &workspace)
-    };
     'outer: while cycles < config.max_cycles {
         // Two plain EM steps φ0 → φ1 → φ2; stop as soon as one of them changes less than the tolerance.
         let mut models = vec![model.clone()];
         let mut params = vec![model.flatten()];
         let mut logliks = Vec::with_capacity(2);
         for _ in 0..2 {
-            let (next, ll) = step(&models[models.len() - 1], &mut cycles);
+            cycles += 1;
+            let (next, ll) = step(&models[models.len() - 1]);
             let p = next.flatten();
             last_change = max_abs_diff(&params[params.len() - 1], &p);
             stopped = report(cycles, ll, last_change);
@@ -658,7 +699,8 @@ pub fn run_em(
         let mut candidate = m2.clone();
         candidate.unflatten(&ext);
         if alpha < -1.0 && candidate.admissible() {
-            let (m3, ll_ext) = step(&candidate, &mut cycles);
+            cycles += 1;
+            let (m3, ll_ext) = step(&candidate);
             // ll_ext is the log-likelihood at the extrapolated point; φ2's is at least ll1.
             if ll_ext >= ll1 && m3.admissible() {
                 last_change = max_abs_diff(&ext, &m3.flatten());
@@ -672,13 +714,27 @@ pub fn run_em(
         }
         model = m2;
     }
-    let loglik = estep::e_step(data, &model.table(), &model.log_prior(), &workspace).loglik;
-    EmOutcome {
-        stopped,
+    Accelerated {
         model,
-        loglik,
         cycles,
         converged,
         last_change,
+        stopped,
+    }
+}
+
+/// Run EM from `model` until convergence, accelerated by SQUAREM ([`squarem`]).
+pub fn run_em(data: &CalibData, model: Model, config: &EmConfig, observer: &mut dyn Observer) -> EmOutcome {
+    let workspace = estep::Workspace::new(data, 256 << 20);
+    let run = squarem(model, config, observer, |m| em_step(data, m, &workspace));
+    let model = run.model;
+    let loglik = estep::e_step(data, &model.table(), &model.log_prior(), &workspace).loglik;
+    EmOutcome {
+        stopped: run.stopped,
+        model,
+        loglik,
+        cycles: run.cycles,
+        converged: run.converged,
+        last_change: run.last_change,
     }
 }

@@ -22,6 +22,7 @@ pub mod dif;
 pub mod em;
 pub mod estep;
 pub mod fit;
+pub mod groups;
 pub mod linking;
 pub mod params;
 pub mod se;
@@ -157,15 +158,7 @@ pub fn calibrate(
     mut observer: impl em::Observer,
 ) -> Result<Calibration, CalibrationError> {
     let em = &spec.em;
-    if !(3..=1001).contains(&em.quadrature) {
-        return Err(CalibrationError::Quadrature(em.quadrature));
-    }
-    if !(em.tol.is_finite() && em.tol > 0.0) {
-        return Err(CalibrationError::Tolerance(em.tol));
-    }
-    if em.max_cycles == 0 {
-        return Err(CalibrationError::MaxCycles);
-    }
+    check_em(em)?;
     let ids = responses.item_ids();
     let kinds: Vec<ModelKind> = ids
         .iter()
@@ -274,26 +267,9 @@ pub fn calibrate(
             bank_items.push(item.clone());
             continue;
         }
-        let parameters = st.to_model().map_err(|source| CalibrationError::ItemModel {
-            item: id.clone(),
-            source,
-        })?;
-        let mut item = Item::new(id.clone(), parameters);
-        let codes = data.codes(j);
-        if st.kind.is_polytomous() && codes.iter().enumerate().any(|(k, &c)| c != k as i64) {
-            item.codes = Some(codes.to_vec());
-        }
+        let mut item = calibrated_item(&data, j, st, &mut warnings)?;
         if let Some(ses) = &ses {
             item.standard_errors = ses[j].clone();
-        }
-        let (a, b) = (item.parameters.slope(), item.parameters.location());
-        if a < 0.0 {
-            warnings.push(Warning::NegativeSlope { item: id.clone(), a });
-        } else if st.kind != ModelKind::Rasch && a < 0.2 {
-            warnings.push(Warning::NearZeroSlope { item: id.clone(), a });
-        }
-        if b.abs() > 6.0 {
-            warnings.push(Warning::ExtremeDifficulty { item: id.clone(), b });
         }
         bank_items.push(item);
     }
@@ -350,6 +326,51 @@ pub fn calibrate(
         item_fit,
         warnings,
     })
+}
+
+/// Refuse EM settings no calibration can run with.
+pub(crate) fn check_em(em: &EmConfig) -> Result<(), CalibrationError> {
+    if !(3..=1001).contains(&em.quadrature) {
+        return Err(CalibrationError::Quadrature(em.quadrature));
+    }
+    if !(em.tol.is_finite() && em.tol > 0.0) {
+        return Err(CalibrationError::Tolerance(em.tol));
+    }
+    if em.max_cycles == 0 {
+        return Err(CalibrationError::MaxCycles);
+    }
+    Ok(())
+}
+
+/// Item j of `data` with the calibrated state `st` (its response codes kept when they are not
+/// 0, 1, …), and the warnings its parameters call for: a negative or near-zero slope, a location
+/// beyond ±6.
+pub(crate) fn calibrated_item(
+    data: &CalibData,
+    j: usize,
+    st: &ItemState,
+    warnings: &mut Vec<Warning>,
+) -> Result<Item, CalibrationError> {
+    let id = &data.item_ids()[j];
+    let parameters = st.to_model().map_err(|source| CalibrationError::ItemModel {
+        item: id.clone(),
+        source,
+    })?;
+    let mut item = Item::new(id.clone(), parameters);
+    let codes = data.codes(j);
+    if st.kind.is_polytomous() && codes.iter().enumerate().any(|(k, &c)| c != k as i64) {
+        item.codes = Some(codes.to_vec());
+    }
+    let (a, b) = (item.parameters.slope(), item.parameters.location());
+    if a < 0.0 {
+        warnings.push(Warning::NegativeSlope { item: id.clone(), a });
+    } else if st.kind != ModelKind::Rasch && a < 0.2 {
+        warnings.push(Warning::NearZeroSlope { item: id.clone(), a });
+    }
+    if b.abs() > 6.0 {
+        warnings.push(Warning::ExtremeDifficulty { item: id.clone(), b });
+    }
+    Ok(item)
 }
 
 /// The starting model of a calibration of `data` under `model` for every item (61 points on [-6, 6],

@@ -1,12 +1,13 @@
 //! `etalon dif`: differential item functioning between two groups of persons.
 
 use crate::cli::data::Format;
-use crate::cli::output::emit;
+use crate::cli::output::{emit, write_csv};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use etalon::assessment::files::{check_outputs, write_atomically};
+use etalon::assessment::files::check_outputs;
+use etalon::calibration::CalibrationSpec;
 use etalon::calibration::dif::{self, Adjustment};
-use etalon::items::{self, Responses};
+use etalon::items::{self, ModelKind, Responses};
 use serde_json::json;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,13 +26,26 @@ pub struct DifArgs {
     /// The reference group (default: the first group met in the file).
     #[arg(long)]
     reference: Option<String>,
-    /// Test: Mantel–Haenszel, matching on the total score.
+    /// Test: Mantel–Haenszel (matching on the total score) or the IRT likelihood ratio
+    /// (multiple-group calibrations).
     #[arg(long, value_enum, default_value_t = Method::Mh)]
     method: Method,
+    /// Likelihood ratio: the items' model (rasch, 2pl, 3pl, 4pl, graded, gpcm).
+    #[arg(long, value_parser = crate::cli::bank::parse_model, default_value = "2pl")]
+    model: ModelKind,
+    /// Likelihood ratio: anchor items (comma-separated), assumed free of DIF; the others are tested
+    /// one by one against them. Default: each item is tested against all the others.
+    #[arg(long, value_delimiter = ',')]
+    anchors: Option<Vec<String>>,
+    /// Worker threads (default: all cores; at most 4 per core).
+    #[arg(long, allow_hyphen_values = true)]
+    threads: Option<usize>,
     /// Adjustment of p over the items.
     #[arg(long, value_enum, default_value_t = Adjust::Holm)]
     adjust: Adjust,
-    /// Output CSV: item,statistic,df,p,p_adjusted,alpha_mh,delta_mh,class,var_log_alpha,strata,n_reference,n_focal.
+    /// Output CSV. Mantel–Haenszel: item,statistic,df,p,p_adjusted,alpha_mh,delta_mh,class,
+    /// var_log_alpha,strata,n_reference,n_focal. Likelihood ratio: item,statistic,df,p,p_adjusted,
+    /// aic,bic,a_reference,b_reference,a_focal,b_focal,converged.
     #[arg(long)]
     out: PathBuf,
 }
@@ -40,6 +54,8 @@ pub struct DifArgs {
 enum Method {
     /// Mantel–Haenszel (as difR's difMH).
     Mh,
+    /// Likelihood ratio between multiple-group IRT calibrations (as mirt's DIF).
+    Lr,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -107,6 +123,7 @@ fn read_groups(
 }
 
 pub fn run(args: DifArgs) -> Result<()> {
+    crate::cli::common::set_threads(args.threads)?;
     check_outputs(&[&args.out], &[&args.data, &args.groups])?;
     let data = items::read_responses(&args.data, args.format.into())?;
     let (focal, reference, focal_name) = read_groups(&args.groups, &data, args.reference.as_deref())?;
@@ -116,56 +133,118 @@ pub fn run(args: DifArgs) -> Result<()> {
         Adjust::Bonferroni => Adjustment::Bonferroni,
         Adjust::None => Adjustment::None,
     };
-    let Method::Mh = args.method;
-    let items =
-        dif::mantel_haenszel(&data, &focal, adjustment).with_context(|| args.data.display().to_string())?;
-    write_atomically(&args.out, |w| {
-        let mut out = csv::Writer::from_writer(w);
-        out.write_record([
-            "item",
-            "statistic",
-            "df",
-            "p",
-            "p_adjusted",
-            "alpha_mh",
-            "delta_mh",
-            "class",
-            "var_log_alpha",
-            "strata",
-            "n_reference",
-            "n_focal",
-        ])?;
-        for m in &items {
-            out.write_record([
-                m.item.clone(),
-                m.statistic.to_string(),
-                m.df.to_string(),
-                m.p.to_string(),
-                m.p_adjusted.to_string(),
-                m.alpha_mh.to_string(),
-                m.delta_mh.to_string(),
-                m.class.to_string(),
-                m.var_log_alpha.to_string(),
-                m.strata.to_string(),
-                m.n.0.to_string(),
-                m.n.1.to_string(),
-            ])?;
-        }
-        out.flush()
-    })?;
-    let flagged: Vec<_> = items
-        .iter()
-        .filter(|m| m.class != 'A')
-        .map(|m| json!({"item": m.item, "class": m.class.to_string(), "delta_mh": m.delta_mh, "p_adjusted": m.p_adjusted}))
-        .collect();
     let count = |f: bool| focal.iter().filter(|g| **g == Some(f)).count();
-    emit(&json!({
-        "method": "mh",
-        "items": items.len(),
+    let mut summary = json!({
+        "items": data.item_ids().len(),
         "reference": {"group": reference, "persons": count(false)},
         "focal": {"group": focal_name, "persons": count(true)},
         "adjust": serde_json::to_value(adjustment)?,
-        "flagged": flagged,
         "out": args.out.display().to_string(),
-    }))
+    });
+    let context = || args.data.display().to_string();
+    match args.method {
+        Method::Mh => {
+            if args.anchors.is_some() {
+                bail!("--anchors applies to --method lr (Mantel–Haenszel matches on the total score)");
+            }
+            let items = dif::mantel_haenszel(&data, &focal, adjustment).with_context(context)?;
+            write_csv(&args.out, |out| {
+                out.write_record([
+                    "item",
+                    "statistic",
+                    "df",
+                    "p",
+                    "p_adjusted",
+                    "alpha_mh",
+                    "delta_mh",
+                    "class",
+                    "var_log_alpha",
+                    "strata",
+                    "n_reference",
+                    "n_focal",
+                ])?;
+                for m in &items {
+                    out.write_record([
+                        m.item.clone(),
+                        m.statistic.to_string(),
+                        m.df.to_string(),
+                        m.p.to_string(),
+                        m.p_adjusted.to_string(),
+                        m.alpha_mh.to_string(),
+                        m.delta_mh.to_string(),
+                        m.class.to_string(),
+                        m.var_log_alpha.to_string(),
+                        m.strata.to_string(),
+                        m.n.0.to_string(),
+                        m.n.1.to_string(),
+                    ])?;
+                }
+                Ok(())
+            })?;
+            summary["method"] = json!("mh");
+            summary["flagged"] = items
+                .iter()
+                .filter(|m| m.class != 'A')
+                .map(|m| json!({"item": m.item, "class": m.class.to_string(), "delta_mh": m.delta_mh, "p_adjusted": m.p_adjusted}))
+                .collect();
+        }
+        Method::Lr => {
+            let spec = CalibrationSpec::new(args.model);
+            let lr = dif::likelihood_ratio(&data, &focal, &spec, args.anchors.as_deref(), adjustment)
+                .with_context(context)?;
+            write_csv(&args.out, |out| {
+                out.write_record([
+                    "item",
+                    "statistic",
+                    "df",
+                    "p",
+                    "p_adjusted",
+                    "aic",
+                    "bic",
+                    "a_reference",
+                    "b_reference",
+                    "a_focal",
+                    "b_focal",
+                    "converged",
+                ])?;
+                for t in &lr.items {
+                    out.write_record([
+                        t.item.clone(),
+                        t.statistic.to_string(),
+                        t.df.to_string(),
+                        t.p.to_string(),
+                        t.p_adjusted.to_string(),
+                        t.aic.to_string(),
+                        t.bic.to_string(),
+                        t.reference.0.to_string(),
+                        t.reference.1.to_string(),
+                        t.focal.0.to_string(),
+                        t.focal.1.to_string(),
+                        t.converged.to_string(),
+                    ])?;
+                }
+                Ok(())
+            })?;
+            let base = &lr.baseline;
+            summary["method"] = json!("lr");
+            summary["model"] = json!(args.model);
+            summary["anchors"] = json!(lr.anchors);
+            summary["baseline"] = json!({
+                "log_likelihood": base.loglik,
+                "parameters": base.n_parameters,
+                "focal_mean": base.groups[1].latent.mean,
+                "focal_variance": base.groups[1].latent.variance,
+                "cycles": base.cycles,
+                "converged": base.converged,
+            });
+            summary["warnings"] = base.warnings.iter().map(|w| json!(w.to_string())).collect();
+            summary["flagged"] = lr
+                .items
+                .iter()
+                .filter(|t| t.p_adjusted < 0.05)
+                .map(|t| json!({"item": t.item, "statistic": t.statistic, "p_adjusted": t.p_adjusted}))
+                .collect();
+        }
+    }
+    emit(&summary)
 }

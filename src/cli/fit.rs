@@ -1,10 +1,10 @@
 //! `etalon fit`: how well a bank fits response data (items, persons, local dependence, reliability).
 
 use crate::cli::common::{DataArgs, load_bank};
-use crate::cli::output::emit;
+use crate::cli::output::{emit, write_csv};
 use anyhow::{Context, Result};
 use clap::Args;
-use etalon::assessment::files::{check_outputs, write_atomically};
+use etalon::assessment::files::check_outputs;
 use etalon::calibration::diagnostics;
 use serde_json::json;
 use std::path::PathBuf;
@@ -29,18 +29,6 @@ pub struct FitArgs {
     /// Worker threads (default: all cores; at most 4 per core).
     #[arg(long, allow_hyphen_values = true)]
     threads: Option<usize>,
-}
-
-fn write_csv(
-    path: &std::path::Path,
-    fill: impl FnOnce(&mut csv::Writer<&mut dyn std::io::Write>) -> csv::Result<()>,
-) -> Result<()> {
-    write_atomically(path, |w| {
-        let mut c = csv::Writer::from_writer(w);
-        fill(&mut c).map_err(std::io::Error::other)?;
-        c.flush()
-    })?;
-    Ok(())
 }
 
 pub fn run(args: FitArgs) -> Result<()> {

@@ -166,3 +166,16 @@ fn table(rows: &[Value], indent: usize, out: &mut String) {
 pub fn clip(s: &str, max: usize) -> String {
     etalon::assessment::cut(s, max)
 }
+
+/// Write a CSV file safely (temporary file, synced, renamed): `fill` writes its records.
+pub fn write_csv(
+    path: &std::path::Path,
+    fill: impl FnOnce(&mut csv::Writer<&mut dyn std::io::Write>) -> csv::Result<()>,
+) -> anyhow::Result<()> {
+    etalon::assessment::files::write_atomically(path, |w| {
+        let mut c = csv::Writer::from_writer(w);
+        fill(&mut c).map_err(std::io::Error::other)?;
+        c.flush()
+    })?;
+    Ok(())
+}
