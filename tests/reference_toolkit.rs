@@ -531,6 +531,25 @@ fn fit_statistics_agree_with_mirt_given_its_parameters() {
                 }
             }
         }
+        // M2 and its indices from mirt's parameters: closed forms but for the RMSEA interval (uniroot
+        // in mirt: 1e-6) and TLI/CFI (mirt's null model has EM-estimated intercepts, ours exact logits:
+        // 1e-5, as the reference README says); p absolutely (mirt's 1 − pchisq cancels).
+        let m2 = &numbers(&toolkit(&format!("{dataset}_2PL_M2.csv")))[0];
+        let ours = &v["m2"];
+        let got = |k: &str| {
+            ours[k]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{dataset}: no m2.{k} in {v}"))
+        };
+        close(got("m2"), m2["M2"], 1e-9, "M2");
+        close(got("df"), m2["df"], 0.0, "M2 df");
+        assert!((got("p") - m2["p"]).abs() < 1e-9, "{dataset} M2 p");
+        close(got("rmsea"), m2["RMSEA"], 1e-9, "RMSEA");
+        close(got("rmsea_5"), m2["RMSEA_5"], 1e-6, "RMSEA_5");
+        close(got("rmsea_95"), m2["RMSEA_95"], 1e-6, "RMSEA_95");
+        close(got("srmsr"), m2["SRMSR"], 1e-9, "SRMSR");
+        close(got("tli"), m2["TLI"], 1e-5, "TLI");
+        close(got("cfi"), m2["CFI"], 1e-5, "CFI");
         let max = &numbers(&toolkit(&format!("{dataset}_2PL_Q3max.csv")))[0];
         close(
             v["q3_max"]["q3"].as_f64().unwrap(),

@@ -14,8 +14,11 @@
 //! - **Marginal reliability**: ∫ I(θ)/(I(θ) + 1/σ²) φ(θ; μ, σ²) dθ (test information I of the data's
 //!   items; mirt's `marginal_rxx` for σ² = 1, and unchanged by a change of scale), on 4,001 points
 //!   over μ ± 12σ; **empirical reliability** var(θ̂)/(var(θ̂) + mean(SE²)).
+//! - **M2** with RMSEA and its interval, SRMSR, TLI and CFI ([`crate::m2`]): the whole model's fit from
+//!   the first- and second-order margins of the complete patterns (0/1 items, at most 60).
 
 use crate::fit::{FitSkipped, ItemFit, SumScoreModel, s_x2_of};
+use crate::m2::{LimitedInformation, M2Skipped, m2_of};
 use crate::params::ItemState;
 use etalon_items::irt::ResponseFunction;
 use etalon_items::{Bank, DataError, ItemModel, Responses};
@@ -83,6 +86,10 @@ pub struct Diagnostics {
     pub persons: Vec<PersonFit>,
     /// Q3 (`None` beyond [`MAX_Q3_ITEMS`] items).
     pub local_dependence: Option<LocalDependence>,
+    /// M2 and the indices derived from it (`None` when skipped).
+    pub model_fit: Option<LimitedInformation>,
+    /// Why M2 was skipped.
+    pub model_fit_skipped: Option<M2Skipped>,
     /// Marginal reliability.
     pub marginal_reliability: f64,
     /// Empirical reliability.
@@ -223,7 +230,8 @@ pub fn diagnose(bank: &Bank, data: &Responses) -> Result<Diagnostics, Diagnostic
         n_free: models.iter().map(|m| ItemState::from_model(m).n_free()).collect(),
         n_persons: n,
     };
-    let (items, item_fit_skipped) = match s_x2_of(&sum_score, |f| {
+    // The complete patterns, each as a category per item.
+    let complete_rows = |f: &mut dyn FnMut(&[usize])| {
         let mut row = vec![0usize; nj];
         for p in 0..n {
             let r = answers.offsets[p]..answers.offsets[p + 1];
@@ -234,9 +242,14 @@ pub fn diagnose(bank: &Bank, data: &Responses) -> Result<Diagnostics, Diagnostic
                 f(&row);
             }
         }
-    }) {
+    };
+    let (items, item_fit_skipped) = match s_x2_of(&sum_score, complete_rows) {
         Ok(items) => (items, None),
         Err(skipped) => (Vec::new(), Some(skipped)),
+    };
+    let (model_fit, model_fit_skipped) = match m2_of(data.item_ids(), &models, latent, complete_rows) {
+        Ok(fit) => (Some(fit), None),
+        Err(skipped) => (None, Some(skipped)),
     };
 
     // Reliabilities.
@@ -268,6 +281,8 @@ pub fn diagnose(bank: &Bank, data: &Responses) -> Result<Diagnostics, Diagnostic
         item_fit_skipped,
         persons,
         local_dependence,
+        model_fit,
+        model_fit_skipped,
         marginal_reliability,
         empirical_reliability,
     })

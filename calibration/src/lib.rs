@@ -24,6 +24,7 @@ pub mod estep;
 pub mod fit;
 pub mod groups;
 pub mod linking;
+pub mod m2;
 pub mod params;
 pub mod se;
 pub mod warning;

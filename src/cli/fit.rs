@@ -109,6 +109,11 @@ pub fn run(args: FitArgs) -> Result<()> {
         "elapsed_s": start.elapsed().as_secs_f64(),
         "out": args.out.display().to_string(),
     });
+    match (&d.model_fit, &d.model_fit_skipped) {
+        (Some(m), _) => value["m2"] = json!(m),
+        (None, Some(reason)) => value["m2_skipped"] = json!(reason.to_string()),
+        (None, None) => {}
+    }
     if let Some(reason) = d.item_fit_skipped {
         value["item_fit_skipped"] = json!(reason.to_string());
     }
