@@ -216,3 +216,112 @@ fn plot_refuses_what_it_cannot_draw() {
         assert!(!dir.path().join("x.svg").exists());
     }
 }
+
+/// `etalon calibrate --se` of one group of the linking references into `out`.
+fn calibrate_with_se(group: &str, out: &Path) {
+    etalon(&[
+        "calibrate".as_ref(),
+        reference(&format!("toolkit/link_train_{group}.csv")).as_os_str(),
+        "--model".as_ref(),
+        "2pl".as_ref(),
+        "--se".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+}
+
+#[test]
+fn drift_finds_a_moved_item_and_draws_it() {
+    // Two groups of the linking references, calibrated apart with standard errors: the same items,
+    // no drift planted (θ_old = 0.8 θ_new − 0.4 in the population).
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (dir.path().join("old.csv"), dir.path().join("new.csv"));
+    calibrate_with_se("group1", &old);
+    calibrate_with_se("group2", &new);
+    let (out, chart) = (dir.path().join("drift.csv"), dir.path().join("drift.svg"));
+    let run = |new: &Path| {
+        etalon(&[
+            "drift".as_ref(),
+            "--old".as_ref(),
+            old.as_os_str(),
+            "--new".as_ref(),
+            new.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            "--chart".as_ref(),
+            chart.as_os_str(),
+        ])
+    };
+    let clean = run(&new);
+    assert_eq!(clean["drifted"], serde_json::json!([]), "{clean}");
+    // The constants and their delta-method SEs: the realised-sample values (A 0.812, B −0.413,
+    // reference/toolkit/link_train_expected.csv) within two SEs.
+    let (a, b) = (clean["A"].as_f64().unwrap(), clean["B"].as_f64().unwrap());
+    let (sa, sb) = (
+        clean["standard_errors"]["A"].as_f64().unwrap(),
+        clean["standard_errors"]["B"].as_f64().unwrap(),
+    );
+    assert!(sa > 0.005 && sa < 0.05 && sb > 0.005 && sb < 0.05, "{clean}");
+    assert!(
+        (a - 0.8119).abs() < 2.0 * sa && (b + 0.4127).abs() < 2.0 * sb,
+        "{clean}"
+    );
+    render(&chart, "drift-none");
+
+    // Item L05 made 1 logit harder in the new calibration (on its own scale).
+    let text = std::fs::read_to_string(&new).unwrap();
+    let moved: String = text
+        .lines()
+        .map(|line| {
+            let mut f: Vec<String> = line.split(',').map(str::to_string).collect();
+            if f[0] == "L05" {
+                f[3] = (f[3].parse::<f64>().unwrap() + 1.0).to_string();
+            }
+            f.join(",") + "\n"
+        })
+        .collect();
+    let drifted_bank = dir.path().join("moved.csv");
+    std::fs::write(&drifted_bank, moved).unwrap();
+    let v = run(&drifted_bank);
+    assert_eq!(v["drifted"], serde_json::json!(["L05"]), "{v}");
+    assert_eq!(v["linked_through"], 24, "relinked without the drifted item");
+    assert!(v["stable"].as_bool().unwrap());
+    // Purified, the constants are those of the clean linking, nearly.
+    assert!(
+        (v["A"].as_f64().unwrap() - a).abs() < sa && (v["B"].as_f64().unwrap() - b).abs() < sb,
+        "{v}"
+    );
+    let (header, rows) = csv_rows(&out);
+    assert_eq!(header[..4], ["item", "parameter", "old", "old_se"]);
+    assert_eq!(rows.len(), 50, "a and b of 25 items");
+    let l05b = rows.iter().find(|r| r[0] == "L05" && r[1] == "b").unwrap();
+    // 1 logit on the new scale is A ≈ 0.8 on the old one.
+    let diff: f64 = l05b[6].parse().unwrap();
+    assert!((diff - 0.8).abs() < 0.3, "{l05b:?}");
+    assert_eq!(l05b[10], "true");
+    let svg = std::fs::read_to_string(&chart).unwrap();
+    assert!(svg.contains("L05") && svg.contains("Slope a") && svg.contains("Difficulty b"));
+    assert!(render(&chart, "drift-L05") > 0.01);
+
+    // Banks without standard errors cannot be weighed.
+    let bare = dir.path().join("bare.csv");
+    etalon(&[
+        "calibrate".as_ref(),
+        reference("toolkit/link_train_group2.csv").as_os_str(),
+        "--model".as_ref(),
+        "2pl".as_ref(),
+        "--out".as_ref(),
+        bare.as_os_str(),
+    ]);
+    let refused = etalon_os(&[
+        "drift".as_ref(),
+        "--old".as_ref(),
+        old.as_os_str(),
+        "--new".as_ref(),
+        bare.as_os_str(),
+        "--out".as_ref(),
+        dir.path().join("x.csv").as_os_str(),
+    ]);
+    assert_fails_with(&refused, &["no standard error for `a`", "--se"]);
+    assert!(!dir.path().join("x.csv").exists());
+}

@@ -375,3 +375,197 @@ fn wright(items: &[&Item], scores: &[f64], title: &str) -> Result<Plot, PlotErro
         rows,
     })
 }
+
+/// Axis range [lo, hi] covering `values` with a margin, rounded out to whole or half units.
+fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    if lo > hi {
+        return (-1.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.08).max(0.1);
+    let (lo, hi) = ((lo - pad) * 2.0, (hi + pad) * 2.0);
+    (lo.floor() / 2.0, hi.ceil() / 2.0)
+}
+
+/// One panel of the drift chart: old (x) against new on the old scale (y), the identity line,
+/// ±1.96 combined SE bars, drifted items in red and named.
+fn drift_panel(
+    s: &mut String,
+    left: f64,
+    title: &str,
+    points: &[&etalon_calibration::drift::ParameterDrift],
+    drifted: &[String],
+) {
+    let (top, w, h) = (40.0, 300.0, 300.0);
+    let (lo, hi) = padded_range(points.iter().flat_map(|p| {
+        let e = 1.96 * (p.old_se.powi(2) + p.new_se.powi(2)).sqrt();
+        [p.old, p.new - e, p.new + e]
+    }));
+    let px = |v: f64| left + w * (v - lo) / (hi - lo);
+    let py = |v: f64| top + h - h * (v - lo) / (hi - lo);
+    *s += &format!(
+        "<text x=\"{left}\" y=\"28\" font-size=\"13\" font-weight=\"bold\">{}</text>\n<rect x=\"{left}\" y=\"{top}\" width=\"{w}\" height=\"{h}\" fill=\"none\" stroke=\"#767676\"/>\n",
+        escape(title)
+    );
+    let step = if hi - lo > 6.0 { 1.0 } else { 0.5 };
+    let mut t = (lo / step).ceil() * step;
+    while t <= hi + 1e-9 {
+        *s += &format!(
+            "<line x1=\"{0:.1}\" y1=\"{1}\" x2=\"{0:.1}\" y2=\"{2}\" stroke=\"#e0e0e0\"/><text x=\"{0:.1}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>\n<line x1=\"{5}\" y1=\"{6:.1}\" x2=\"{7}\" y2=\"{6:.1}\" stroke=\"#e0e0e0\"/><text x=\"{8}\" y=\"{9:.1}\" text-anchor=\"end\">{4}</text>\n",
+            px(t),
+            top,
+            top + h,
+            top + h + 16.0,
+            signed_label(t),
+            left,
+            py(t),
+            left + w,
+            left - 5.0,
+            py(t) + 4.0
+        );
+        t += step;
+    }
+    *s += &format!(
+        "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#444444\" stroke-dasharray=\"5 4\"><title>no drift: new = old</title></line>\n",
+        px(lo),
+        py(lo),
+        px(hi),
+        py(hi)
+    );
+    *s += &format!(
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">old calibration</text>\n<text transform=\"translate({:.1} {:.1}) rotate(-90)\" text-anchor=\"middle\">new calibration, linked</text>\n",
+        left + w / 2.0,
+        top + h + 34.0,
+        left - 36.0,
+        top + h / 2.0
+    );
+    for p in points {
+        let moved = drifted.contains(&p.item);
+        let colour = if moved { CURVE_COLOURS[1] } else { CURVE_COLOURS[0] };
+        let e = 1.96 * (p.old_se.powi(2) + p.new_se.powi(2)).sqrt();
+        let (x, y) = (px(p.old), py(p.new));
+        *s += &format!(
+            "<g><title>{} {}: old {:.3}, new {:.3} (z = {:.2}){}</title><line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"{colour}\"/><circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"{}\" fill=\"{colour}\"/></g>\n",
+            escape(&p.item),
+            escape(&p.parameter),
+            p.old,
+            p.new,
+            p.z,
+            if moved { ", drifted" } else { "" },
+            py(p.new - e),
+            py(p.new + e),
+            if moved { 4.5 } else { 3.0 }
+        );
+        if moved {
+            *s += &format!(
+                "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{colour}\" font-weight=\"bold\">{}</text>\n",
+                x + 6.0,
+                y - 6.0,
+                escape(&p.item)
+            );
+        }
+    }
+}
+
+/// `x` to three decimals with a typographic minus.
+fn signed(x: f64) -> String {
+    let s = format!("{x:.3}");
+    s.strip_prefix('-').map_or(s.clone(), |r| format!("−{r}"))
+}
+
+/// The drift of two calibrations as a chart — difficulties (b and thresholds) and, when the items
+/// have them, slopes: old against new carried to the old scale, with ±1.96 SE bars, drifted items
+/// in red — and its values as a table (`item,parameter,old,old_se,new,new_se,z,p_adjusted,drifted`).
+pub fn drift_plot(d: &etalon_calibration::drift::Drift) -> Plot {
+    let locations: Vec<_> = d
+        .parameters
+        .iter()
+        .filter(|p| p.parameter.starts_with('b'))
+        .collect();
+    let slopes: Vec<_> = d.parameters.iter().filter(|p| p.parameter == "a").collect();
+    let panels = 1 + usize::from(!slopes.is_empty());
+    let width = 20.0 + 380.0 * panels as f64;
+    let title = format!(
+        "Parameter drift — {} of {} common items drifted (A = {:.3}, B = {:.3})",
+        d.drifted.len(),
+        d.parameters
+            .iter()
+            .map(|p| &p.item)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        d.linking.a,
+        d.linking.b
+    );
+    let mut s = svg_open(width.max(700.0), 426.0, &title);
+    drift_panel(&mut s, 60.0, "Difficulty b", &locations, &d.drifted);
+    if !slopes.is_empty() {
+        drift_panel(&mut s, 440.0, "Slope a", &slopes, &d.drifted);
+    }
+    let method = format!(
+        "Linked by {} through {} items: A = {}, B = {}.",
+        d.linking.method.name(),
+        d.linking.common_items.len(),
+        signed(d.linking.a),
+        signed(d.linking.b)
+    );
+    let rule = format!(
+        "Bars: ±1.96 combined SE. Drifted (red): p < {} after {} adjustment{}.",
+        d.alpha,
+        match d.adjustment {
+            etalon_calibration::dif::Adjustment::Holm => "Holm",
+            etalon_calibration::dif::Adjustment::Bh => "Benjamini–Hochberg",
+            etalon_calibration::dif::Adjustment::Bonferroni => "Bonferroni",
+            _ => "no",
+        },
+        if d.drifted.is_empty() { " — none" } else { "" }
+    );
+    s += &format!(
+        "<text x=\"60\" y=\"400\">{}</text>\n<text x=\"60\" y=\"416\">{}</text>\n</svg>\n",
+        escape(&method),
+        escape(&rule)
+    );
+    let columns = [
+        "item",
+        "parameter",
+        "old",
+        "old_se",
+        "new",
+        "new_se",
+        "difference",
+        "z",
+        "p",
+        "p_adjusted",
+        "drifted",
+    ]
+    .iter()
+    .map(|c| c.to_string())
+    .collect();
+    let rows = d
+        .parameters
+        .iter()
+        .map(|p| {
+            vec![
+                p.item.clone(),
+                p.parameter.clone(),
+                p.old.to_string(),
+                p.old_se.to_string(),
+                p.new.to_string(),
+                p.new_se.to_string(),
+                p.difference.to_string(),
+                p.z.to_string(),
+                p.p.to_string(),
+                p.p_adjusted.to_string(),
+                d.drifted.contains(&p.item).to_string(),
+            ]
+        })
+        .collect();
+    Plot {
+        svg: s,
+        columns,
+        rows,
+    }
+}

@@ -19,6 +19,7 @@ pub mod classical;
 pub mod data;
 pub mod diagnostics;
 pub mod dif;
+pub mod drift;
 pub mod em;
 pub mod estep;
 pub mod fit;

@@ -100,6 +100,19 @@ pub struct Linking {
     pub criterion: Option<f64>,
     /// Whether A was fixed at 1 (a Rasch scale).
     pub unit_fixed: bool,
+    /// Standard errors of A and B ([`constant_errors`]; `None` when not computed or not defined).
+    pub standard_errors: Option<ConstantErrors>,
+}
+
+/// Standard errors of the linking constants.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ConstantErrors {
+    /// SE of A (0 when the unit is fixed).
+    #[serde(rename = "A")]
+    pub a: f64,
+    /// SE of B.
+    #[serde(rename = "B")]
+    pub b: f64,
 }
 
 /// An item model on the bank's scale: a / A, A·b + B (every threshold), c and d kept.
@@ -225,6 +238,51 @@ impl CostFunction for Curves<'_> {
 
 /// Link `new` to `bank` through their common items.
 pub fn link(bank: &Bank, new: &Bank, method: LinkingMethod) -> Result<Linking, LinkingError> {
+    link_through(bank, new, method, |_| true)
+}
+
+/// Link `new` to `bank` through the common items `keep` accepts (drift analysis leaves out the items
+/// that drifted).
+pub fn link_through(
+    bank: &Bank,
+    new: &Bank,
+    method: LinkingMethod,
+    keep: impl Fn(&str) -> bool,
+) -> Result<Linking, LinkingError> {
+    let common = common_items(bank, new)?
+        .into_iter()
+        .filter(|c| keep(&c.0))
+        .collect::<Vec<_>>();
+    if common.len() < 2 {
+        return Err(LinkingError::TooFewCommonItems(common.len()));
+    }
+    let unit_fixed = unit_fixed(new);
+    let pairs: Vec<(&ItemModel, &ItemModel)> = common.iter().map(|c| (c.1, c.2)).collect();
+    let (a, b, criterion) = constants(&pairs, method, unit_fixed)?;
+    Ok(Linking {
+        method,
+        common_items: common.into_iter().map(|c| c.0).collect(),
+        a,
+        b,
+        criterion,
+        unit_fixed,
+        standard_errors: None,
+    })
+}
+
+/// A Rasch scale fixes the unit.
+fn unit_fixed(new: &Bank) -> bool {
+    new.items()
+        .iter()
+        .any(|i| i.parameters.kind() == ModelKind::Rasch)
+}
+
+/// The items of `new` that `bank` holds too (same id), with the bank's and the new model.
+#[allow(clippy::type_complexity)]
+fn common_items<'a>(
+    bank: &'a Bank,
+    new: &'a Bank,
+) -> Result<Vec<(String, &'a ItemModel, &'a ItemModel)>, LinkingError> {
     let mut common = Vec::new();
     for item in new.items() {
         let Some(old) = bank.item(&item.id) else {
@@ -241,15 +299,17 @@ pub fn link(bank: &Bank, new: &Bank, method: LinkingMethod) -> Result<Linking, L
         }
         common.push((item.id.clone(), &old.parameters, &item.parameters));
     }
-    if common.len() < 2 {
-        return Err(LinkingError::TooFewCommonItems(common.len()));
-    }
-    let unit_fixed = new
-        .items()
-        .iter()
-        .any(|i| i.parameters.kind() == ModelKind::Rasch);
-    let b_old: Vec<f64> = common.iter().flat_map(|c| difficulties(c.1)).collect();
-    let b_new: Vec<f64> = common.iter().flat_map(|c| difficulties(c.2)).collect();
+    Ok(common)
+}
+
+/// A, B (and the minimised criterion) from the common items' (bank, new) models.
+fn constants(
+    common: &[(&ItemModel, &ItemModel)],
+    method: LinkingMethod,
+    unit_fixed: bool,
+) -> Result<(f64, f64, Option<f64>), LinkingError> {
+    let b_old: Vec<f64> = common.iter().flat_map(|c| difficulties(c.0)).collect();
+    let b_new: Vec<f64> = common.iter().flat_map(|c| difficulties(c.1)).collect();
     let intercept = |a: f64| mean(&b_old) - a * mean(&b_new);
     let moments = |a: f64| (a, intercept(a));
     let (a_ms, b_ms) = if unit_fixed {
@@ -270,7 +330,7 @@ pub fn link(bank: &Bank, new: &Bank, method: LinkingMethod) -> Result<Linking, L
                 mean(
                     &common
                         .iter()
-                        .map(|c| if side == 0 { c.1.slope() } else { c.2.slope() })
+                        .map(|c| if side == 0 { c.0.slope() } else { c.1.slope() })
                         .collect::<Vec<_>>(),
                 )
             };
@@ -286,11 +346,11 @@ pub fn link(bank: &Bank, new: &Bank, method: LinkingMethod) -> Result<Linking, L
                 weights: density.iter().map(|d| d / total).collect(),
                 points,
                 bank: Vec::new(),
-                new: common.iter().map(|c| c.2).collect(),
+                new: common.iter().map(|c| c.1).collect(),
                 stocking_lord: method == LinkingMethod::StockingLord,
                 unit_fixed,
             };
-            let olds: Vec<ItemModel> = common.iter().map(|c| c.1.clone()).collect();
+            let olds: Vec<ItemModel> = common.iter().map(|c| c.0.clone()).collect();
             curves.bank = curves.evaluate(&olds);
             let simplex = if unit_fixed {
                 vec![vec![b_ms], vec![b_ms + 0.1]]
@@ -319,13 +379,79 @@ pub fn link(bank: &Bank, new: &Bank, method: LinkingMethod) -> Result<Linking, L
     if !(a.is_finite() && a > 0.0 && b.is_finite()) {
         return Err(LinkingError::Degenerate(format!("constants A = {a}, B = {b}")));
     }
-    Ok(Linking {
-        method,
-        common_items: common.into_iter().map(|c| c.0).collect(),
-        a,
-        b,
-        criterion,
-        unit_fixed,
+    Ok((a, b, criterion))
+}
+
+/// `m` with its named parameter `name` (as [`ItemModel::named_parameters`] names it) set to `value`.
+fn with_parameter(m: &ItemModel, name: &str, value: f64) -> Option<ItemModel> {
+    let mut named = m.named_parameters();
+    named.iter_mut().find(|(n, _)| n == name)?.1 = value;
+    let get = |n: &str| named.iter().find(|(k, _)| k == n).map(|x| x.1);
+    let thresholds = named
+        .iter()
+        .filter(|(k, _)| k.len() > 1 && k.starts_with('b'))
+        .map(|x| x.1)
+        .collect();
+    ItemModel::from_parts(m.kind(), get("a"), get("b"), get("c"), get("d"), thresholds).ok()
+}
+
+/// Standard errors of A and B by the delta method (Kolen & Brennan 2014, §7.4; Ogasawara 2001):
+/// with g(φ) = (A, B) as a function of the common items' parameters in both calibrations,
+/// Var g ≈ J Σ Jᵀ, J = ∂g/∂φ by central differences (the linking itself rerun), Σ the diagonal of
+/// the items' squared standard errors (the banks record no covariances: correlated estimates
+/// within an item are treated as independent). `None` unless every parameter of every common item
+/// has a standard error in both banks.
+pub fn constant_errors(bank: &Bank, new: &Bank, linking: &Linking) -> Option<ConstantErrors> {
+    let common: Vec<(&etalon_items::Item, &etalon_items::Item)> = linking
+        .common_items
+        .iter()
+        .map(|id| Some((bank.item(id)?, new.item(id)?)))
+        .collect::<Option<_>>()?;
+    let mut pairs: Vec<(ItemModel, ItemModel)> = common
+        .iter()
+        .map(|(o, n)| (o.parameters.clone(), n.parameters.clone()))
+        .collect();
+    let constants_of = |pairs: &[(ItemModel, ItemModel)]| {
+        let refs: Vec<(&ItemModel, &ItemModel)> = pairs.iter().map(|(o, n)| (o, n)).collect();
+        constants(&refs, linking.method, linking.unit_fixed).ok()
+    };
+    let (mut var_a, mut var_b) = (0.0, 0.0);
+    for (i, (old, newer)) in common.iter().enumerate() {
+        for side in 0..2 {
+            let item = if side == 0 { old } else { newer };
+            for (name, value) in item.parameters.named_parameters() {
+                let se = *item.standard_errors.get(&name)?;
+                let h = 1e-4 * value.abs().max(1.0);
+                let mut moved = [(0.0, 0.0); 2];
+                for (k, sign) in [1.0, -1.0].into_iter().enumerate() {
+                    let model = if side == 0 {
+                        &mut pairs[i].0
+                    } else {
+                        &mut pairs[i].1
+                    };
+                    let kept = model.clone();
+                    *model = with_parameter(&kept, &name, value + sign * h)?;
+                    let c = constants_of(&pairs);
+                    *(if side == 0 {
+                        &mut pairs[i].0
+                    } else {
+                        &mut pairs[i].1
+                    }) = kept;
+                    let (a, b, _) = c?;
+                    moved[k] = (a, b);
+                }
+                let (da, db) = (
+                    (moved[0].0 - moved[1].0) / (2.0 * h),
+                    (moved[0].1 - moved[1].1) / (2.0 * h),
+                );
+                var_a += da * da * se * se;
+                var_b += db * db * se * se;
+            }
+        }
+    }
+    Some(ConstantErrors {
+        a: var_a.sqrt(),
+        b: var_b.sqrt(),
     })
 }
 

@@ -59,7 +59,7 @@ enum Method {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum Adjust {
+pub(crate) enum Adjust {
     /// Holm (family-wise error).
     Holm,
     /// Benjamini–Hochberg (false discovery rate).
@@ -68,6 +68,17 @@ enum Adjust {
     Bonferroni,
     /// None.
     None,
+}
+
+impl From<Adjust> for Adjustment {
+    fn from(a: Adjust) -> Self {
+        match a {
+            Adjust::Holm => Adjustment::Holm,
+            Adjust::Bh => Adjustment::Bh,
+            Adjust::Bonferroni => Adjustment::Bonferroni,
+            Adjust::None => Adjustment::None,
+        }
+    }
 }
 
 /// Each person's group from `person,group`: (focal flag per data row, reference name, focal name).
@@ -127,12 +138,7 @@ pub fn run(args: DifArgs) -> Result<()> {
     check_outputs(&[&args.out], &[&args.data, &args.groups])?;
     let data = items::read_responses(&args.data, args.format.into())?;
     let (focal, reference, focal_name) = read_groups(&args.groups, &data, args.reference.as_deref())?;
-    let adjustment = match args.adjust {
-        Adjust::Holm => Adjustment::Holm,
-        Adjust::Bh => Adjustment::Bh,
-        Adjust::Bonferroni => Adjustment::Bonferroni,
-        Adjust::None => Adjustment::None,
-    };
+    let adjustment: Adjustment = args.adjust.into();
     let count = |f: bool| focal.iter().filter(|g| **g == Some(f)).count();
     let mut summary = json!({
         "items": data.item_ids().len(),

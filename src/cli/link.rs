@@ -26,7 +26,7 @@ pub struct LinkArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum Method {
+pub(crate) enum Method {
     /// Means of slopes and difficulties.
     MeanMean,
     /// Mean and SD of the difficulties.
@@ -37,18 +37,29 @@ enum Method {
     StockingLord,
 }
 
+/// A bank file, its errors located.
+pub(crate) fn read(path: &PathBuf) -> Result<items::Bank> {
+    items::read_bank(path).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+impl From<Method> for LinkingMethod {
+    fn from(m: Method) -> Self {
+        match m {
+            Method::MeanMean => LinkingMethod::MeanMean,
+            Method::MeanSigma => LinkingMethod::MeanSigma,
+            Method::Haebara => LinkingMethod::Haebara,
+            Method::StockingLord => LinkingMethod::StockingLord,
+        }
+    }
+}
+
 pub fn run(args: LinkArgs) -> Result<()> {
     check_outputs(&[&args.out], &[&args.bank, &args.new])?;
-    let read = |p: &PathBuf| items::read_bank(p).map_err(|e| anyhow::anyhow!("{e}"));
     let (bank, new) = (read(&args.bank)?, read(&args.new)?);
-    let method = match args.method {
-        Method::MeanMean => LinkingMethod::MeanMean,
-        Method::MeanSigma => LinkingMethod::MeanSigma,
-        Method::Haebara => LinkingMethod::Haebara,
-        Method::StockingLord => LinkingMethod::StockingLord,
-    };
+    let method = args.method.into();
     let context = || format!("linking {} to {}", args.new.display(), args.bank.display());
-    let linking = linking::link(&bank, &new, method).with_context(context)?;
+    let mut linking = linking::link(&bank, &new, method).with_context(context)?;
+    linking.standard_errors = linking::constant_errors(&bank, &new, &linking);
     let linked = linking::transform_bank(&new, &linking).with_context(context)?;
     items::write_bank(&linked, &args.out).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut value = serde_json::to_value(&linking)?;

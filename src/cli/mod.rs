@@ -16,6 +16,7 @@ mod classical;
 mod common;
 mod data;
 mod dif;
+mod drift;
 mod fit;
 mod link;
 mod output;
@@ -75,10 +76,13 @@ enum Command {
     #[command(subcommand)]
     Data(data::DataCommand),
     /// How well a bank fits response data: item fit (S-X²), person fit (lz), local dependence (Q3),
-    /// marginal and empirical reliability.
+    /// M2 with RMSEA, SRMSR, TLI and CFI, marginal and empirical reliability.
     Fit(fit::FitArgs),
-    /// Differential item functioning between two groups (Mantel–Haenszel).
+    /// Differential item functioning between two groups (Mantel–Haenszel, or the IRT likelihood
+    /// ratio between multiple-group calibrations).
     Dif(dif::DifArgs),
+    /// Item parameter drift between two calibrations of the same items, after linking (with a chart).
+    Drift(drift::DriftArgs),
     /// Put a new calibration on a bank's scale through common items (mean/mean, mean/sigma, Haebara,
     /// Stocking–Lord).
     Link(link::LinkArgs),
@@ -116,6 +120,7 @@ pub fn run() -> ExitCode {
         Command::Score(args) => score::run(args).map(|()| ExitCode::SUCCESS),
         Command::Fit(args) => fit::run(args).map(|()| ExitCode::SUCCESS),
         Command::Dif(args) => dif::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Drift(args) => drift::run(args).map(|()| ExitCode::SUCCESS),
         Command::Plot(args) => plot::run(args).map(|()| ExitCode::SUCCESS),
         Command::Link(args) => link::run(args).map(|()| ExitCode::SUCCESS),
         Command::Simulate(args) => simulate::run(*args).map(|()| ExitCode::SUCCESS),
