@@ -12,6 +12,8 @@
 //!   in, simulated tests out.
 //! - [`presets`]: ready-made settings; [`files`]: safe writes and located reads for front ends with a
 //!   file system.
+//! - [`tables`]: response data from in-memory tables (numpy arrays, DataFrames, typed arrays), equal to
+//!   what reading the same table as CSV gives.
 //!
 //! Dependencies flow one way: `etalon-items` ← `etalon-engine`, `etalon-calibration` ← this crate ←
 //! front ends.
@@ -26,6 +28,7 @@ pub mod presets;
 pub mod results;
 pub mod scoring;
 pub mod simulation;
+pub mod tables;
 pub mod xapi;
 
 pub use assessment::{

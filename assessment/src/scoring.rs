@@ -192,3 +192,56 @@ pub fn write_scores_csv(scores: &Scores, levels: Option<&LevelMap>, output: impl
     w.flush()?;
     Ok(())
 }
+
+/// The estimator settings `etalon score` builds from its options: `method`; the prior N(mean, sd²),
+/// each part defaulting to the bank's latent distribution ([`bank_prior`]); `points` grid points
+/// placed by `rule` on the θ range `range`, which also bounds the modal estimates (MAP, ML, WLE).
+/// Validated. Front ends that score with the command line's defaults (61 points, `rectangle`,
+/// [-6, 6]) get its numbers.
+pub fn estimator_config(
+    bank: &Bank,
+    method: etalon_engine::estimate::Method,
+    prior_mean: Option<f64>,
+    prior_sd: Option<f64>,
+    points: usize,
+    rule: etalon_items::quadrature::Rule,
+    range: (f64, f64),
+) -> Result<EstimatorConfig, EstimationError> {
+    estimator_config_with(
+        bank_prior(bank),
+        method,
+        prior_mean,
+        prior_sd,
+        points,
+        rule,
+        range,
+    )
+}
+
+/// [`estimator_config`] with the prior's defaults given (`default_prior`) rather than read from a bank.
+pub fn estimator_config_with(
+    default_prior: Prior,
+    method: etalon_engine::estimate::Method,
+    prior_mean: Option<f64>,
+    prior_sd: Option<f64>,
+    points: usize,
+    rule: etalon_items::quadrature::Rule,
+    range: (f64, f64),
+) -> Result<EstimatorConfig, EstimationError> {
+    let config = EstimatorConfig {
+        method,
+        prior: Prior {
+            mean: prior_mean.unwrap_or(default_prior.mean),
+            sd: prior_sd.unwrap_or(default_prior.sd),
+        },
+        grid: etalon_items::quadrature::GridSpec {
+            lower: range.0,
+            upper: range.1,
+            points,
+            rule,
+        },
+        bounds: range,
+    };
+    config.validate()?;
+    Ok(config)
+}

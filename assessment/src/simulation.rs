@@ -301,3 +301,13 @@ fn format_code(buf: &mut String, code: i64) -> &str {
     let _ = write!(buf, "{code}");
     buf
 }
+
+/// The session configuration `etalon simulate` uses when given none: every default of
+/// [`SessionConfig`], with the estimates bounded to the EAP grid's range (the θ range both bounds the
+/// estimates and is the grid's range, `docs/FORMATS.md`). Front ends that simulate without a
+/// configuration use it to give the command line's numbers.
+pub fn default_config() -> SessionConfig {
+    let mut c = SessionConfig::default();
+    c.estimator.bounds = (c.estimator.grid.lower, c.estimator.grid.upper);
+    c
+}

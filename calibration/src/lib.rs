@@ -88,6 +88,16 @@ pub enum CalibrationError {
     /// `em.max_cycles` is 0.
     #[error("the maximum number of EM cycles (em.max_cycles) must be at least 1 (got 0)")]
     MaxCycles,
+    /// A prior that is no distribution.
+    #[error("prior em.priors.{name} needs a finite mean and sd > 0 (got mean {mean}, sd {sd})")]
+    Prior {
+        /// slope, intercept, guessing or upper.
+        name: &'static str,
+        /// Its mean.
+        mean: f64,
+        /// Its SD.
+        sd: f64,
+    },
     /// An anchor item whose number of categories differs from the data's.
     #[error("anchor item `{item}`: {bank} categories in the bank, {data} in the data")]
     AnchorCategories {
@@ -330,18 +340,40 @@ pub fn calibrate(
     })
 }
 
-/// Refuse EM settings no calibration can run with.
+/// Refuse EM settings no calibration can run with ([`EmConfig::check`]).
 pub(crate) fn check_em(em: &EmConfig) -> Result<(), CalibrationError> {
-    if !(3..=1001).contains(&em.quadrature) {
-        return Err(CalibrationError::Quadrature(em.quadrature));
+    em.check()
+}
+
+impl EmConfig {
+    /// Whether a calibration can run with these settings: quadrature points in 3..=1001, a finite
+    /// tolerance > 0, at least one cycle, priors with finite means and SDs > 0. Every calibration
+    /// checks them first; front ends may check a settings file before reading the data.
+    pub fn check(&self) -> Result<(), CalibrationError> {
+        if !(3..=1001).contains(&self.quadrature) {
+            return Err(CalibrationError::Quadrature(self.quadrature));
+        }
+        if !(self.tol.is_finite() && self.tol > 0.0) {
+            return Err(CalibrationError::Tolerance(self.tol));
+        }
+        if self.max_cycles == 0 {
+            return Err(CalibrationError::MaxCycles);
+        }
+        let p = &self.priors;
+        for (name, prior) in [
+            ("slope", p.slope),
+            ("intercept", p.intercept),
+            ("guessing", p.guessing),
+            ("upper", p.upper),
+        ] {
+            if let Some(em::NormalPrior { mean, sd }) = prior
+                && !(mean.is_finite() && sd.is_finite() && sd > 0.0)
+            {
+                return Err(CalibrationError::Prior { name, mean, sd });
+            }
+        }
+        Ok(())
     }
-    if !(em.tol.is_finite() && em.tol > 0.0) {
-        return Err(CalibrationError::Tolerance(em.tol));
-    }
-    if em.max_cycles == 0 {
-        return Err(CalibrationError::MaxCycles);
-    }
-    Ok(())
 }
 
 /// Item j of `data` with the calibrated state `st` (its response codes kept when they are not

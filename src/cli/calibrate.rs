@@ -91,22 +91,9 @@ fn check_spec(spec: &CalibrationSpec, path: &std::path::Path) -> Result<()> {
             format!("must be in 1..={MAX_CYCLES} (got {})", em.max_cycles),
         ));
     }
-    let p = &em.priors;
-    for (name, prior) in [
-        ("slope", p.slope),
-        ("intercept", p.intercept),
-        ("guessing", p.guessing),
-        ("upper", p.upper),
-    ] {
-        if let Some(NormalPrior { mean, sd }) = prior
-            && !(mean.is_finite() && sd.is_finite() && sd > 0.0)
-        {
-            return Err(at(
-                &format!("em.priors.{name}"),
-                format!("needs a finite mean and sd > 0 (got mean {mean}, sd {sd})"),
-            ));
-        }
-    }
+    // The priors (and anything else the library refuses), named as the library names them.
+    em.check()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok(())
 }
 

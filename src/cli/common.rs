@@ -3,7 +3,7 @@
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use etalon::engine::estimate::EstimatorConfig;
-use etalon::engine::quadrature::{GridSpec, Prior, Rule};
+use etalon::engine::quadrature::{Prior, Rule};
 use etalon::items::{self, Bank, Responses};
 use std::path::{Path, PathBuf};
 
@@ -158,21 +158,14 @@ impl GridArgs {
     /// to `default_prior` (the bank's latent distribution).
     pub fn config(&self, default_prior: Prior) -> Result<EstimatorConfig> {
         self.check()?;
-        let config = EstimatorConfig {
-            prior: Prior {
-                mean: self.prior_mean.unwrap_or(default_prior.mean),
-                sd: self.prior_sd.unwrap_or(default_prior.sd),
-            },
-            grid: GridSpec {
-                lower: self.theta_range.0,
-                upper: self.theta_range.1,
-                points: self.quadrature,
-                rule: self.quadrature_rule,
-            },
-            bounds: self.theta_range,
-            ..EstimatorConfig::default()
-        };
-        config.validate()?;
-        Ok(config)
+        Ok(etalon::assessment::scoring::estimator_config_with(
+            default_prior,
+            EstimatorConfig::default().method,
+            self.prior_mean,
+            self.prior_sd,
+            self.quadrature,
+            self.quadrature_rule,
+            self.theta_range,
+        )?)
     }
 }

@@ -189,11 +189,7 @@ impl SimulateArgs {
     fn session_config(&self) -> Result<SessionConfig> {
         let mut c = match &self.config {
             Some(p) => read_json(p, "session configuration")?,
-            None => {
-                let mut c = SessionConfig::default();
-                c.estimator.bounds = (c.estimator.grid.lower, c.estimator.grid.upper);
-                c
-            }
+            None => etalon::assessment::simulation::default_config(),
         };
         if let Some(r) = self.select {
             c.selection.rule = r;

@@ -1,0 +1,114 @@
+//! `etalon.score`: every person's θ̂ and SE, the library call `etalon score` makes.
+
+use crate::bank::Bank;
+use crate::data::Responses;
+use crate::errors;
+use crate::json;
+use crate::run;
+use etalon_assessment::scoring;
+use etalon_engine::estimate::Method;
+use etalon_items::levels::Levels;
+use etalon_items::quadrature::Rule;
+use numpy::PyArray1;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// Score `responses` against `bank`. Returns a dict of columns — `person` (list), `theta`, `se`
+/// (float arrays; NaN where a person could not be scored, ±inf θ with NaN SE for ML's extreme
+/// patterns), with `levels` also `level` (int array, −1 unscored), `label` (list) and
+/// `level_probability` — and `summary` (the counts `etalon score` prints, with the prior used).
+#[pyfunction]
+#[pyo3(signature = (bank, responses, method = "eap", quadrature = 61, rule = "rectangle",
+    theta_range = (-6.0, 6.0), prior_mean = None, prior_sd = None, levels = None, threads = None))]
+#[allow(clippy::too_many_arguments)]
+pub fn score<'py>(
+    py: Python<'py>,
+    bank: &Bound<'py, Bank>,
+    responses: &Bound<'py, Responses>,
+    method: &str,
+    quadrature: usize,
+    rule: &str,
+    theta_range: (f64, f64),
+    prior_mean: Option<f64>,
+    prior_sd: Option<f64>,
+    levels: Option<&Bound<'py, PyAny>>,
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let bank = &*bank.get().inner;
+    let data = &*responses.get().inner;
+    let method = Method::parse(method).ok_or_else(|| {
+        errors::config_msg(format!(
+            "unknown method {:?} (eap, map, ml, wle)",
+            etalon_assessment::cut(method, 40)
+        ))
+    })?;
+    let rule = parse_rule(rule)?;
+    let config = scoring::estimator_config(bank, method, prior_mean, prior_sd, quadrature, rule, theta_range)
+        .map_err(errors::estimation)?;
+    let levels: Option<Levels> = match json::json_arg(levels)? {
+        Some(text) => {
+            let value: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| errors::config_msg(format!("level map: {e}")))?;
+            Some(Levels::from_json(&value).map_err(errors::levels)?)
+        }
+        None => None,
+    };
+    let scores =
+        run::detached(py, threads, || scoring::score(bank, data, config))?.map_err(errors::scoring)?;
+    let n = scores.persons.len();
+    let mut theta = Vec::with_capacity(n);
+    let mut se = Vec::with_capacity(n);
+    let mut person = Vec::with_capacity(n);
+    let map = levels.as_ref().map(|l| &l.default);
+    let (mut level, mut label, mut probability) = (Vec::new(), Vec::new(), Vec::new());
+    for p in scores.persons {
+        person.push(p.person);
+        match p.estimate {
+            Ok(e) => {
+                theta.push(e.theta);
+                se.push(if e.se.is_finite() { e.se } else { f64::NAN });
+                if let Some(m) = map {
+                    let l = m.level(e.theta);
+                    level.push(l as i64);
+                    label.push(Some(m.label(l).to_string()));
+                    probability.push(m.probabilities(e.theta, e.se)[l]);
+                }
+            }
+            Err(_) => {
+                theta.push(f64::NAN);
+                se.push(f64::NAN);
+                if map.is_some() {
+                    level.push(-1);
+                    label.push(None);
+                    probability.push(f64::NAN);
+                }
+            }
+        }
+    }
+    let out = PyDict::new(py);
+    out.set_item("person", person)?;
+    out.set_item("theta", PyArray1::from_vec(py, theta))?;
+    out.set_item("se", PyArray1::from_vec(py, se))?;
+    if map.is_some() {
+        out.set_item("level", PyArray1::from_vec(py, level))?;
+        out.set_item("label", label)?;
+        out.set_item("level_probability", PyArray1::from_vec(py, probability))?;
+    }
+    let summary = json::ser_to_py(py, &scores.summary)?;
+    let prior = PyDict::new(py);
+    prior.set_item("mean", config.prior.mean)?;
+    prior.set_item("sd", config.prior.sd)?;
+    summary.set_item("prior", prior)?;
+    out.set_item("summary", summary)?;
+    Ok(out)
+}
+
+/// `rectangle`, `trapezoid` or `gauss-hermite`.
+pub fn parse_rule(rule: &str) -> PyResult<Rule> {
+    serde_json::from_value(serde_json::Value::String(rule.to_ascii_lowercase())).map_err(|_| {
+        errors::config_msg(format!(
+            "unknown quadrature rule {:?} (rectangle, trapezoid, gauss-hermite)",
+            etalon_assessment::cut(rule, 40)
+        ))
+    })
+}

@@ -1,0 +1,73 @@
+"""Scoring: mirt's fscores (the references the Rust tests use) and the command line's numbers exactly."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import etalon
+from conftest import DATA, MIRT, read_csv
+
+
+@pytest.fixture(scope="module")
+def sat12_bank():
+    return etalon.Bank.from_mirt(MIRT / "SAT12_2PL.csv", "2pl")
+
+
+def test_eap_map_ml_wle_match_mirt_fscores(sat12_bank):
+    data = pd.read_csv(DATA / "SAT12.csv")
+    ref = pd.read_csv(MIRT / "SAT12_2PL_fscores_all.csv")
+    for method, tol in (("eap", 1e-4), ("map", 1e-4), ("ml", 1e-3), ("wle", 1e-3)):
+        # mirt bounds modal estimates at ±20 (max_theta); the command line's default range is ±6.
+        s = etalon.score(sat12_bank, data, method, theta_range=(-20, 20) if method in ("ml", "wle") else (-6, 6))
+        expected = ref[method.upper()].to_numpy()
+        got = s["theta"].to_numpy()
+        assert np.array_equal(np.isinf(got), np.isinf(expected)), method
+        finite = np.isfinite(expected)
+        assert np.max(np.abs(got[finite] - expected[finite])) < tol, method
+        assert np.all(np.sign(got[~finite]) == np.sign(expected[~finite]))
+        se = ref[f"{method.upper()}_SE"].to_numpy()
+        ok = np.isfinite(se)
+        assert np.max(np.abs(s["se"].to_numpy()[ok] - se[ok])) < tol * 10, method
+
+
+@pytest.mark.parametrize("method", ["eap", "map", "ml", "wle"])
+def test_scores_reproduce_the_command_line_exactly(cli, tmp_path, sat12_bank, method):
+    sat12_bank.write(tmp_path / "bank.csv")
+    out = tmp_path / "scores.csv"
+    printed = cli("score", "--bank", tmp_path / "bank.csv", "--responses", DATA / "SAT12_missingNA.csv",
+                  "--method", method, "--out", out)
+    expected = read_csv(out, dtype={"person": str})
+    got = etalon.score(sat12_bank, pd.read_csv(DATA / "SAT12_missingNA.csv"), method)
+    assert got["person"].tolist() == expected["person"].tolist()
+    assert np.array_equal(got["theta"].to_numpy(), expected["theta"].to_numpy())
+    assert np.array_equal(got["se"].to_numpy(), expected["se"].to_numpy(), equal_nan=True)
+    assert got.attrs["summary"]["mean_theta"] == printed["mean_theta"]
+
+
+def test_options_and_levels_reproduce_the_command_line(cli, tmp_path):
+    fit = etalon.calibrate(DATA / "LSAT7.csv", model="rasch")  # a latent variance: the default prior
+    fit.bank.write(tmp_path / "bank.csv")
+    levels = {"cuts": [-1.0, 0.0, 1.0], "labels": ["low", "mid", "good", "top"]}
+    (tmp_path / "levels.json").write_text(__import__("json").dumps(levels))
+    out = tmp_path / "scores.csv"
+    cli("score", "--bank", tmp_path / "bank.csv", "--responses", DATA / "LSAT7.csv", "--quadrature", "121",
+        "--quadrature-rule", "trapezoid", "--theta-range=-5,5", "--levels", tmp_path / "levels.json", "--out", out)
+    expected = read_csv(out, dtype={"person": str})
+    got = etalon.score(fit.bank, DATA / "LSAT7.csv", quadrature=121, rule="trapezoid", theta_range=(-5, 5),
+                       levels=levels)
+    assert list(got.columns) == ["person", "theta", "se", "level", "label", "level_probability"]
+    for column in ("theta", "se", "level_probability"):
+        assert np.array_equal(got[column].to_numpy(), expected[column].to_numpy()), column
+    assert got["level"].tolist() == expected["level"].tolist()
+    assert got["label"].tolist() == expected["label"].tolist()
+    assert got.attrs["summary"]["prior"]["sd"] == pytest.approx(np.sqrt(fit.latent[1]))
+
+
+def test_scoring_errors():
+    bank = etalon.Bank.from_mirt(MIRT / "LSAT7_2PL.csv", "2pl")
+    with pytest.raises(etalon.ConfigError, match="unknown method"):
+        etalon.score(bank, DATA / "LSAT7.csv", "mle")
+    with pytest.raises(etalon.ScoringError, match="estimator"):
+        etalon.score(bank, DATA / "LSAT7.csv", quadrature=1)
+    with pytest.raises(etalon.DataError, match="items not in the bank"):
+        etalon.score(bank, DATA / "SAT12.csv")
