@@ -531,6 +531,19 @@ fn fit_statistics_agree_with_mirt_given_its_parameters() {
                 }
             }
         }
+        // The SE summary: ordered quantiles, the mean inside them, the RMS at least the mean; SAT12's
+        // 600 persons, LSAT7's 1,000.
+        let se = &v["standard_errors"];
+        let q: Vec<f64> = se["quantiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        assert!(q.windows(2).all(|w| w[0] <= w[1]) && q[0] > 0.0, "{se}");
+        let (mean, rms) = (se["mean"].as_f64().unwrap(), se["rms"].as_f64().unwrap());
+        assert!(q[0] <= mean && mean <= q[4] && rms >= mean, "{se}");
+        assert_eq!(se["persons"], if dataset == "LSAT7" { 1000 } else { 600 });
         // M2 and its indices from mirt's parameters: closed forms but for the RMSEA interval (uniroot
         // in mirt: 1e-6) and TLI/CFI (mirt's null model has EM-estimated intercepts, ours exact logits:
         // 1e-5, as the reference README says); p absolutely (mirt's 1 − pchisq cancels).
@@ -558,4 +571,83 @@ fn fit_statistics_agree_with_mirt_given_its_parameters() {
             "Q3 max",
         );
     }
+}
+
+#[test]
+fn item_fit_on_incomplete_data_finds_the_item_the_bank_gets_wrong() {
+    // No reference tool computes S-X² on incomplete data (mirt's itemfit wants complete patterns or
+    // imputations), so it is checked by simulation: 6,000 persons answer 10 of 30 items at random,
+    // drawn from a bank where i07 barely discriminates (a = 0.25); fitted against the same bank except
+    // i07 (a = 1.8), only i07 must misfit.
+    let dir = tempfile::tempdir().unwrap();
+    let bank = |i07: f64| {
+        let mut text = String::from("id,model,a,b\n");
+        for j in 1..=30 {
+            let a = if j == 7 { i07 } else { 0.8 + 0.04 * j as f64 };
+            text += &format!("i{j:02},2pl,{a},{}\n", -2.0 + 4.0 * (j - 1) as f64 / 29.0);
+        }
+        text
+    };
+    let (truth, fitted) = (dir.path().join("truth.csv"), dir.path().join("fitted.csv"));
+    std::fs::write(&truth, bank(0.25)).unwrap();
+    std::fs::write(&fitted, bank(1.8)).unwrap();
+    let data = dir.path().join("log.csv");
+    etalon_json(&[
+        "data".as_ref(),
+        "generate".as_ref(),
+        "--bank".as_ref(),
+        truth.as_os_str(),
+        "--persons".as_ref(),
+        "6000".as_ref(),
+        "--answers".as_ref(),
+        "10".as_ref(),
+        "--format".as_ref(),
+        "long".as_ref(),
+        "--seed".as_ref(),
+        "7".as_ref(),
+        "--out".as_ref(),
+        data.as_os_str(),
+    ]);
+    let out = dir.path().join("fit.csv");
+    // Item id → its row (rows follow the data's item order: a long file's order of appearance).
+    let fit_with = |bank: &Path| {
+        etalon_json(&[
+            "fit".as_ref(),
+            "--bank".as_ref(),
+            bank.as_os_str(),
+            "--responses".as_ref(),
+            data.as_os_str(),
+            "--format".as_ref(),
+            "long".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ]);
+        table(&out)
+            .into_iter()
+            .map(|r| (r["item"].clone(), r))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let num = |r: &std::collections::HashMap<String, String>, k: &str| r[k].parse::<f64>().unwrap();
+    let wrong = fit_with(&fitted);
+    assert_eq!(wrong.len(), 30);
+    assert!(num(&wrong["i07"], "p") < 1e-6, "i07: {:?}", wrong["i07"]);
+    // Under the true bank the statistic behaves as a χ²: at most a few of 30 items below .05 (about
+    // 1.5 expected), and i07 not among them.
+    let right = fit_with(&truth);
+    let low: Vec<&String> = right
+        .iter()
+        .filter(|(_, r)| num(r, "p") < 0.05)
+        .map(|(id, _)| id)
+        .collect();
+    assert!(low.len() <= 4, "{low:?} misfit under the true bank: {right:?}");
+    assert!(
+        num(&right["i07"], "p") > 0.01,
+        "i07 under the true bank: {:?}",
+        right["i07"]
+    );
+    let df: Vec<f64> = right.values().map(|r| num(r, "df")).collect();
+    assert!(
+        df.iter().all(|&d| (3.0..=9.0).contains(&d)),
+        "10 answers: at most 9 score groups, minus 2: {df:?}"
+    );
 }

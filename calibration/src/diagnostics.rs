@@ -4,7 +4,8 @@
 //! - **θ̂**: EAP and posterior SD on 121 equally spaced points of [−6, 6] under the bank's latent
 //!   distribution (mirt's `fscores` defaults).
 //! - **S-X²** (Orlando & Thissen 2000; [`crate::fit`]): on 61 points of [−6, 6] with the latent
-//!   density's normalised weights, on the persons who answered every item.
+//!   density's normalised weights, on the persons who answered every item — or, on incomplete
+//!   data, in its generalised form over every person ([`crate::fit::s_x2_incomplete`]).
 //! - **Zh / lz** (Drasgow, Levine & Williams 1985), at θ̂: l₀ = Σ_j log P_j,x_j, E = Σ_j Σ_k P_jk log P_jk,
 //!   V = Σ_j [Σ_k P_jk (log P_jk)² − (Σ_k P_jk log P_jk)²], Zh = (l₀ − E)/√V (for 0/1 items V = Σ P(1 − P)
 //!   [log(P/(1 − P))]²). Large negative values flag aberrant patterns.
@@ -17,7 +18,7 @@
 //! - **M2** with RMSEA and its interval, SRMSR, TLI and CFI ([`crate::m2`]): the whole model's fit from
 //!   the first- and second-order margins of the complete patterns (0/1 items, at most 60).
 
-use crate::fit::{FitSkipped, ItemFit, SumScoreModel, s_x2_of};
+use crate::fit::{FitSkipped, ItemFit, SumScoreModel, s_x2_incomplete, s_x2_of};
 use crate::m2::{LimitedInformation, M2Skipped, m2_of};
 use crate::params::ItemState;
 use etalon_items::irt::ResponseFunction;
@@ -90,10 +91,46 @@ pub struct Diagnostics {
     pub model_fit: Option<LimitedInformation>,
     /// Why M2 was skipped.
     pub model_fit_skipped: Option<M2Skipped>,
+    /// The persons' standard errors (posterior SDs of θ̂), summarised.
+    pub standard_errors: SeSummary,
     /// Marginal reliability.
     pub marginal_reliability: f64,
     /// Empirical reliability.
     pub empirical_reliability: f64,
+}
+
+/// Summary of the persons' standard errors: where measurement is precise and where it is not.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SeSummary {
+    /// Persons with at least one answer.
+    pub persons: usize,
+    /// Mean SE.
+    pub mean: f64,
+    /// Root mean square SE (√ mean SE², the error term of the empirical reliability).
+    pub rms: f64,
+    /// Smallest, first quartile, median, third quartile, largest (type-7 quantiles, R's default).
+    pub quantiles: [f64; 5],
+}
+
+impl SeSummary {
+    fn of(mut se: Vec<f64>) -> SeSummary {
+        se.sort_by(f64::total_cmp);
+        let n = se.len();
+        let quantile = |p: f64| {
+            if n == 0 {
+                return f64::NAN;
+            }
+            let h = (n - 1) as f64 * p;
+            let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
+            se[lo] + (h - lo as f64) * (se[hi] - se[lo])
+        };
+        SeSummary {
+            persons: n,
+            mean: se.iter().sum::<f64>() / n as f64,
+            rms: (se.iter().map(|s| s * s).sum::<f64>() / n as f64).sqrt(),
+            quantiles: [0.0, 0.25, 0.5, 0.75, 1.0].map(quantile),
+        }
+    }
 }
 
 /// The most items whose Q3 matrix is computed (it holds J² cells).
@@ -243,7 +280,16 @@ pub fn diagnose(bank: &Bank, data: &Responses) -> Result<Diagnostics, Diagnostic
             }
         }
     };
-    let (items, item_fit_skipped) = match s_x2_of(&sum_score, complete_rows) {
+    let all_complete = (0..n).all(|p| answers.offsets[p + 1] - answers.offsets[p] == nj);
+    let item_fit = if all_complete {
+        s_x2_of(&sum_score, complete_rows)
+    } else {
+        s_x2_incomplete(&sum_score, n, |p, out| {
+            out.clear();
+            out.extend(answers.of(p));
+        })
+    };
+    let (items, item_fit_skipped) = match item_fit {
         Ok(items) => (items, None),
         Err(skipped) => (Vec::new(), Some(skipped)),
     };
@@ -274,6 +320,7 @@ pub fn diagnose(bank: &Bank, data: &Responses) -> Result<Diagnostics, Diagnostic
     let var_theta = scored.iter().map(|p| (p.theta - mean_theta).powi(2)).sum::<f64>() / (m - 1.0);
     let mean_se2 = scored.iter().map(|p| p.se * p.se).sum::<f64>() / m;
     let empirical_reliability = var_theta / (var_theta + mean_se2);
+    let standard_errors = SeSummary::of(scored.iter().map(|p| p.se).collect());
 
     let local_dependence = (nj <= MAX_Q3_ITEMS).then(|| q3(data.item_ids(), &models, &answers, &persons));
     Ok(Diagnostics {
@@ -283,6 +330,7 @@ pub fn diagnose(bank: &Bank, data: &Responses) -> Result<Diagnostics, Diagnostic
         local_dependence,
         model_fit,
         model_fit_skipped,
+        standard_errors,
         marginal_reliability,
         empirical_reliability,
     })

@@ -6,7 +6,9 @@
 //! item j). S-X²_j = Σ_S N_S Σ_k (O_jk(S) - E_jk(S))² / E_jk(S), after merging adjacent score groups
 //! until every expected count N_S·E_jk(S) is at least 1 (mirt's `mincell = 1`); the extreme scores are
 //! left out. df = (groups × (K_j - 1)) - (item's free parameters); p from the χ² distribution.
-//! Computed on the persons who answered every item (summed scores need complete patterns).
+//! Computed on the persons who answered every item; on incomplete data (adaptive logs, booklets)
+//! `etalon fit` uses its generalised form, each person's expectation conditioned on the summed score
+//! over their own items ([`s_x2_incomplete`]).
 
 use crate::data::CalibData;
 use crate::em::Model;
@@ -89,7 +91,7 @@ impl std::fmt::Display for FitSkipped {
             FitSkipped::TooFewItems { items } => write!(f, "{items} item(s): S-X² needs at least 2"),
             FitSkipped::TooFewCompletePatterns { complete } => write!(
                 f,
-                "{complete} persons answered every item; S-X² needs at least 20 complete patterns"
+                "{complete} usable response patterns; S-X² needs at least 20 (a calibration uses the complete patterns; `etalon fit` computes its generalised form on incomplete data)"
             ),
         }
     }
@@ -181,6 +183,42 @@ fn collapse(mut groups: Vec<Group>) -> Vec<Group> {
     groups
 }
 
+/// S-X² of one item from its score groups (before merging): mirt's merging, then Σ (O − E)²/E,
+/// df = cells − free parameters, p, RMSEA.
+fn item_fit(id: &str, groups: Vec<Group>, n_free: usize, n_persons: usize) -> ItemFit {
+    let kj = groups.first().map_or(2, |g| g.expected.len());
+    let merged = collapse(groups);
+    let stat: f64 = merged
+        .iter()
+        .map(|g| {
+            g.expected
+                .iter()
+                .zip(&g.observed)
+                .map(|(e, o)| if *e > 0.0 { (o - e).powi(2) / e } else { 0.0 })
+                .sum::<f64>()
+        })
+        .sum();
+    let cells = merged.len() * (kj - 1);
+    let df = cells.saturating_sub(n_free);
+    let p_value = if df > 0 {
+        ChiSquared::new(df as f64).map_or(f64::NAN, |d| d.sf(stat))
+    } else {
+        f64::NAN
+    };
+    let rmsea = if df > 0 && n_persons > 1 {
+        ((stat / df as f64 - 1.0).max(0.0) / (n_persons as f64 - 1.0)).sqrt()
+    } else {
+        f64::NAN
+    };
+    ItemFit {
+        item: id.to_string(),
+        s_x2: stat,
+        df,
+        p_value,
+        rmsea,
+    }
+}
+
 /// S-X² for every item from the complete patterns `each_row` gives (categories in data order), or
 /// why it was not computed (checked before anything is allocated).
 pub fn s_x2_of(
@@ -245,38 +283,187 @@ pub fn s_x2_of(
                 observed: observed[at..at + kj].to_vec(),
             });
         }
-        let merged = collapse(groups);
-        let stat: f64 = merged
-            .iter()
-            .map(|g| {
-                g.expected
-                    .iter()
-                    .zip(&g.observed)
-                    .map(|(e, o)| if *e > 0.0 { (o - e).powi(2) / e } else { 0.0 })
-                    .sum::<f64>()
-            })
-            .sum();
-        let cells = merged.len() * (kj - 1);
-        let df = cells.saturating_sub(model.n_free[j]);
-        let p_value = if df > 0 {
-            ChiSquared::new(df as f64).map_or(f64::NAN, |d| d.sf(stat))
-        } else {
-            f64::NAN
-        };
-        let rmsea = if df > 0 && model.n_persons > 1 {
-            ((stat / df as f64 - 1.0).max(0.0) / (model.n_persons as f64 - 1.0)).sqrt()
-        } else {
-            f64::NAN
-        };
-        out.push(ItemFit {
-            item: model.item_ids[j].clone(),
-            s_x2: stat,
-            df,
-            p_value,
-            rmsea,
-        });
+        out.push(item_fit(
+            &model.item_ids[j],
+            groups,
+            model.n_free[j],
+            model.n_persons,
+        ));
     }
     Ok(out)
+}
+
+/// S-X² generalised to incomplete data (adaptive logs, linked forms, booklets): each person's expected
+/// answer to item j is conditioned on their own summed score S over the items *they* answered,
+///
+/// E_ijk = Σ_q π_q P_jk(θ_q) f_{A_i∖j}(S_i − k | θ_q) / Σ_q π_q f_{A_i}(S_i | θ_q),
+///
+/// with f_A the Lord–Wingersky summed-score distribution over the item set A (its leave-one-out
+/// forms from prefix and suffix products); persons are grouped by their proportion score, S_i scaled
+/// to the longest test's score range and rounded, expected and observed counts summed per group, then
+/// merged and summed as S-X² is. When every person answered every item the groups are the summed
+/// scores and this is S-X² itself (checked in the tests); persons with an extreme score (0 or their
+/// maximum) or a single answer are left out. `answers(p)` gives person p's (item, category) pairs.
+pub fn s_x2_incomplete(
+    model: &SumScoreModel<'_>,
+    n_persons: usize,
+    answers: impl Fn(usize, &mut Vec<(usize, usize)>) + Sync,
+) -> Result<Vec<ItemFit>, FitSkipped> {
+    use rayon::prelude::*;
+    let nj = model.item_ids.len();
+    if nj < 2 {
+        return Err(FitSkipped::TooFewItems { items: nj });
+    }
+    let probs = &model.probs;
+    let q = model.weights.len();
+    let max_k: usize = probs.iter().map(Vec::len).max().unwrap_or(2);
+    // The accumulators hold items × score levels × categories; as many cells as the complete form's
+    // limit allows (MAX_FIT_ITEMS items of 300 levels).
+    let limit = MAX_FIT_ITEMS * (MAX_FIT_ITEMS + 1) * 2;
+    // The longest test's score range: the groups.
+    let mut scratch = Vec::new();
+    let mut levels = 0usize;
+    let mut usable = 0usize;
+    for p in 0..n_persons {
+        answers(p, &mut scratch);
+        let max: usize = scratch.iter().map(|&(j, _)| probs[j].len() - 1).sum();
+        let s: usize = scratch.iter().map(|&(_, c)| c).sum();
+        levels = levels.max(max);
+        usable += usize::from(scratch.len() > 1 && s > 0 && s < max);
+    }
+    if usable < 20 {
+        return Err(FitSkipped::TooFewCompletePatterns { complete: usable });
+    }
+    if nj.saturating_mul(levels + 1).saturating_mul(max_k) > limit {
+        return Err(FitSkipped::TooManyItems { items: nj });
+    }
+    let cell = |j: usize, g: usize, k: usize| (j * (levels + 1) + g) * max_k + k;
+    let size = nj * (levels + 1) * max_k;
+    struct Acc {
+        observed: Vec<f64>,
+        expected: Vec<f64>,
+        n: Vec<f64>,
+    }
+    let new_acc = || Acc {
+        observed: vec![0.0; size],
+        expected: vec![0.0; size],
+        n: vec![0.0; nj * (levels + 1)],
+    };
+    let w = &model.weights;
+    let acc = (0..n_persons)
+        .into_par_iter()
+        .fold(
+            || (new_acc(), Vec::new(), Vec::new(), Vec::new(), vec![0.0f64; max_k]),
+            |(mut acc, mut items, mut prefix, mut suffix, mut expected), p| {
+                answers(p, &mut items);
+                let m = items.len();
+                let max: usize = items.iter().map(|&(j, _)| probs[j].len() - 1).sum();
+                let s: usize = items.iter().map(|&(_, c)| c).sum();
+                if m < 2 || s == 0 || s >= max {
+                    return (acc, items, prefix, suffix, expected);
+                }
+                let g = (s as f64 * levels as f64 / max as f64).round() as usize;
+                // prefix[t]: distribution over the first t items, suffix[t]: over items t.. (each
+                // (max + 1) × Q, score-major).
+                let width = (max + 1) * q;
+                prefix.resize((m + 1) * width, 0.0);
+                suffix.resize((m + 1) * width, 0.0);
+                prefix[..width].iter_mut().for_each(|x| *x = 0.0);
+                prefix[..q].iter_mut().for_each(|x| *x = 1.0);
+                let mut top = 0;
+                for t in 0..m {
+                    let j = items[t].0;
+                    let (head, tail) = prefix.split_at_mut((t + 1) * width);
+                    let (src, dst) = (&head[t * width..], &mut tail[..width]);
+                    dst.iter_mut().for_each(|x| *x = 0.0);
+                    for u in 0..=top {
+                        for (c, pc) in probs[j].iter().enumerate() {
+                            for qq in 0..q {
+                                dst[(u + c) * q + qq] += src[u * q + qq] * pc[qq];
+                            }
+                        }
+                    }
+                    top += probs[j].len() - 1;
+                }
+                suffix[m * width..(m + 1) * width]
+                    .iter_mut()
+                    .for_each(|x| *x = 0.0);
+                suffix[m * width..m * width + q].iter_mut().for_each(|x| *x = 1.0);
+                let mut top = 0;
+                for t in (0..m).rev() {
+                    let j = items[t].0;
+                    let (head, tail) = suffix.split_at_mut((t + 1) * width);
+                    let (dst, src) = (&mut head[t * width..], &tail[..width]);
+                    dst.iter_mut().for_each(|x| *x = 0.0);
+                    for u in 0..=top {
+                        for (c, pc) in probs[j].iter().enumerate() {
+                            for qq in 0..q {
+                                dst[(u + c) * q + qq] += src[u * q + qq] * pc[qq];
+                            }
+                        }
+                    }
+                    top += probs[j].len() - 1;
+                }
+                // Leave-one-out at the needed scores: f_{-t}(r) = Σ_u prefix[t](u) suffix[t+1](r − u).
+                for t in 0..m {
+                    let (j, c_obs) = items[t];
+                    let kj = probs[j].len();
+                    let (pre, suf) = (
+                        &prefix[t * width..(t + 1) * width],
+                        &suffix[(t + 1) * width..(t + 2) * width],
+                    );
+                    let mut total = 0.0;
+                    for (k, e) in expected.iter_mut().enumerate().take(kj) {
+                        *e = 0.0;
+                        if k > s {
+                            continue;
+                        }
+                        let r = s - k;
+                        for qq in 0..q {
+                            let mut f = 0.0;
+                            for u in 0..=r.min(max) {
+                                f += pre[u * q + qq] * suf[(r - u) * q + qq];
+                            }
+                            *e += w[qq] * probs[j][k][qq] * f;
+                        }
+                        total += *e;
+                    }
+                    if total > 0.0 {
+                        for (k, e) in expected.iter().enumerate().take(kj) {
+                            acc.expected[cell(j, g, k)] += e / total;
+                        }
+                    }
+                    acc.observed[cell(j, g, c_obs)] += 1.0;
+                    acc.n[j * (levels + 1) + g] += 1.0;
+                }
+                (acc, items, prefix, suffix, expected)
+            },
+        )
+        .map(|(acc, ..)| acc)
+        .reduce(new_acc, |mut a, b| {
+            for (x, y) in [
+                (&mut a.observed, &b.observed),
+                (&mut a.expected, &b.expected),
+                (&mut a.n, &b.n),
+            ] {
+                x.iter_mut().zip(y).for_each(|(u, v)| *u += v);
+            }
+            a
+        });
+    Ok((0..nj)
+        .map(|j| {
+            let kj = probs[j].len();
+            let groups = (0..=levels)
+                .filter(|&g| acc.n[j * (levels + 1) + g] > 0.0)
+                .map(|g| Group {
+                    n: acc.n[j * (levels + 1) + g],
+                    expected: (0..kj).map(|k| acc.expected[cell(j, g, k)]).collect(),
+                    observed: (0..kj).map(|k| acc.observed[cell(j, g, k)]).collect(),
+                })
+                .collect();
+            item_fit(&model.item_ids[j], groups, model.n_free[j], model.n_persons)
+        })
+        .collect())
 }
 
 /// S-X² for every item of a calibration, or why it was not computed.
@@ -310,6 +497,8 @@ pub fn s_x2(data: &CalibData, model: &Model) -> Result<Vec<ItemFit>, FitSkipped>
             .collect(),
         n_persons: data.n_persons(),
     };
+    // The complete patterns only: the generalised form ([`s_x2_incomplete`], `etalon fit`) costs
+    // Σ_p (answers of p)² per point, too much to add to every calibration of a large adaptive log.
     s_x2_of(&input, |f| {
         let mut row = vec![usize::MAX; nj];
         for p in 0..data.n_persons() {
@@ -320,4 +509,86 @@ pub fn s_x2(data: &CalibData, model: &Model) -> Result<Vec<ItemFit>, FitSkipped>
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On complete data the generalised S-X² is S-X²: same groups, same expectations.
+    #[test]
+    fn the_generalised_form_is_s_x2_on_complete_data() {
+        let (n, nj, q) = (800usize, 6usize, 41usize);
+        let theta: Vec<f64> = (0..q).map(|i| -6.0 + 12.0 * i as f64 / (q - 1) as f64).collect();
+        let raw: Vec<f64> = theta.iter().map(|t| (-0.5 * t * t).exp()).collect();
+        let total: f64 = raw.iter().sum();
+        // Four 2PL items and two graded items with three categories.
+        let probs: Vec<Vec<Vec<f64>>> = (0..nj)
+            .map(|j| {
+                let (a, b) = (0.7 + 0.25 * j as f64, -1.2 + 0.5 * j as f64);
+                let star = |t: f64, d: f64| 1.0 / (1.0 + (-a * (t - d)).exp());
+                if j < 4 {
+                    vec![
+                        theta.iter().map(|&t| 1.0 - star(t, b)).collect(),
+                        theta.iter().map(|&t| star(t, b)).collect(),
+                    ]
+                } else {
+                    vec![
+                        theta.iter().map(|&t| 1.0 - star(t, b - 0.6)).collect(),
+                        theta
+                            .iter()
+                            .map(|&t| star(t, b - 0.6) - star(t, b + 0.6))
+                            .collect(),
+                        theta.iter().map(|&t| star(t, b + 0.6)).collect(),
+                    ]
+                }
+            })
+            .collect();
+        let ids: Vec<String> = (0..nj).map(|j| format!("i{j}")).collect();
+        let model = SumScoreModel {
+            item_ids: &ids,
+            probs,
+            weights: raw.iter().map(|r| r / total).collect(),
+            n_free: vec![2, 2, 2, 2, 3, 3],
+            n_persons: n,
+        };
+        // Answers drawn with an LCG from the model at θ_p.
+        let mut seed = 99u64;
+        let mut u = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let rows: Vec<Vec<usize>> = (0..n)
+            .map(|_| {
+                // θ_p on the middle half of the grid.
+                let qq = q / 4 + (u() * (q / 2) as f64) as usize;
+                (0..nj)
+                    .map(|j| {
+                        let x = u();
+                        let mut acc = 0.0;
+                        model.probs[j]
+                            .iter()
+                            .position(|pk| {
+                                acc += pk[qq];
+                                x < acc
+                            })
+                            .unwrap_or(model.probs[j].len() - 1)
+                    })
+                    .collect()
+            })
+            .collect();
+        let standard = s_x2_of(&model, |f| rows.iter().for_each(|r| f(r))).unwrap();
+        let general = s_x2_incomplete(&model, n, |p, out| {
+            out.clear();
+            out.extend(rows[p].iter().copied().enumerate());
+        })
+        .unwrap();
+        for (s, g) in standard.iter().zip(&general) {
+            assert_eq!(s.df, g.df, "{}", s.item);
+            assert!((s.s_x2 - g.s_x2).abs() < 1e-9 * s.s_x2.max(1.0), "{s:?} vs {g:?}");
+        }
+        assert!(standard.iter().any(|s| s.s_x2 > 1.0), "{standard:?}");
+    }
 }

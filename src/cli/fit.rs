@@ -100,6 +100,7 @@ pub fn run(args: FitArgs) -> Result<()> {
         "persons": data.n_persons(),
         "items": data.item_ids().len(),
         "marginal_reliability": d.marginal_reliability,
+        "standard_errors": d.standard_errors,
         "empirical_reliability": d.empirical_reliability,
         "items_misfitting_at_05": misfitting,
         "persons_lz_below_-1.96": aberrant,
