@@ -353,14 +353,17 @@ pub fn s_x2_incomplete(
     let acc = (0..n_persons)
         .into_par_iter()
         .fold(
-            || (new_acc(), Vec::new(), Vec::new(), Vec::new(), vec![0.0f64; max_k]),
-            |(mut acc, mut items, mut prefix, mut suffix, mut expected), p| {
+            || {
+                let scratch = (vec![0.0f64; max_k], vec![0.0f64; q], Vec::new());
+                (new_acc(), Vec::new(), Vec::new(), Vec::new(), scratch)
+            },
+            |(mut acc, mut items, mut prefix, mut suffix, (mut expected, mut f, mut tops)), p| {
                 answers(p, &mut items);
                 let m = items.len();
                 let max: usize = items.iter().map(|&(j, _)| probs[j].len() - 1).sum();
                 let s: usize = items.iter().map(|&(_, c)| c).sum();
                 if m < 2 || s == 0 || s >= max {
-                    return (acc, items, prefix, suffix, expected);
+                    return (acc, items, prefix, suffix, (expected, f, tops));
                 }
                 let g = (s as f64 * levels as f64 / max as f64).round() as usize;
                 // prefix[t]: distribution over the first t items, suffix[t]: over items t.. (each
@@ -371,11 +374,14 @@ pub fn s_x2_incomplete(
                 prefix[..width].iter_mut().for_each(|x| *x = 0.0);
                 prefix[..q].iter_mut().for_each(|x| *x = 1.0);
                 let mut top = 0;
+                tops.clear();
                 for t in 0..m {
                     let j = items[t].0;
+                    tops.push(top);
                     let (head, tail) = prefix.split_at_mut((t + 1) * width);
                     let (src, dst) = (&head[t * width..], &mut tail[..width]);
-                    dst.iter_mut().for_each(|x| *x = 0.0);
+                    // Only the scores reached so far (and this item's) are read later.
+                    dst[..(top + probs[j].len()) * q].iter_mut().for_each(|x| *x = 0.0);
                     for u in 0..=top {
                         for (c, pc) in probs[j].iter().enumerate() {
                             for qq in 0..q {
@@ -394,7 +400,8 @@ pub fn s_x2_incomplete(
                     let j = items[t].0;
                     let (head, tail) = suffix.split_at_mut((t + 1) * width);
                     let (dst, src) = (&mut head[t * width..], &tail[..width]);
-                    dst.iter_mut().for_each(|x| *x = 0.0);
+                    // Only the scores reached so far (and this item's) are read later.
+                    dst[..(top + probs[j].len()) * q].iter_mut().for_each(|x| *x = 0.0);
                     for u in 0..=top {
                         for (c, pc) in probs[j].iter().enumerate() {
                             for qq in 0..q {
@@ -412,20 +419,23 @@ pub fn s_x2_incomplete(
                         &prefix[t * width..(t + 1) * width],
                         &suffix[(t + 1) * width..(t + 2) * width],
                     );
+                    // Scores the items before t reach, and those after t.
+                    let (before, after) = (tops[t], max - tops[t] - (kj - 1));
                     let mut total = 0.0;
                     for (k, e) in expected.iter_mut().enumerate().take(kj) {
                         *e = 0.0;
-                        if k > s {
+                        if k > s || s - k > before + after {
                             continue;
                         }
                         let r = s - k;
-                        for qq in 0..q {
-                            let mut f = 0.0;
-                            for u in 0..=r.min(max) {
-                                f += pre[u * q + qq] * suf[(r - u) * q + qq];
+                        f.iter_mut().for_each(|x| *x = 0.0);
+                        for u in r.saturating_sub(after)..=r.min(before) {
+                            let (a, b) = (&pre[u * q..(u + 1) * q], &suf[(r - u) * q..(r - u + 1) * q]);
+                            for ((x, y), z) in f.iter_mut().zip(a).zip(b) {
+                                *x += y * z;
                             }
-                            *e += w[qq] * probs[j][k][qq] * f;
                         }
+                        *e = (0..q).map(|qq| w[qq] * probs[j][k][qq] * f[qq]).sum();
                         total += *e;
                     }
                     if total > 0.0 {
@@ -436,7 +446,7 @@ pub fn s_x2_incomplete(
                     acc.observed[cell(j, g, c_obs)] += 1.0;
                     acc.n[j * (levels + 1) + g] += 1.0;
                 }
-                (acc, items, prefix, suffix, expected)
+                (acc, items, prefix, suffix, (expected, f, tops))
             },
         )
         .map(|(acc, ..)| acc)

@@ -881,9 +881,11 @@ impl CatEngine {
     fn estimate_answers(&self, answers: &[Answer]) -> Result<Estimate, SessionError> {
         let cfg = &self.config.estimator;
         let mut buf = Vec::with_capacity(self.table.grid().len());
-        let start = self.table.eap(answers, &mut buf).theta;
+        // EAP is the estimate itself, and the modal estimators' starting point.
+        let eap = self.table.eap(answers, &mut buf);
+        let start = eap.theta;
         let e = match cfg.method {
-            Method::Eap => self.table.eap(answers, &mut buf),
+            Method::Eap => eap,
             Method::Map => estimate::map(&self.models, answers, cfg.prior, cfg.bounds, start),
             Method::Ml => estimate::ml(&self.models, answers, cfg.bounds, start)?,
             Method::Wle => estimate::wle(&self.models, answers, cfg.bounds, start)?,
