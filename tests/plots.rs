@@ -303,6 +303,26 @@ fn drift_finds_a_moved_item_and_draws_it() {
     assert!(svg.contains("L05") && svg.contains("Slope a") && svg.contains("Difficulty b"));
     assert!(render(&chart, "drift-L05") > 0.01);
 
+    // An item its data barely identify (an SE of 10¹⁷) neither hangs the chart nor stretches it.
+    let huge: String = std::fs::read_to_string(&drifted_bank)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut f: Vec<String> = line.split(',').map(str::to_string).collect();
+            if f[0] == "L09" {
+                let last = f.len() - 1;
+                f[last] = "1e17".into();
+            }
+            f.join(",") + "\n"
+        })
+        .collect();
+    let huge_bank = dir.path().join("huge.csv");
+    std::fs::write(&huge_bank, huge).unwrap();
+    let v = run(&huge_bank);
+    assert_eq!(v["drifted"], serde_json::json!(["L05"]), "{v}");
+    assert!(std::fs::metadata(&chart).unwrap().len() < 100_000);
+    render(&chart, "drift-huge-se");
+
     // Banks without standard errors cannot be weighed.
     let bare = dir.path().join("bare.csv");
     etalon(&[

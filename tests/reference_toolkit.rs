@@ -244,6 +244,54 @@ fn likelihood_ratio_dif_agrees_with_mirt() {
         assert!(b("b_focal") > b("b_reference"), "{t:?}");
     }
 
+    // Persons outside the groups take no part (N = 1,000 in ΔBIC); an item the focal group never
+    // answered is not tested (and not counted by the adjustment).
+    let text = std::fs::read_to_string(toolkit("dif_train.csv")).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let i08 = header.iter().position(|h| h.trim_matches('"') == "I08").unwrap();
+    let blanked: String = text
+        .lines()
+        .enumerate()
+        .map(|(row, line)| {
+            let mut f: Vec<&str> = line.split(',').collect();
+            if row > 1000 {
+                f[i08] = "";
+            }
+            f.join(",") + "\n"
+        })
+        .collect();
+    let (data2, groups2) = (dir.path().join("blanked.csv"), dir.path().join("groups.csv"));
+    std::fs::write(&data2, blanked).unwrap();
+    let groups: String = std::fs::read_to_string(toolkit("dif_train_groups.csv"))
+        .unwrap()
+        .lines()
+        .enumerate()
+        .filter(|(row, _)| *row == 0 || row % 2 == 1)
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    std::fs::write(&groups2, groups).unwrap();
+    let summary = etalon_json(&[
+        "dif".as_ref(),
+        data2.as_os_str(),
+        "--groups".as_ref(),
+        groups2.as_os_str(),
+        "--method".as_ref(),
+        "lr".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_eq!(summary["not_tested"], serde_json::json!(["I08"]), "{summary}");
+    let got = table(&out);
+    let i08_row = got.iter().find(|t| t["item"] == "I08").unwrap();
+    assert_eq!(i08_row["statistic"], "NaN");
+    for t in got.iter().filter(|t| t["item"] != "I08") {
+        let f = |k: &str| t[k].parse::<f64>().unwrap();
+        assert!(
+            (f("bic") + f("statistic") - 2.0 * 1000f64.ln()).abs() < 1e-6,
+            "{t:?}: N = 1,000"
+        );
+    }
+
     // Anchored on ten items mirt finds clean: the other ten are tested against them; the planted
     // items still stand out, and anchors are not tested.
     let anchors = "I01,I02,I03,I06,I08,I09,I12,I14,I16,I17";
@@ -645,6 +693,22 @@ fn item_fit_on_incomplete_data_finds_the_item_the_bank_gets_wrong() {
         "i07 under the true bank: {:?}",
         right["i07"]
     );
+    // The same numbers on one thread as on two (persons are summed in fixed blocks).
+    let two = std::fs::read(&out).unwrap();
+    etalon_json(&[
+        "fit".as_ref(),
+        "--bank".as_ref(),
+        truth.as_os_str(),
+        "--responses".as_ref(),
+        data.as_os_str(),
+        "--format".as_ref(),
+        "long".as_ref(),
+        "--threads".as_ref(),
+        "1".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(std::fs::read(&out).unwrap() == two, "one thread and two differ");
     let df: Vec<f64> = right.values().map(|r| num(r, "df")).collect();
     assert!(
         df.iter().all(|&d| (3.0..=9.0).contains(&d)),

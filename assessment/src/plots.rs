@@ -401,19 +401,29 @@ fn drift_panel(
     drifted: &[String],
 ) {
     let (top, w, h) = (40.0, 300.0, 300.0);
-    let (lo, hi) = padded_range(points.iter().flat_map(|p| {
-        let e = 1.96 * (p.old_se.powi(2) + p.new_se.powi(2)).sqrt();
-        [p.old, p.new - e, p.new + e]
-    }));
+    // The range covers the estimates; a bar longer than the panel (an item its data barely identify,
+    // whose SE may be huge) is cut at the frame.
+    let (lo, hi) = padded_range(points.iter().flat_map(|p| [p.old, p.new]));
+    let clip = |v: f64| v.clamp(lo, hi);
     let px = |v: f64| left + w * (v - lo) / (hi - lo);
     let py = |v: f64| top + h - h * (v - lo) / (hi - lo);
     *s += &format!(
         "<text x=\"{left}\" y=\"28\" font-size=\"13\" font-weight=\"bold\">{}</text>\n<rect x=\"{left}\" y=\"{top}\" width=\"{w}\" height=\"{h}\" fill=\"none\" stroke=\"#767676\"/>\n",
         escape(title)
     );
-    let step = if hi - lo > 6.0 { 1.0 } else { 0.5 };
-    let mut t = (lo / step).ceil() * step;
-    while t <= hi + 1e-9 {
+    // A round step giving at most 10 intervals, whatever the range.
+    let unit = 10f64.powf(((hi - lo) / 10.0).log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .into_iter()
+        .map(|f| f * unit)
+        .find(|&st| (hi - lo) / st <= 10.0 + 1e-9)
+        .unwrap_or(hi - lo);
+    let first = (lo / step).ceil() as i64;
+    for i in 0..=((hi - lo) / step).floor().min(11.0) as i64 {
+        let t = (first + i) as f64 * step;
+        if t > hi + 1e-9 {
+            break;
+        }
         *s += &format!(
             "<line x1=\"{0:.1}\" y1=\"{1}\" x2=\"{0:.1}\" y2=\"{2}\" stroke=\"#e0e0e0\"/><text x=\"{0:.1}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>\n<line x1=\"{5}\" y1=\"{6:.1}\" x2=\"{7}\" y2=\"{6:.1}\" stroke=\"#e0e0e0\"/><text x=\"{8}\" y=\"{9:.1}\" text-anchor=\"end\">{4}</text>\n",
             px(t),
@@ -427,7 +437,6 @@ fn drift_panel(
             left - 5.0,
             py(t) + 4.0
         );
-        t += step;
     }
     *s += &format!(
         "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#444444\" stroke-dasharray=\"5 4\"><title>no drift: new = old</title></line>\n",
@@ -443,10 +452,11 @@ fn drift_panel(
         left - 36.0,
         top + h / 2.0
     );
-    for p in points {
+    for p in points.iter().filter(|p| p.old.is_finite() && p.new.is_finite()) {
         let moved = drifted.contains(&p.item);
         let colour = if moved { CURVE_COLOURS[1] } else { CURVE_COLOURS[0] };
         let e = 1.96 * (p.old_se.powi(2) + p.new_se.powi(2)).sqrt();
+        let e = if e.is_finite() { e } else { 0.0 };
         let (x, y) = (px(p.old), py(p.new));
         *s += &format!(
             "<g><title>{} {}: old {:.3}, new {:.3} (z = {:.2}){}</title><line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"{colour}\"/><circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"{}\" fill=\"{colour}\"/></g>\n",
@@ -456,8 +466,8 @@ fn drift_panel(
             p.new,
             p.z,
             if moved { ", drifted" } else { "" },
-            py(p.new - e),
-            py(p.new + e),
+            py(clip(p.new - e)),
+            py(clip(p.new + e)),
             if moved { 4.5 } else { 3.0 }
         );
         if moved {

@@ -368,44 +368,44 @@ fn zh(models: &[&ItemModel], answers: impl Iterator<Item = (usize, usize)>, thet
 fn q3(ids: &[String], models: &[&ItemModel], answers: &Answers, persons: &[PersonFit]) -> LocalDependence {
     let nj = models.len();
     // Sums per pair: n, Σx, Σy, Σx², Σy², Σxy (x the residual of the row item, y of the column item).
-    let sums = (0..persons.len())
-        .into_par_iter()
-        .fold(
-            || (vec![[0.0f64; 6]; nj * nj], Vec::new(), [0.0f64; 256]),
-            |(mut acc, mut resid, mut p), person| {
-                resid.clear();
-                for (j, c) in answers.of(person) {
-                    let k = models[j].n_categories();
-                    models[j].category_probabilities(persons[person].theta, &mut p[..k]);
-                    let expected: f64 = p[..k].iter().enumerate().map(|(i, v)| i as f64 * v).sum();
-                    resid.push((j, c as f64 - expected));
+    // Fixed blocks (at most 8: each holds J² sums), so the sums do not depend on the thread count.
+    let sums = crate::fit::fold_in_blocks(
+        persons.len(),
+        8,
+        || (vec![[0.0f64; 6]; nj * nj], Vec::new(), [0.0f64; 256]),
+        |(mut acc, mut resid, mut p), person| {
+            resid.clear();
+            for (j, c) in answers.of(person) {
+                let k = models[j].n_categories();
+                models[j].category_probabilities(persons[person].theta, &mut p[..k]);
+                let expected: f64 = p[..k].iter().enumerate().map(|(i, v)| i as f64 * v).sum();
+                resid.push((j, c as f64 - expected));
+            }
+            for &(i, x) in &resid {
+                for &(j, y) in &resid {
+                    let s = &mut acc[i * nj + j];
+                    s[0] += 1.0;
+                    s[1] += x;
+                    s[2] += y;
+                    s[3] += x * x;
+                    s[4] += y * y;
+                    s[5] += x * y;
                 }
-                for &(i, x) in &resid {
-                    for &(j, y) in &resid {
-                        let s = &mut acc[i * nj + j];
-                        s[0] += 1.0;
-                        s[1] += x;
-                        s[2] += y;
-                        s[3] += x * x;
-                        s[4] += y * y;
-                        s[5] += x * y;
-                    }
-                }
-                (acc, resid, p)
-            },
-        )
-        .map(|(acc, _, _)| acc)
-        .reduce(
-            || vec![[0.0f64; 6]; nj * nj],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(&b) {
-                    for (u, v) in x.iter_mut().zip(y) {
-                        *u += v;
-                    }
-                }
-                a
-            },
-        );
+            }
+            (acc, resid, p)
+        },
+    )
+    .into_iter()
+    .map(|(acc, _, _)| acc)
+    .reduce(|mut a, b| {
+        for (x, y) in a.iter_mut().zip(&b) {
+            for (u, v) in x.iter_mut().zip(y) {
+                *u += v;
+            }
+        }
+        a
+    })
+    .unwrap_or_else(|| vec![[0.0f64; 6]; nj * nj]);
     let matrix: Vec<f64> = sums
         .iter()
         .map(|&[n, sx, sy, sxx, syy, sxy]| {

@@ -290,7 +290,7 @@ pub struct LikelihoodRatio {
     pub reference: (f64, f64),
     /// … and in the focal group.
     pub focal: (f64, f64),
-    /// Whether both fits converged.
+    /// Whether both fits converged (false for an item one group never answered: not tested).
     pub converged: bool,
 }
 
@@ -346,8 +346,13 @@ pub fn likelihood_ratio(
     let prepared = groups::prepare(data, &group, &names, &gspec)?;
     let item_ids = prepared.data[0].item_ids().to_vec();
     let is_anchor = |j: usize| anchors.is_some_and(|a| a.contains(&item_ids[j]));
+    // An item one group never answered cannot differ between the groups: it is not tested (no
+    // statistic, as an item Mantel–Haenszel cannot test) and never freed.
+    let testable = |j: usize| prepared.answered.iter().all(|a| a[j] > 0);
     // Baseline: everything equal (drop scheme), or only the anchors equal.
-    let start = prepared.with_free(&prepared.start, |j| anchors.is_some() && !is_anchor(j));
+    let start = prepared.with_free(&prepared.start, |j| {
+        anchors.is_some() && !is_anchor(j) && testable(j)
+    });
     let (run, logliks) = prepared.fit(start, &em, &mut ());
     let base_point = run.model.clone();
     let base_loglik: f64 = logliks.iter().sum();
@@ -358,9 +363,24 @@ pub fn likelihood_ratio(
     let tests: Vec<Result<LikelihoodRatio, DifError>> = studied
         .par_iter()
         .map(|&j| {
+            if !testable(j) {
+                let none = (f64::NAN, f64::NAN);
+                return Ok(LikelihoodRatio {
+                    item: item_ids[j].clone(),
+                    statistic: f64::NAN,
+                    df: base_point.n_free_of(j) * (names.len() - 1),
+                    p: f64::NAN,
+                    p_adjusted: f64::NAN,
+                    aic: f64::NAN,
+                    bic: f64::NAN,
+                    reference: none,
+                    focal: none,
+                    converged: false,
+                });
+            }
             let free_j = |k: usize| {
                 if anchors.is_some() {
-                    k != j && !is_anchor(k)
+                    k != j && !is_anchor(k) && testable(k)
                 } else {
                     k == j
                 }

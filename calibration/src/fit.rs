@@ -293,6 +293,24 @@ pub fn s_x2_of(
     Ok(out)
 }
 
+/// `body` folded over 0..n in fixed blocks — their number set by n alone (at least 2,048 indices
+/// each, at most `max_blocks`), never by the thread count — the blocks in parallel, their states
+/// returned in block order: sums over persons that are the same on any machine.
+pub(crate) fn fold_in_blocks<S: Send>(
+    n: usize,
+    max_blocks: usize,
+    init: impl Fn() -> S + Sync,
+    body: impl Fn(S, usize) -> S + Sync,
+) -> Vec<S> {
+    use rayon::prelude::*;
+    let blocks = n.div_ceil(2048).clamp(1, max_blocks.max(1));
+    let per = n.div_ceil(blocks).max(1);
+    (0..blocks)
+        .into_par_iter()
+        .map(|b| ((b * per).min(n)..((b + 1) * per).min(n)).fold(init(), &body))
+        .collect()
+}
+
 /// S-X² generalised to incomplete data (adaptive logs, linked forms, booklets): each person's expected
 /// answer to item j is conditioned on their own summed score S over the items *they* answered,
 ///
@@ -309,7 +327,6 @@ pub fn s_x2_incomplete(
     n_persons: usize,
     answers: impl Fn(usize, &mut Vec<(usize, usize)>) + Sync,
 ) -> Result<Vec<ItemFit>, FitSkipped> {
-    use rayon::prelude::*;
     let nj = model.item_ids.len();
     if nj < 2 {
         return Err(FitSkipped::TooFewItems { items: nj });
@@ -350,116 +367,122 @@ pub fn s_x2_incomplete(
         n: vec![0.0; nj * (levels + 1)],
     };
     let w = &model.weights;
-    let acc = (0..n_persons)
-        .into_par_iter()
-        .fold(
-            || {
-                let scratch = (vec![0.0f64; max_k], vec![0.0f64; q], Vec::new());
-                (new_acc(), Vec::new(), Vec::new(), Vec::new(), scratch)
-            },
-            |(mut acc, mut items, mut prefix, mut suffix, (mut expected, mut f, mut tops)), p| {
-                answers(p, &mut items);
-                let m = items.len();
-                let max: usize = items.iter().map(|&(j, _)| probs[j].len() - 1).sum();
-                let s: usize = items.iter().map(|&(_, c)| c).sum();
-                if m < 2 || s == 0 || s >= max {
-                    return (acc, items, prefix, suffix, (expected, f, tops));
-                }
-                let g = (s as f64 * levels as f64 / max as f64).round() as usize;
-                // prefix[t]: distribution over the first t items, suffix[t]: over items t.. (each
-                // (max + 1) × Q, score-major).
-                let width = (max + 1) * q;
-                prefix.resize((m + 1) * width, 0.0);
-                suffix.resize((m + 1) * width, 0.0);
-                prefix[..width].iter_mut().for_each(|x| *x = 0.0);
-                prefix[..q].iter_mut().for_each(|x| *x = 1.0);
-                let mut top = 0;
-                tops.clear();
-                for t in 0..m {
-                    let j = items[t].0;
-                    tops.push(top);
-                    let (head, tail) = prefix.split_at_mut((t + 1) * width);
-                    let (src, dst) = (&head[t * width..], &mut tail[..width]);
-                    // Only the scores reached so far (and this item's) are read later.
-                    dst[..(top + probs[j].len()) * q].iter_mut().for_each(|x| *x = 0.0);
-                    for u in 0..=top {
-                        for (c, pc) in probs[j].iter().enumerate() {
-                            for qq in 0..q {
-                                dst[(u + c) * q + qq] += src[u * q + qq] * pc[qq];
-                            }
-                        }
-                    }
-                    top += probs[j].len() - 1;
-                }
-                suffix[m * width..(m + 1) * width]
+    let acc = fold_in_blocks(
+        n_persons,
+        64,
+        || {
+            let scratch = (vec![0.0f64; max_k], vec![0.0f64; q], Vec::new());
+            (new_acc(), Vec::new(), Vec::new(), Vec::new(), scratch)
+        },
+        |(mut acc, mut items, mut prefix, mut suffix, (mut expected, mut f, mut tops)), p| {
+            answers(p, &mut items);
+            let m = items.len();
+            let max: usize = items.iter().map(|&(j, _)| probs[j].len() - 1).sum();
+            let s: usize = items.iter().map(|&(_, c)| c).sum();
+            if m < 2 || s == 0 || s >= max {
+                return (acc, items, prefix, suffix, (expected, f, tops));
+            }
+            let g = (s as f64 * levels as f64 / max as f64).round() as usize;
+            // prefix[t]: distribution over the first t items, suffix[t]: over items t.. (each
+            // (max + 1) × Q, score-major).
+            let width = (max + 1) * q;
+            prefix.resize((m + 1) * width, 0.0);
+            suffix.resize((m + 1) * width, 0.0);
+            prefix[..width].iter_mut().for_each(|x| *x = 0.0);
+            prefix[..q].iter_mut().for_each(|x| *x = 1.0);
+            let mut top = 0;
+            tops.clear();
+            for t in 0..m {
+                let j = items[t].0;
+                tops.push(top);
+                let (head, tail) = prefix.split_at_mut((t + 1) * width);
+                let (src, dst) = (&head[t * width..], &mut tail[..width]);
+                // Only the scores reached so far (and this item's) are read later.
+                dst[..(top + probs[j].len()) * q]
                     .iter_mut()
                     .for_each(|x| *x = 0.0);
-                suffix[m * width..m * width + q].iter_mut().for_each(|x| *x = 1.0);
-                let mut top = 0;
-                for t in (0..m).rev() {
-                    let j = items[t].0;
-                    let (head, tail) = suffix.split_at_mut((t + 1) * width);
-                    let (dst, src) = (&mut head[t * width..], &tail[..width]);
-                    // Only the scores reached so far (and this item's) are read later.
-                    dst[..(top + probs[j].len()) * q].iter_mut().for_each(|x| *x = 0.0);
-                    for u in 0..=top {
-                        for (c, pc) in probs[j].iter().enumerate() {
-                            for qq in 0..q {
-                                dst[(u + c) * q + qq] += src[u * q + qq] * pc[qq];
-                            }
+                for u in 0..=top {
+                    for (c, pc) in probs[j].iter().enumerate() {
+                        for qq in 0..q {
+                            dst[(u + c) * q + qq] += src[u * q + qq] * pc[qq];
                         }
                     }
-                    top += probs[j].len() - 1;
                 }
-                // Leave-one-out at the needed scores: f_{-t}(r) = Σ_u prefix[t](u) suffix[t+1](r − u).
-                for t in 0..m {
-                    let (j, c_obs) = items[t];
-                    let kj = probs[j].len();
-                    let (pre, suf) = (
-                        &prefix[t * width..(t + 1) * width],
-                        &suffix[(t + 1) * width..(t + 2) * width],
-                    );
-                    // Scores the items before t reach, and those after t.
-                    let (before, after) = (tops[t], max - tops[t] - (kj - 1));
-                    let mut total = 0.0;
-                    for (k, e) in expected.iter_mut().enumerate().take(kj) {
-                        *e = 0.0;
-                        if k > s || s - k > before + after {
-                            continue;
-                        }
-                        let r = s - k;
-                        f.iter_mut().for_each(|x| *x = 0.0);
-                        for u in r.saturating_sub(after)..=r.min(before) {
-                            let (a, b) = (&pre[u * q..(u + 1) * q], &suf[(r - u) * q..(r - u + 1) * q]);
-                            for ((x, y), z) in f.iter_mut().zip(a).zip(b) {
-                                *x += y * z;
-                            }
-                        }
-                        *e = (0..q).map(|qq| w[qq] * probs[j][k][qq] * f[qq]).sum();
-                        total += *e;
-                    }
-                    if total > 0.0 {
-                        for (k, e) in expected.iter().enumerate().take(kj) {
-                            acc.expected[cell(j, g, k)] += e / total;
-                        }
-                    }
-                    acc.observed[cell(j, g, c_obs)] += 1.0;
-                    acc.n[j * (levels + 1) + g] += 1.0;
-                }
-                (acc, items, prefix, suffix, (expected, f, tops))
-            },
-        )
-        .map(|(acc, ..)| acc)
-        .reduce(new_acc, |mut a, b| {
-            for (x, y) in [
-                (&mut a.observed, &b.observed),
-                (&mut a.expected, &b.expected),
-                (&mut a.n, &b.n),
-            ] {
-                x.iter_mut().zip(y).for_each(|(u, v)| *u += v);
+                top += probs[j].len() - 1;
             }
-            a
-        });
+            suffix[m * width..(m + 1) * width]
+                .iter_mut()
+                .for_each(|x| *x = 0.0);
+            suffix[m * width..m * width + q].iter_mut().for_each(|x| *x = 1.0);
+            let mut top = 0;
+            for t in (0..m).rev() {
+                let j = items[t].0;
+                let (head, tail) = suffix.split_at_mut((t + 1) * width);
+                let (dst, src) = (&mut head[t * width..], &tail[..width]);
+                // Only the scores reached so far (and this item's) are read later.
+                dst[..(top + probs[j].len()) * q]
+                    .iter_mut()
+                    .for_each(|x| *x = 0.0);
+                for u in 0..=top {
+                    for (c, pc) in probs[j].iter().enumerate() {
+                        for qq in 0..q {
+                            dst[(u + c) * q + qq] += src[u * q + qq] * pc[qq];
+                        }
+                    }
+                }
+                top += probs[j].len() - 1;
+            }
+            // Leave-one-out at the needed scores: f_{-t}(r) = Σ_u prefix[t](u) suffix[t+1](r − u).
+            for t in 0..m {
+                let (j, c_obs) = items[t];
+                let kj = probs[j].len();
+                let (pre, suf) = (
+                    &prefix[t * width..(t + 1) * width],
+                    &suffix[(t + 1) * width..(t + 2) * width],
+                );
+                // Scores the items before t reach, and those after t.
+                let (before, after) = (tops[t], max - tops[t] - (kj - 1));
+                let mut total = 0.0;
+                for (k, e) in expected.iter_mut().enumerate().take(kj) {
+                    *e = 0.0;
+                    if k > s || s - k > before + after {
+                        continue;
+                    }
+                    let r = s - k;
+                    f.iter_mut().for_each(|x| *x = 0.0);
+                    for u in r.saturating_sub(after)..=r.min(before) {
+                        let (a, b) = (&pre[u * q..(u + 1) * q], &suf[(r - u) * q..(r - u + 1) * q]);
+                        for ((x, y), z) in f.iter_mut().zip(a).zip(b) {
+                            *x += y * z;
+                        }
+                    }
+                    *e = (0..q).map(|qq| w[qq] * probs[j][k][qq] * f[qq]).sum();
+                    total += *e;
+                }
+                if total > 0.0 {
+                    for (k, e) in expected.iter().enumerate().take(kj) {
+                        acc.expected[cell(j, g, k)] += e / total;
+                    }
+                }
+                acc.observed[cell(j, g, c_obs)] += 1.0;
+                acc.n[j * (levels + 1) + g] += 1.0;
+            }
+            (acc, items, prefix, suffix, (expected, f, tops))
+        },
+    )
+    .into_iter()
+    .map(|(acc, ..)| acc)
+    .reduce(|mut a, b| {
+        for (x, y) in [
+            (&mut a.observed, &b.observed),
+            (&mut a.expected, &b.expected),
+            (&mut a.n, &b.n),
+        ] {
+            x.iter_mut().zip(y).for_each(|(u, v)| *u += v);
+        }
+        a
+    })
+    .unwrap_or_else(new_acc);
     Ok((0..nj)
         .map(|j| {
             let kj = probs[j].len();

@@ -292,7 +292,10 @@ pub(crate) struct Prepared {
     pub(crate) start: Groups,
     pub(crate) names: Vec<String>,
     pub(crate) warnings: Vec<Warning>,
+    /// Persons in a group (with at least one answer).
     pub(crate) persons: usize,
+    /// Answers per group and item.
+    pub(crate) answered: Vec<Vec<usize>>,
 }
 
 /// Split `responses` by `group` (an index into `names` per person, `None` = left out) and build the
@@ -322,7 +325,8 @@ pub(crate) fn prepare(
     if let Some(id) = spec.free_items.iter().find(|id| !ids.contains(id)) {
         return Err(GroupError::UnknownItem(id.clone()));
     }
-    // Persons outside every group are left out before the items' codes are read.
+    // The items' codes are read from the whole file (a code only persons outside every group used
+    // leaves an empty category); those persons take no further part.
     let all = CalibData::new(responses, &kinds).map_err(CalibrationError::from)?;
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
     for (p, &row) in all.rows().iter().enumerate() {
@@ -339,10 +343,14 @@ pub(crate) fn prepare(
         .iter()
         .map(|id| spec.free_items.contains(id))
         .collect();
-    for (g, d) in data.iter().enumerate() {
-        let counts = d.category_counts();
+    // Answers per group and item: an item freed in a group that never answered it is not identified.
+    let answered: Vec<Vec<usize>> = data
+        .iter()
+        .map(|d| d.category_counts().iter().map(|c| c.iter().sum()).collect())
+        .collect();
+    for (g, counts) in answered.iter().enumerate() {
         for (j, id) in all.item_ids().iter().enumerate() {
-            if free_item[j] && counts[j].iter().sum::<usize>() == 0 {
+            if free_item[j] && counts[j] == 0 {
                 return Err(GroupError::FreedItemUnanswered {
                     item: id.clone(),
                     group: names[g].clone(),
@@ -356,7 +364,12 @@ pub(crate) fn prepare(
             items: all.dropped_items.clone(),
         });
     }
-    let counts = all.category_counts();
+    let mut counts = data[0].category_counts();
+    for d in &data[1..] {
+        for (a, b) in counts.iter_mut().zip(d.category_counts()) {
+            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        }
+    }
     let items: Vec<ItemState> = all
         .item_ids()
         .iter()
@@ -385,7 +398,8 @@ pub(crate) fn prepare(
         .collect();
     let workspaces = data.iter().map(|d| Workspace::new(d, 128 << 20)).collect();
     Ok(Prepared {
-        persons: all.n_persons(),
+        persons: members.iter().map(Vec::len).sum(),
+        answered,
         data,
         workspaces,
         start: Groups { models, free_item },

@@ -422,28 +422,38 @@ pub fn constant_errors(bank: &Bank, new: &Bank, linking: &Linking) -> Option<Con
             for (name, value) in item.parameters.named_parameters() {
                 let se = *item.standard_errors.get(&name)?;
                 let h = 1e-4 * value.abs().max(1.0);
-                let mut moved = [(0.0, 0.0); 2];
+                // The constants with the parameter moved by ±h; a side outside the model's range (a
+                // guessing parameter near 0, thresholds closer than h) falls back on the constants as
+                // linked: a one-sided difference.
+                let mut moved = [(linking.a, linking.b, 0.0); 2];
                 for (k, sign) in [1.0, -1.0].into_iter().enumerate() {
-                    let model = if side == 0 {
-                        &mut pairs[i].0
+                    let kept = if side == 0 {
+                        pairs[i].0.clone()
                     } else {
-                        &mut pairs[i].1
+                        pairs[i].1.clone()
                     };
-                    let kept = model.clone();
-                    *model = with_parameter(&kept, &name, value + sign * h)?;
-                    let c = constants_of(&pairs);
-                    *(if side == 0 {
-                        &mut pairs[i].0
+                    let Some(shifted) = with_parameter(&kept, &name, value + sign * h) else {
+                        continue;
+                    };
+                    if side == 0 {
+                        pairs[i].0 = shifted;
                     } else {
-                        &mut pairs[i].1
-                    }) = kept;
+                        pairs[i].1 = shifted;
+                    }
+                    let c = constants_of(&pairs);
+                    if side == 0 {
+                        pairs[i].0 = kept;
+                    } else {
+                        pairs[i].1 = kept;
+                    }
                     let (a, b, _) = c?;
-                    moved[k] = (a, b);
+                    moved[k] = (a, b, sign * h);
                 }
-                let (da, db) = (
-                    (moved[0].0 - moved[1].0) / (2.0 * h),
-                    (moved[0].1 - moved[1].1) / (2.0 * h),
-                );
+                let span = moved[0].2 - moved[1].2;
+                if span == 0.0 {
+                    return None;
+                }
+                let (da, db) = ((moved[0].0 - moved[1].0) / span, (moved[0].1 - moved[1].1) / span);
                 var_a += da * da * se * se;
                 var_b += db * db * se * se;
             }

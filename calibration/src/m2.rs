@@ -11,7 +11,7 @@
 //! - RMSEA = √(max(M2/df − 1, 0)/(N − 1)), its 90% interval √(λ/(N df)) with λ the non-centrality at
 //!   which M2 is the 95th (lower bound) or 5th (upper bound) percentile of χ²_df(λ) (0 when none);
 //! - SRMSR = the root mean square over pairs of (observed − model-implied) correlations;
-//! - TLI = (M2₀/df₀ − M2/df)/(M2₀/df₀ − 1) and CFI = 1 − (M2 − df)/(M2₀ − df₀) (within [0, 1]), against
+//! - TLI = (M2₀/df₀ − M2/df)/(M2₀/df₀ − 1) and CFI = 1 − max(M2 − df, 0)/max(M2₀ − df₀, M2 − df, 0), against
 //!   the independence model (slopes 0: π_j = p_j, df₀ = J(J−1)/2).
 //!
 //! Persons are those who answered every item (the margins need complete patterns). The covariance
@@ -390,7 +390,13 @@ pub fn m2_of(
     }
     let srmsr = (sq / (m - nj) as f64).sqrt();
     let tli = (m2_null / df_null - m2 / dff) / (m2_null / df_null - 1.0);
-    let cfi = (1.0 - (m2 - dff) / (m2_null - df_null)).clamp(0.0, 1.0);
+    // mirt's form: 1 − max(M2 − df, 0) / max(M2₀ − df₀, M2 − df, 0) (1 when both fit perfectly).
+    let worst = (m2_null - df_null).max(m2 - dff).max(0.0);
+    let cfi = if worst > 0.0 {
+        1.0 - (m2 - dff).max(0.0) / worst
+    } else {
+        1.0
+    };
     Ok(LimitedInformation {
         m2,
         df,

@@ -247,8 +247,21 @@ pub fn run(args: DifArgs) -> Result<()> {
             summary["flagged"] = lr
                 .items
                 .iter()
-                .filter(|t| t.p_adjusted < 0.05)
+                .filter(|t| t.p_adjusted < 0.05 && t.converged)
                 .map(|t| json!({"item": t.item, "statistic": t.statistic, "p_adjusted": t.p_adjusted}))
+                .collect();
+            // Items one group never answered, and fits that did not converge: no conclusion.
+            summary["not_tested"] = lr
+                .items
+                .iter()
+                .filter(|t| t.statistic.is_nan())
+                .map(|t| json!(t.item))
+                .collect();
+            summary["not_converged"] = lr
+                .items
+                .iter()
+                .filter(|t| !t.converged && !t.statistic.is_nan())
+                .map(|t| json!(t.item))
                 .collect();
         }
     }
