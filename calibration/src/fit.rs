@@ -293,6 +293,21 @@ pub fn s_x2_of(
     Ok(out)
 }
 
+/// One step of the Lord–Wingersky recursion: `dst` = the score distribution of `src` (scores 0 …
+/// `top`, score-major with `q` points each) with one more item of category probabilities `probs`
+/// (`probs[k][q]`). Only the scores reached (0 … top + K − 1) are written. Returns the new top.
+fn add_item(dst: &mut [f64], src: &[f64], probs: &[Vec<f64>], top: usize, q: usize) -> usize {
+    dst[..(top + probs.len()) * q].iter_mut().for_each(|x| *x = 0.0);
+    for u in 0..=top {
+        for (c, pc) in probs.iter().enumerate() {
+            for qq in 0..q {
+                dst[(u + c) * q + qq] += src[u * q + qq] * pc[qq];
+            }
+        }
+    }
+    top + probs.len() - 1
+}
+
 /// `body` folded over 0..n in fixed blocks — their number set by n alone (at least 2,048 indices
 /// each, at most `max_blocks`), never by the thread count — the blocks in parallel, their states
 /// returned in block order: sums over persons that are the same on any machine.
@@ -397,18 +412,7 @@ pub fn s_x2_incomplete(
                 tops.push(top);
                 let (head, tail) = prefix.split_at_mut((t + 1) * width);
                 let (src, dst) = (&head[t * width..], &mut tail[..width]);
-                // Only the scores reached so far (and this item's) are read later.
-                dst[..(top + probs[j].len()) * q]
-                    .iter_mut()
-                    .for_each(|x| *x = 0.0);
-                for u in 0..=top {
-                    for (c, pc) in probs[j].iter().enumerate() {
-                        for qq in 0..q {
-                            dst[(u + c) * q + qq] += src[u * q + qq] * pc[qq];
-                        }
-                    }
-                }
-                top += probs[j].len() - 1;
+                top = add_item(dst, src, &probs[j], top, q);
             }
             suffix[m * width..(m + 1) * width]
                 .iter_mut()
@@ -419,18 +423,7 @@ pub fn s_x2_incomplete(
                 let j = items[t].0;
                 let (head, tail) = suffix.split_at_mut((t + 1) * width);
                 let (dst, src) = (&mut head[t * width..], &tail[..width]);
-                // Only the scores reached so far (and this item's) are read later.
-                dst[..(top + probs[j].len()) * q]
-                    .iter_mut()
-                    .for_each(|x| *x = 0.0);
-                for u in 0..=top {
-                    for (c, pc) in probs[j].iter().enumerate() {
-                        for qq in 0..q {
-                            dst[(u + c) * q + qq] += src[u * q + qq] * pc[qq];
-                        }
-                    }
-                }
-                top += probs[j].len() - 1;
+                top = add_item(dst, src, &probs[j], top, q);
             }
             // Leave-one-out at the needed scores: f_{-t}(r) = Σ_u prefix[t](u) suffix[t+1](r − u).
             for t in 0..m {
