@@ -176,22 +176,31 @@ fn mantel_haenszel_agrees_with_difr() {
     }
 }
 
+/// `etalon dif DATA --groups GROUPS --method lr EXTRA… --out OUT`, its JSON summary.
+fn lr_dif(data: &Path, groups: &Path, extra: &[&str], out: &Path) -> serde_json::Value {
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "dif".as_ref(),
+        data.as_os_str(),
+        "--groups".as_ref(),
+        groups.as_os_str(),
+        "--method".as_ref(),
+        "lr".as_ref(),
+    ];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    args.extend(["--out".as_ref(), out.as_os_str()]);
+    etalon_json(&args)
+}
+
 #[test]
 fn likelihood_ratio_dif_agrees_with_mirt() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("lr.csv");
-    let summary = etalon_json(&[
-        "dif".as_ref(),
-        toolkit("dif_train.csv").as_os_str(),
-        "--groups".as_ref(),
-        toolkit("dif_train_groups.csv").as_os_str(),
-        "--method".as_ref(),
-        "lr".as_ref(),
-        "--adjust".as_ref(),
-        "bh".as_ref(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ]);
+    let summary = lr_dif(
+        &toolkit("dif_train.csv"),
+        &toolkit("dif_train_groups.csv"),
+        &["--adjust", "bh"],
+        &out,
+    );
     // The baseline multiple-group fit (all items equal, focal mean and variance free): mirt's
     // estimates −0.336258 and 0.980631 and log-likelihood −19950.2206081793, reached by mirt's EM at
     // TOL 1e-4 (ours runs to 1e-6): 2e-3 on the moments, 2e-3 on the log-likelihood.
@@ -270,16 +279,7 @@ fn likelihood_ratio_dif_agrees_with_mirt() {
         .map(|(_, l)| format!("{l}\n"))
         .collect();
     std::fs::write(&groups2, groups).unwrap();
-    let summary = etalon_json(&[
-        "dif".as_ref(),
-        data2.as_os_str(),
-        "--groups".as_ref(),
-        groups2.as_os_str(),
-        "--method".as_ref(),
-        "lr".as_ref(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ]);
+    let summary = lr_dif(&data2, &groups2, &[], &out);
     assert_eq!(summary["not_tested"], serde_json::json!(["I08"]), "{summary}");
     let got = table(&out);
     let i08_row = got.iter().find(|t| t["item"] == "I08").unwrap();
@@ -295,18 +295,12 @@ fn likelihood_ratio_dif_agrees_with_mirt() {
     // Anchored on ten items mirt finds clean: the other ten are tested against them; the planted
     // items still stand out, and anchors are not tested.
     let anchors = "I01,I02,I03,I06,I08,I09,I12,I14,I16,I17";
-    let summary = etalon_json(&[
-        "dif".as_ref(),
-        toolkit("dif_train.csv").as_os_str(),
-        "--groups".as_ref(),
-        toolkit("dif_train_groups.csv").as_os_str(),
-        "--method".as_ref(),
-        "lr".as_ref(),
-        "--anchors".as_ref(),
-        anchors.as_ref(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ]);
+    let summary = lr_dif(
+        &toolkit("dif_train.csv"),
+        &toolkit("dif_train_groups.csv"),
+        &["--anchors", anchors],
+        &out,
+    );
     let got = table(&out);
     assert_eq!(got.len(), 10);
     assert!(got.iter().all(|t| !anchors.split(',').any(|a| a == t["item"])));

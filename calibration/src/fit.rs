@@ -579,13 +579,7 @@ mod tests {
             n_persons: n,
         };
         // Answers drawn with an LCG from the model at θ_p.
-        let mut seed = 99u64;
-        let mut u = || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut u = crate::uniforms(99);
         let rows: Vec<Vec<usize>> = (0..n)
             .map(|_| {
                 // θ_p on the middle half of the grid.

@@ -547,13 +547,7 @@ mod tests {
     fn two_groups_of_one_population_fit_as_one() {
         // A deterministic pseudo-random 0/1 matrix from a 2PL (LCG draws).
         let (n, j) = (1200usize, 6usize);
-        let mut seed = 12345u64;
-        let mut u = || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut u = crate::uniforms(12345);
         let mut cells = Vec::with_capacity(n * j);
         for _ in 0..n {
             let z = (-2.0 * u().max(1e-300).ln()).sqrt() * (std::f64::consts::TAU * u()).cos();

@@ -477,3 +477,15 @@ pub fn evaluate(
         .sum();
     Ok((model.e_step(&data).loglik, log_prior))
 }
+
+/// Test data: uniform draws in [0, 1) from a 64-bit linear congruential generator (Knuth's MMIX
+/// constants), deterministic without a random-number crate.
+#[cfg(test)]
+pub(crate) fn uniforms(mut seed: u64) -> impl FnMut() -> f64 {
+    move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
