@@ -16,6 +16,16 @@ pub const MAX_SETTINGS_BYTES: u64 = 16 << 20;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FileError {
+    /// A line of a dimensions file (`item,dimension`) that cannot be used.
+    #[error("{path}, line {line}: {message}")]
+    Dimensions {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
     /// Reading or writing failed.
     #[error("{path}: {source}")]
     Io {
@@ -244,4 +254,50 @@ pub fn load_campaign(path: &Path) -> Result<(Campaign, Bank), FileError> {
         source,
     })?;
     Ok((campaign, bank))
+}
+
+/// A dimensions file, `item,dimension` (header first; a simple structure: each item measures one
+/// dimension): item → dimension. An empty field, an item listed twice, a missing header or a short
+/// row is refused with its line.
+pub fn read_dimensions(path: &Path) -> Result<std::collections::BTreeMap<String, String>, FileError> {
+    let bytes = read_limited(path, MAX_SETTINGS_BYTES, "dimensions file")?;
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
+    let at = |line: u64, message: String| FileError::Dimensions {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
+    let header = rdr.headers().map_err(|e| at(1, e.to_string()))?.clone();
+    let col = |name: &str| header.iter().position(|h| h.trim() == name);
+    let (Some(ci), Some(cd)) = (col("item"), col("dimension")) else {
+        return Err(at(
+            1,
+            "the header must name the columns `item` and `dimension`".into(),
+        ));
+    };
+    let mut out = std::collections::BTreeMap::new();
+    let mut first_line = std::collections::HashMap::new();
+    for record in rdr.records() {
+        let record = record.map_err(|e| at(e.position().map_or(0, |p| p.line()), e.to_string()))?;
+        let line = record.position().map_or(0, |p| p.line());
+        let (Some(item), Some(dim)) = (record.get(ci), record.get(cd)) else {
+            return Err(at(line, "a row needs an item and a dimension".into()));
+        };
+        let (item, dim) = (item.trim(), dim.trim());
+        if item.is_empty() || dim.is_empty() {
+            return Err(at(line, "empty item or dimension".into()));
+        }
+        if let Some(first) = first_line.insert(item.to_string(), line) {
+            return Err(at(
+                line,
+                format!("item `{item}` is listed twice (first on line {first})"),
+            ));
+        }
+        out.insert(item.to_string(), dim.to_string());
+    }
+    if out.is_empty() {
+        return Err(at(1, "no item is listed".into()));
+    }
+    Ok(out)
 }

@@ -26,6 +26,7 @@ pub mod fit;
 pub mod groups;
 pub mod linking;
 pub mod m2;
+pub mod multidim;
 pub mod params;
 pub mod se;
 pub mod warning;
@@ -119,6 +120,9 @@ pub enum CalibrationError {
         /// Why the parameters were rejected.
         source: etalon_items::ModelError,
     },
+    /// A multidimensional calibration's dimensions are unusable (items without one, fewer than two).
+    #[error("{0}")]
+    Dimensions(String),
     /// The calibrated items do not form a valid bank (the problems are the source).
     #[error("the calibrated items do not form a valid bank")]
     Bank(#[source] etalon_items::Problems),
@@ -170,64 +174,11 @@ pub fn calibrate(
     mut observer: impl em::Observer,
 ) -> Result<Calibration, CalibrationError> {
     let em = &spec.em;
-    check_em(em)?;
-    let ids = responses.item_ids();
-    let kinds: Vec<ModelKind> = ids
-        .iter()
-        .map(|id| {
-            anchor
-                .and_then(|b| b.item(id))
-                .map_or_else(|| spec.model_of(id), |i| i.parameters.kind())
-        })
-        .collect();
-    let data = CalibData::new(responses, &kinds)?;
-    let mut warnings = Vec::new();
-    if !data.dropped_items.is_empty() {
-        warnings.push(Warning::ItemsWithoutResponses {
-            items: data.dropped_items.clone(),
-        });
-    }
-    if data.dropped_persons > 0 {
-        warnings.push(Warning::PersonsWithoutResponses {
-            count: data.dropped_persons,
-        });
-    }
-    let counts = data.category_counts();
-    let mut items = Vec::with_capacity(data.n_items());
-    for (j, id) in data.item_ids().iter().enumerate() {
-        let kind = kinds[ids.iter().position(|x| x == id).unwrap_or(j)];
-        if let Some(item) = anchor.and_then(|b| b.item(id)) {
-            if item.parameters.categories() != data.categories(j) && kind.is_polytomous() {
-                return Err(CalibrationError::AnchorCategories {
-                    item: id.clone(),
-                    bank: item.parameters.categories(),
-                    data: data.categories(j),
-                });
-            }
-            let mut st = ItemState::from_model(&item.parameters);
-            st.fixed = true;
-            items.push(st);
-            continue;
-        }
-        let total: usize = counts[j].iter().sum();
-        let props: Vec<f64> = counts[j]
-            .iter()
-            .map(|&c| c as f64 / total.max(1) as f64)
-            .collect();
-        for (k, &c) in counts[j].iter().enumerate() {
-            if c == 0 {
-                warnings.push(Warning::CategoryNeverObserved {
-                    item: id.clone(),
-                    category: k,
-                    code: data.codes(j).get(k).copied().unwrap_or(k as i64),
-                });
-            }
-        }
-        if kind.is_polytomous() && data.codes(j).len() < 2 {
-            warnings.push(Warning::SingleCode { item: id.clone() });
-        }
-        items.push(ItemState::start(kind, &props));
-    }
+    let Start {
+        data,
+        items,
+        mut warnings,
+    } = start(responses, spec, anchor)?;
     let anchored = items.iter().any(|i| i.fixed);
     let free_variance = anchored || items.iter().all(|i| i.kind == ModelKind::Rasch);
     let q = em.quadrature;
@@ -336,6 +287,85 @@ pub fn calibrate(
         last_change: outcome.last_change,
         latent: model.latent,
         item_fit,
+        warnings,
+    })
+}
+
+/// What a calibration starts from: the data prepared for the items' models, the starting item states
+/// (anchor items fixed at the bank's parameters), and the warnings about the data.
+pub(crate) struct Start {
+    pub(crate) data: CalibData,
+    pub(crate) items: Vec<ItemState>,
+    pub(crate) warnings: Vec<Warning>,
+}
+
+/// Check the EM settings, prepare the data and the starting items of a calibration.
+pub(crate) fn start(
+    responses: &Responses,
+    spec: &CalibrationSpec,
+    anchor: Option<&Bank>,
+) -> Result<Start, CalibrationError> {
+    check_em(&spec.em)?;
+    let ids = responses.item_ids();
+    let kinds: Vec<ModelKind> = ids
+        .iter()
+        .map(|id| {
+            anchor
+                .and_then(|b| b.item(id))
+                .map_or_else(|| spec.model_of(id), |i| i.parameters.kind())
+        })
+        .collect();
+    let data = CalibData::new(responses, &kinds)?;
+    let mut warnings = Vec::new();
+    if !data.dropped_items.is_empty() {
+        warnings.push(Warning::ItemsWithoutResponses {
+            items: data.dropped_items.clone(),
+        });
+    }
+    if data.dropped_persons > 0 {
+        warnings.push(Warning::PersonsWithoutResponses {
+            count: data.dropped_persons,
+        });
+    }
+    let counts = data.category_counts();
+    let mut items = Vec::with_capacity(data.n_items());
+    for (j, id) in data.item_ids().iter().enumerate() {
+        let kind = kinds[ids.iter().position(|x| x == id).unwrap_or(j)];
+        if let Some(item) = anchor.and_then(|b| b.item(id)) {
+            if item.parameters.categories() != data.categories(j) && kind.is_polytomous() {
+                return Err(CalibrationError::AnchorCategories {
+                    item: id.clone(),
+                    bank: item.parameters.categories(),
+                    data: data.categories(j),
+                });
+            }
+            let mut st = ItemState::from_model(&item.parameters);
+            st.fixed = true;
+            items.push(st);
+            continue;
+        }
+        let total: usize = counts[j].iter().sum();
+        let props: Vec<f64> = counts[j]
+            .iter()
+            .map(|&c| c as f64 / total.max(1) as f64)
+            .collect();
+        for (k, &c) in counts[j].iter().enumerate() {
+            if c == 0 {
+                warnings.push(Warning::CategoryNeverObserved {
+                    item: id.clone(),
+                    category: k,
+                    code: data.codes(j).get(k).copied().unwrap_or(k as i64),
+                });
+            }
+        }
+        if kind.is_polytomous() && data.codes(j).len() < 2 {
+            warnings.push(Warning::SingleCode { item: id.clone() });
+        }
+        items.push(ItemState::start(kind, &props));
+    }
+    Ok(Start {
+        data,
+        items,
         warnings,
     })
 }

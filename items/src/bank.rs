@@ -7,6 +7,7 @@ use crate::error::{BankError, Problem, Problems};
 use crate::framework::Framework;
 use crate::item::{Item, Status};
 use crate::model::ModelKind;
+use crate::structure::Structure;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -105,10 +106,69 @@ struct BankRepr<I> {
     #[serde(default)]
     provenance: Provenance,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    latent: Option<Latent>,
+    latent: Option<LatentRepr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     levels: Option<serde_json::Value>,
     items: Vec<I>,
+}
+
+/// The `latent` object of a bank file: `{"mean", "variance"}` (one dimension) or `{"dimensions",
+/// "correlations"}` (a multidimensional bank, [`Structure`]).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LatentRepr {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mean: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    variance: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dimensions: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    correlations: Option<Vec<Vec<f64>>>,
+}
+
+impl LatentRepr {
+    fn of(latent: Option<Latent>, structure: Option<&Structure>) -> Option<LatentRepr> {
+        if latent.is_none() && structure.is_none() {
+            return None;
+        }
+        Some(LatentRepr {
+            mean: latent.map(|l| l.mean),
+            variance: latent.map(|l| l.variance),
+            dimensions: structure.map(|s| s.dimensions.clone()),
+            correlations: structure.map(|s| s.correlations.clone()),
+        })
+    }
+
+    /// The unidimensional moments and the structure, or what is wrong (field `latent`).
+    fn split(self) -> (Option<Latent>, Option<Structure>, Vec<Problem>) {
+        let mut problems = Vec::new();
+        let latent = match (self.mean, self.variance) {
+            (Some(mean), Some(variance)) => Some(Latent { mean, variance }),
+            (None, None) => None,
+            _ => {
+                problems.push(
+                    Problem::new("latent needs both `mean` and `variance` (or neither)").in_field("latent"),
+                );
+                None
+            }
+        };
+        let structure = match (self.dimensions, self.correlations) {
+            (Some(dimensions), Some(correlations)) => Some(Structure {
+                dimensions,
+                correlations,
+            }),
+            (None, None) => None,
+            _ => {
+                problems.push(
+                    Problem::new("latent needs both `dimensions` and `correlations` (or neither)")
+                        .in_field("latent"),
+                );
+                None
+            }
+        };
+        (latent, structure, problems)
+    }
 }
 
 /// A validated item bank.
@@ -120,6 +180,7 @@ pub struct Bank {
     framework: Framework,
     provenance: Provenance,
     latent: Option<Latent>,
+    structure: Option<Structure>,
     levels: Option<crate::levels::Levels>,
     items: Vec<Item>,
     index: HashMap<String, usize>,
@@ -143,6 +204,9 @@ pub struct BankSummary {
     /// The latent distribution the parameters are scaled to, when the bank records one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latent: Option<Latent>,
+    /// The latent structure of a multidimensional bank.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub structure: Option<Structure>,
     /// What is valid but deserves a look (items that discriminate negatively).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -167,6 +231,7 @@ impl Bank {
             framework,
             provenance,
             latent: None,
+            structure: None,
             levels: None,
             items,
             index,
@@ -254,12 +319,64 @@ impl Bank {
     /// (`None`: the standard N(0, 1) scale). A mean that is not finite or a variance that is not
     /// finite and > 0 is refused with its problems (field `latent`); the bank is then dropped.
     pub fn with_latent(mut self, latent: Option<Latent>) -> Result<Self, Vec<Problem>> {
-        let problems = latent.map(|l| l.problems()).unwrap_or_default();
+        let mut problems = latent.map(|l| l.problems()).unwrap_or_default();
+        if let Some(s) = &self.structure {
+            problems.extend(Self::structure_problems(s, latent, &self.items));
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
         self.latent = latent;
         Ok(self)
+    }
+
+    /// Builder: make the bank multidimensional with `structure` (`None`: unidimensional). Refused with
+    /// every problem when the structure is invalid, an item's competence is not one of its dimensions,
+    /// or the bank also records unidimensional latent moments.
+    pub fn with_structure(mut self, structure: Option<Structure>) -> Result<Self, Vec<Problem>> {
+        let problems = structure
+            .as_ref()
+            .map(|s| Self::structure_problems(s, self.latent, &self.items))
+            .unwrap_or_default();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        self.structure = structure;
+        Ok(self)
+    }
+
+    fn structure_problems(s: &Structure, latent: Option<Latent>, items: &[Item]) -> Vec<Problem> {
+        let mut problems = s.problems();
+        if latent.is_some_and(|l| !l.is_standard()) {
+            problems.push(
+                Problem::new(
+                    "a multidimensional bank's dimensions have means 0 and variances 1: `mean` and \
+                     `variance` cannot be set with `dimensions`",
+                )
+                .in_field("latent"),
+            );
+        }
+        for item in items {
+            match item.competence.as_deref() {
+                Some(c) if s.dimension(c).is_some() => {}
+                Some(c) => problems.push(
+                    Problem::new(format!("competence `{c}` is not one of the latent dimensions"))
+                        .for_item(&item.id)
+                        .in_field("competence"),
+                ),
+                None => problems.push(
+                    Problem::new("a multidimensional bank's items each measure one dimension: no competence")
+                        .for_item(&item.id)
+                        .in_field("competence"),
+                ),
+            }
+        }
+        problems
+    }
+
+    /// The latent structure of a multidimensional bank (`None`: unidimensional).
+    pub fn structure(&self) -> Option<&Structure> {
+        self.structure.as_ref()
     }
 
     /// Bank identifier.
@@ -322,8 +439,12 @@ impl Bank {
         let mut items = self.items.clone();
         edit(&mut items);
         let (problems, index) = Self::check(&self.framework, &items);
+        let mut problems: Vec<Problem> = problems.into_iter().map(|(_, p)| p).collect();
+        if let Some(s) = &self.structure {
+            problems.extend(Self::structure_problems(s, self.latent, &items));
+        }
         if !problems.is_empty() {
-            return Err(problems.into_iter().map(|(_, p)| p).collect());
+            return Err(problems);
         }
         self.items = items;
         self.index = index;
@@ -368,6 +489,15 @@ impl Bank {
             eat(&l.mean.to_bits().to_le_bytes());
             eat(&l.variance.to_bits().to_le_bytes());
         }
+        if let Some(s) = &self.structure {
+            eat(b"structure");
+            for d in &s.dimensions {
+                eat(d.as_bytes());
+            }
+            for r in s.correlations.iter().flatten() {
+                eat(&r.to_bits().to_le_bytes());
+            }
+        }
         format!("{h:016x}")
     }
 
@@ -396,6 +526,7 @@ impl Bank {
             competences,
             statuses,
             latent: self.latent,
+            structure: self.structure.clone(),
             warnings: self.warnings(),
         }
     }
@@ -428,7 +559,7 @@ impl Bank {
             name: self.name.clone(),
             framework: self.framework.clone(),
             provenance: self.provenance.clone(),
-            latent: self.latent,
+            latent: LatentRepr::of(self.latent, self.structure.as_ref()),
             levels: self.levels.as_ref().map(|l| {
                 serde_json::to_value(l).unwrap_or_else(|e| unreachable!("level maps serialise: {e}"))
             }),
@@ -461,8 +592,13 @@ impl Bank {
         }
         let (bank_problems, index) = Self::check(&repr.framework, &items);
         problems.extend(bank_problems.into_iter().map(|(_, p)| p));
-        if let Some(l) = &repr.latent {
+        let (latent, structure, latent_problems) = repr.latent.map(LatentRepr::split).unwrap_or_default();
+        problems.extend(latent_problems);
+        if let Some(l) = &latent {
             problems.extend(l.problems());
+        }
+        if let Some(s) = &structure {
+            problems.extend(Self::structure_problems(s, latent, &items));
         }
         let levels = match repr.levels.as_ref().map(crate::levels::Levels::from_json) {
             Some(Ok(l)) => Some(l),
@@ -484,7 +620,8 @@ impl Bank {
             name: repr.name,
             framework: repr.framework,
             provenance: repr.provenance,
-            latent: repr.latent,
+            latent,
+            structure,
             levels,
             items,
             index,

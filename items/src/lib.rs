@@ -23,6 +23,7 @@ pub mod item;
 pub mod levels;
 pub mod model;
 pub mod quadrature;
+pub mod structure;
 
 pub use bank::{Bank, BankSummary, Latent as BankLatent, Provenance};
 pub use bank_io::{BankFormat, bank_format, import_mirt_from, read_bank_from, write_bank_to};
@@ -41,3 +42,4 @@ pub use item::{Content, Item, Status, Tutorial};
 pub use levels::{LevelError, LevelMap, Levels};
 pub use model::{ItemModel, Logistic, ModelError, ModelKind, PartsError, Polytomous};
 pub use quadrature::{Grid, GridSpec, Prior, Rule};
+pub use structure::{Spd, Structure};

@@ -144,3 +144,58 @@ fn csv_rows_must_agree_on_the_latent_distribution() {
         bank_io::bank_from_csv("id,model,b,latent_mean,latent_variance\nq1,rasch,0,,\n", path).unwrap();
     assert_eq!(bank.latent(), None);
 }
+
+fn two_competence_bank() -> Bank {
+    let mut items = Vec::new();
+    for (id, c) in [("a1", "A"), ("a2", "A"), ("b1", "B")] {
+        let mut item = Item::new(id, ItemModel::two_pl(1.2, 0.1).unwrap());
+        item.competence = Some(c.into());
+        items.push(item);
+    }
+    Bank::new("md", Framework::default(), items, Provenance::default()).unwrap()
+}
+
+#[test]
+fn a_multidimensional_structure_is_kept_by_json_and_changes_the_fingerprint() {
+    let bank = two_competence_bank();
+    let s = Structure::new(vec!["A".into(), "B".into()], vec![vec![1.0, 0.7], vec![0.7, 1.0]]).unwrap();
+    let md = bank.clone().with_structure(Some(s.clone())).unwrap();
+    assert_ne!(md.fingerprint(), bank.fingerprint());
+    let json = md.to_json();
+    assert!(json.contains("\"dimensions\""), "{json}");
+    let back = Bank::from_json(&json, "md.json").unwrap();
+    assert_eq!(back.structure(), Some(&s));
+    assert_eq!(back.fingerprint(), md.fingerprint());
+    // An item whose competence is no dimension, a correlation out of range, moments with dimensions:
+    // each is reported, with its field.
+    let broken = json
+        .replace("\"competence\": \"B\"", "\"competence\": \"C\"")
+        .replacen("0.7", "1.7", 1)
+        .replace(
+            "\"dimensions\"",
+            "\"mean\": 0.5, \"variance\": 1.0, \"dimensions\"",
+        );
+    let err = Bank::from_json(&broken, "md.json").unwrap_err().to_string();
+    for needle in [
+        "symmetric",
+        "means 0 and variances 1",
+        "`C` is not one of the latent dimensions",
+    ] {
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+    // Half a structure.
+    let half = json.replace("\"dimensions\"", "\"ignored\"");
+    assert!(Bank::from_json(&half, "md.json").is_err());
+    let no_corr = md.to_json().replacen("\"correlations\"", "\"x\"", 1);
+    assert!(Bank::from_json(&no_corr, "md.json").is_err());
+    // Editing an item away from the dimensions is refused and leaves the bank as it was.
+    let mut edited = md.clone();
+    let err = edited
+        .update_items(|items| items[0].competence = Some("Z".into()))
+        .unwrap_err();
+    assert!(
+        err[0].to_string().contains("not one of the latent dimensions"),
+        "{err:?}"
+    );
+    assert_eq!(edited, md);
+}

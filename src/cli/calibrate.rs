@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use etalon::assessment::files::{check_outputs, read_json};
 use etalon::calibration::em::{Control, NormalPrior, Progress};
+use etalon::calibration::multidim::{MultiQuadrature, calibrate_multidimensional};
 use etalon::calibration::{CalibrationSpec, calibrate};
 use etalon::items::{self, ModelKind};
 use serde_json::json;
@@ -40,6 +41,10 @@ pub struct CalibrateArgs {
     /// Worker threads (default: all cores; at most 4 per core).
     #[arg(long, allow_hyphen_values = true)]
     threads: Option<usize>,
+    /// Multidimensional calibration: `item,dimension` CSV (each item measures one dimension, usually its
+    /// competence); the dimensions are correlated, the bank records the correlations (JSON).
+    #[arg(long)]
+    dimensions: Option<PathBuf>,
     /// Compute standard errors (written as se_* columns).
     #[arg(long)]
     se: bool,
@@ -140,6 +145,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     let mut inputs = vec![args.data.as_path()];
     inputs.extend(args.spec.as_deref());
     inputs.extend(args.anchor.as_deref());
+    inputs.extend(args.dimensions.as_deref());
     check_outputs(&[&args.out], &inputs)?;
     let mut spec = match &args.spec {
         Some(p) => {
@@ -171,6 +177,22 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     if let Some(GuessingPrior(g)) = args.prior_guessing {
         spec.em.priors.guessing = g;
     }
+    let dimensions = match &args.dimensions {
+        Some(p) => {
+            if args.anchor.is_some() {
+                anyhow::bail!(
+                    "--dimensions cannot be combined with --anchor (multidimensional linking is not built)"
+                );
+            }
+            if spec.standard_errors {
+                anyhow::bail!(
+                    "--se is not available with --dimensions yet (multidimensional standard errors are not built)"
+                );
+            }
+            Some(etalon::assessment::files::read_dimensions(p)?)
+        }
+        None => None,
+    };
     let anchor = match &args.anchor {
         Some(p) => Some(load_bank(Some(p))?),
         None => None,
@@ -208,15 +230,33 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
             _ => Control::Continue,
         }
     };
-    let fit = calibrate(&responses, &spec, anchor.as_ref(), observer)
-        .with_context(|| format!("{}", args.data.display()))?;
+    let (fit, structure) = match &dimensions {
+        Some(d) => {
+            let m = calibrate_multidimensional(&responses, &spec, d, MultiQuadrature::default(), observer)
+                .with_context(|| format!("{}", args.data.display()))?;
+            let structure = json!({"dimensions": m.dimensions, "correlations": m.correlations,
+                "general_loadings": m.loadings});
+            (m.calibration, Some(structure))
+        }
+        None => (
+            calibrate(&responses, &spec, anchor.as_ref(), observer)
+                .with_context(|| format!("{}", args.data.display()))?,
+            None,
+        ),
+    };
+    if structure.is_some() && items::bank_format(&args.out).ok().map(|f| f.0) == Some(items::BankFormat::Csv)
+    {
+        note!(
+            "warning: a CSV bank keeps each item's dimension (competence) but not the correlations: write .json to keep them"
+        );
+    }
     let fit_s = fit_start.elapsed().as_secs_f64();
     bar.finish_and_clear();
     items::write_bank(&fit.bank, &args.out).map_err(|e| anyhow::anyhow!("{e}"))?;
     for w in &fit.warnings {
         note!("warning: {w}");
     }
-    crate::cli::output::emit(&json!({
+    let mut summary = json!({
         "model": spec.model,
         "persons": fit.persons,
         "items": fit.items,
@@ -235,6 +275,10 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         "warnings": fit.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "warning_details": fit.warnings,
         "out": args.out.display().to_string(),
-    }))?;
+    });
+    if let Some(serde_json::Value::Object(extra)) = structure {
+        summary.as_object_mut().map(|o| o.extend(extra));
+    }
+    crate::cli::output::emit(&summary)?;
     Ok(())
 }

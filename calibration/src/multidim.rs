@@ -1,0 +1,566 @@
+//! Multidimensional calibration: between-item MIRT with correlated dimensions, by EM with a
+//! higher-order latent structure and dimension reduction.
+//!
+//! Every item measures one dimension k (its competence) with its own unidimensional model on that
+//! dimension's scale. The dimensions are standard normal and correlated through one general factor
+//! (the second-order model of Rijmen 2010; Gibbons & Hedeker 1992 for the reduction):
+//!
+//! θ_k = λ_k g + ψ_k s_k,  g, s_1 … s_D iid N(0, 1),  ψ_k = √(1 − λ_k²),  so corr(θ_k, θ_l) = λ_k λ_l.
+//!
+//! Given g the dimensions are independent, so a person's marginal likelihood needs only
+//! two-dimensional integrals, whatever D:
+//!
+//! L = ∫ φ(g) Π_k [ ∫ φ(s) Π_{j∈k} P_j(x_j | λ_k g + ψ_k s) ds ] dg,
+//!
+//! computed on a Gauss–Hermite product grid (G nodes for g, S for s): D·G·S evaluations per person
+//! instead of the Q^D of a tensor grid, which is what makes 16 competences and 10⁶ persons tractable.
+//! With three dimensions the higher-order model *is* the correlated-factors model (three loadings for
+//! three correlations: λ_1² = r_12 r_13 / r_23 …), mirt's `COV = F1*F2*F3`; with two, the loadings are
+//! tied (λ_1 = λ_2 = √r_12, r_12 ≥ 0). With more, it constrains the correlations to one factor
+//! (r_kl = λ_k λ_l), the structure digital competences show (a general digital literacy behind them).
+//!
+//! EM (Bock & Aitkin 1981; Cai 2010 for the structural step): the complete data are (g, θ_1 … θ_D).
+//! The E-step gives each person's posterior over the nodes (g_i, θ_kim = λ_k g_i + ψ_k s_m) of every
+//! dimension, and the expected counts r_jc(i, m) of every item; each item is then maximised as in
+//! the unidimensional calibration on its dimension's G·S nodes ([`crate::em::m_step_item`]); each
+//! λ_k maximises Σ_im R_k(i, m) log N(θ_kim; λ g_i, 1 − λ²), with R_k the posterior mass of the nodes
+//! summed over persons. SQUAREM accelerates it ([`crate::em::squarem`]); convergence as mirt's `TOL`.
+//! Persons are summed in fixed blocks: results do not depend on the number of threads.
+
+use crate::data::CalibData;
+use crate::em::{self, EmPoint, Observer, m_step_item};
+use crate::params::ItemState;
+use crate::warning::Warning;
+use crate::{Calibration, CalibrationError, CalibrationSpec, Start, calibrated_item, start};
+use etalon_items::quadrature::gauss_hermite;
+use etalon_items::{Bank, Framework, Provenance, Responses, Structure};
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+
+/// Largest |λ_k|: correlations up to 0.98, ψ_k ≥ 0.14.
+const MAX_LOADING: f64 = 0.99;
+
+/// Quadrature of a multidimensional calibration: Gauss–Hermite nodes for the general factor and for
+/// each dimension's specific part.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MultiQuadrature {
+    /// Nodes for g.
+    pub general: usize,
+    /// Nodes for each s_k.
+    pub specific: usize,
+}
+
+impl Default for MultiQuadrature {
+    fn default() -> Self {
+        MultiQuadrature {
+            general: 21,
+            specific: 21,
+        }
+    }
+}
+
+/// The outcome of a multidimensional calibration.
+#[derive(Debug, Clone)]
+pub struct MultiCalibration {
+    /// Items (slopes are loadings on their dimension), the bank carrying the [`Structure`], and the
+    /// fit statistics as a unidimensional calibration reports them.
+    pub calibration: Calibration,
+    /// Dimension names, in order of first appearance in the data.
+    pub dimensions: Vec<String>,
+    /// Latent correlations (D × D).
+    pub correlations: Vec<Vec<f64>>,
+    /// Loadings λ_k of the dimensions on the general factor.
+    pub loadings: Vec<f64>,
+}
+
+/// A point of the EM: items, the loadings, and the fixed quadrature.
+#[derive(Debug, Clone)]
+struct HigherOrder {
+    items: Vec<ItemState>,
+    /// Dimension of each item.
+    dim: Vec<usize>,
+    /// λ_k.
+    loadings: Vec<f64>,
+    /// Two dimensions: one loading for both.
+    tied: bool,
+    priors: em::Priors,
+    g: Vec<f64>,
+    g_weights: Vec<f64>,
+    s: Vec<f64>,
+    s_weights: Vec<f64>,
+}
+
+impl HigherOrder {
+    fn n_dims(&self) -> usize {
+        self.loadings.len()
+    }
+    fn n_nodes(&self) -> usize {
+        self.g.len() * self.s.len()
+    }
+
+    /// θ of each node (i, m) of dimension `k`: λ_k g_i + ψ_k s_m, node index i·S + m.
+    fn nodes(&self, k: usize) -> Vec<f64> {
+        let l = self.loadings[k];
+        let psi = (1.0 - l * l).sqrt();
+        self.g
+            .iter()
+            .flat_map(|&g| self.s.iter().map(move |&s| l * g + psi * s))
+            .collect()
+    }
+
+    /// P_jc at the nodes of each item's dimension, category-major per item, with each item's offset.
+    fn table(&self) -> (Vec<f64>, Vec<usize>) {
+        let nodes: Vec<Vec<f64>> = (0..self.n_dims()).map(|k| self.nodes(k)).collect();
+        let rows: Vec<Vec<f64>> = self
+            .items
+            .par_iter()
+            .zip(&self.dim)
+            .map(|(it, &k)| {
+                it.log_probabilities(&nodes[k])
+                    .into_iter()
+                    .map(f64::exp)
+                    .collect()
+            })
+            .collect();
+        let mut offsets = Vec::with_capacity(rows.len() + 1);
+        let mut at = 0;
+        for r in &rows {
+            offsets.push(at);
+            at += r.len();
+        }
+        offsets.push(at);
+        (rows.concat(), offsets)
+    }
+
+    fn n_parameters(&self) -> usize {
+        let items: usize = self
+            .items
+            .iter()
+            .filter(|i| !i.fixed)
+            .map(ItemState::n_free)
+            .sum();
+        items + if self.tied { 1 } else { self.n_dims() }
+    }
+}
+
+impl EmPoint for HigherOrder {
+    fn flatten(&self) -> Vec<f64> {
+        let mut v: Vec<f64> = self
+            .items
+            .iter()
+            .filter(|i| !i.fixed)
+            .flat_map(ItemState::free)
+            .collect();
+        if self.tied {
+            v.push(self.loadings[0]);
+        } else {
+            v.extend(&self.loadings);
+        }
+        v
+    }
+    fn unflatten(&mut self, v: &[f64]) {
+        let mut at = 0;
+        for it in self.items.iter_mut().filter(|i| !i.fixed) {
+            let n = it.n_free();
+            it.set_free(&v[at..at + n]);
+            at += n;
+        }
+        if self.tied {
+            let l = v[at];
+            self.loadings.iter_mut().for_each(|x| *x = l);
+        } else {
+            self.loadings.copy_from_slice(&v[at..]);
+        }
+    }
+    fn admissible(&self) -> bool {
+        self.items.iter().all(ItemState::admissible)
+            && self
+                .loadings
+                .iter()
+                .all(|l| l.is_finite() && l.abs() <= MAX_LOADING)
+            && (!self.tied || self.loadings[0] >= 0.0)
+    }
+}
+
+/// Sums of one E-step.
+struct Expected {
+    /// Expected counts r_jc(node), per item at its table offset.
+    r: Vec<f64>,
+    /// R_k(node): posterior mass of each dimension's nodes, D × G·S.
+    mass: Vec<f64>,
+    loglik: f64,
+}
+
+impl Expected {
+    fn add(&mut self, other: &Expected) {
+        self.r.iter_mut().zip(&other.r).for_each(|(a, b)| *a += b);
+        self.mass.iter_mut().zip(&other.mass).for_each(|(a, b)| *a += b);
+        self.loglik += other.loglik;
+    }
+}
+
+/// Fixed blocks of persons (never the thread count): each block's sums are added in block order.
+fn blocks(n: usize) -> Vec<(usize, usize)> {
+    let b = n.div_ceil(4096).clamp(1, 32);
+    (0..b).map(|i| (i * n / b, (i + 1) * n / b)).collect()
+}
+
+/// The E-step: expected counts, node masses and the marginal log-likelihood at `m`.
+fn e_step(data: &CalibData, m: &HigherOrder, table: &[f64], offsets: &[usize]) -> Expected {
+    let (d, gs, ng, ns) = (m.n_dims(), m.n_nodes(), m.g.len(), m.s.len());
+    let block_sums: Vec<Expected> = blocks(data.n_persons())
+        .into_par_iter()
+        .map(|(lo, hi)| {
+            let mut acc = Expected {
+                r: vec![0.0; table.len()],
+                mass: vec![0.0; d * gs],
+                loglik: 0.0,
+            };
+            // Per person: the answers, the likelihood of each dimension at its nodes (scaled), its
+            // integral over s (I_k(g_i)), and the general factor's log posterior.
+            let mut answers: Vec<(usize, usize)> = Vec::new();
+            let mut like = vec![1.0; d * gs];
+            let mut scale = vec![0.0; d];
+            let mut touched = vec![false; d];
+            let mut integral = vec![1.0; d * ng];
+            let mut log_post_g = vec![0.0; ng];
+            for p in lo..hi {
+                answers.clear();
+                data.for_each_answer(p, |j, c| answers.push((j, c)));
+                touched.iter_mut().for_each(|t| *t = false);
+                for &(j, c) in &answers {
+                    let k = m.dim[j];
+                    let l = &mut like[k * gs..(k + 1) * gs];
+                    if !touched[k] {
+                        touched[k] = true;
+                        l.iter_mut().for_each(|x| *x = 1.0);
+                    }
+                    let row = &table[offsets[j] + c * gs..offsets[j] + (c + 1) * gs];
+                    l.iter_mut().zip(row).for_each(|(x, p)| *x *= p);
+                }
+                for k in (0..d).filter(|&k| touched[k]) {
+                    let l = &mut like[k * gs..(k + 1) * gs];
+                    let max = l.iter().copied().fold(0.0, f64::max);
+                    if max < 1e-250 {
+                        // Long answer strings on one dimension: redo this dimension in logs.
+                        l.iter_mut().for_each(|x| *x = 0.0);
+                        for &(j, c) in answers.iter().filter(|(j, _)| m.dim[*j] == k) {
+                            let row = &table[offsets[j] + c * gs..offsets[j] + (c + 1) * gs];
+                            l.iter_mut().zip(row).for_each(|(x, p)| *x += p.max(1e-300).ln());
+                        }
+                        let lmax = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                        l.iter_mut().for_each(|x| *x = (*x - lmax).exp());
+                        scale[k] = lmax;
+                    } else {
+                        l.iter_mut().for_each(|x| *x /= max);
+                        scale[k] = max.ln();
+                    }
+                    for i in 0..ng {
+                        integral[k * ng + i] = l[i * ns..(i + 1) * ns]
+                            .iter()
+                            .zip(&m.s_weights)
+                            .map(|(x, w)| x * w)
+                            .sum();
+                    }
+                }
+                for (i, lp) in log_post_g.iter_mut().enumerate() {
+                    *lp = m.g_weights[i].ln()
+                        + (0..d)
+                            .filter(|&k| touched[k])
+                            .map(|k| integral[k * ng + i].ln())
+                            .sum::<f64>();
+                }
+                let max = log_post_g.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let total: f64 = log_post_g.iter().map(|x| (x - max).exp()).sum();
+                let norm = max + total.ln();
+                acc.loglik += norm + (0..d).filter(|&k| touched[k]).map(|k| scale[k]).sum::<f64>();
+                // post_g[i], then each dimension's posterior over (i, m):
+                // post_g[i] / I_k(g_i) · w_m L_k(i, m) where answered, post_g[i] · w_m otherwise.
+                log_post_g.iter_mut().for_each(|x| *x = (*x - norm).exp());
+                for k in 0..d {
+                    let mass = &mut acc.mass[k * gs..(k + 1) * gs];
+                    if touched[k] {
+                        let l = &mut like[k * gs..(k + 1) * gs];
+                        for i in 0..ng {
+                            let ik = integral[k * ng + i];
+                            let f = if ik > 0.0 { log_post_g[i] / ik } else { 0.0 };
+                            for (x, w) in l[i * ns..(i + 1) * ns].iter_mut().zip(&m.s_weights) {
+                                *x *= f * w;
+                            }
+                        }
+                        mass.iter_mut().zip(l.iter()).for_each(|(a, b)| *a += b);
+                    } else {
+                        for i in 0..ng {
+                            for (a, w) in mass[i * ns..(i + 1) * ns].iter_mut().zip(&m.s_weights) {
+                                *a += log_post_g[i] * w;
+                            }
+                        }
+                    }
+                }
+                for &(j, c) in &answers {
+                    let k = m.dim[j];
+                    let post = &like[k * gs..(k + 1) * gs];
+                    let r = &mut acc.r[offsets[j] + c * gs..offsets[j] + (c + 1) * gs];
+                    r.iter_mut().zip(post).for_each(|(a, b)| *a += b);
+                }
+            }
+            acc
+        })
+        .collect();
+    let mut out = Expected {
+        r: vec![0.0; table.len()],
+        mass: vec![0.0; d * gs],
+        loglik: 0.0,
+    };
+    for b in &block_sums {
+        out.add(b);
+    }
+    out
+}
+
+/// The structural M-step, by parameter expansion (PX-EM, Liu, Rubin & Wu 1998): in the expanded
+/// model θ_k = β_k g + e_k with var g = v_g and var e_k = σ_k² free, the complete-data maximum is the
+/// regression of θ_k on g over the posterior mass of the nodes: v_g = Σ R g² / n, β_k = Σ R g θ / Σ R g²,
+/// σ_k² = Σ R θ² / n − β_k² v_g. Reduced to unit variances, λ_k = β_k √v_g / √v_k with
+/// v_k = β_k² v_g + σ_k², and every slope on dimension k is multiplied by √v_k (a θ = a √v_k θ/√v_k).
+/// The expansion moves the scale and the loadings together, where plain EM creeps (the general factor
+/// is weakly determined by a person's answers). Returns each dimension's (λ_k, √v_k).
+fn structural_step(m: &HigherOrder, ex: &Expected) -> Vec<(f64, f64)> {
+    let gs = m.n_nodes();
+    let ns = m.s.len();
+    let mut out: Vec<(f64, f64)> = (0..m.n_dims())
+        .map(|k| {
+            let nodes = m.nodes(k);
+            let (mut n, mut sgg, mut sgt, mut stt) = (0.0, 0.0, 0.0, 0.0);
+            for (idx, (&r, &t)) in ex.mass[k * gs..(k + 1) * gs].iter().zip(&nodes).enumerate() {
+                let g = m.g[idx / ns];
+                n += r;
+                sgg += r * g * g;
+                sgt += r * g * t;
+                stt += r * t * t;
+            }
+            let vg = sgg / n;
+            let beta = sgt / sgg;
+            let resid = (stt / n - beta * beta * vg).max(1e-6);
+            let vk = beta * beta * vg + resid;
+            let lambda = (beta * vg.sqrt() / vk.sqrt()).clamp(-MAX_LOADING, MAX_LOADING);
+            (lambda, vk.sqrt())
+        })
+        .collect();
+    if m.tied {
+        // Two dimensions: r = λ_1 λ_2 of the expanded fit, one loading √r for both.
+        let l = (out[0].0 * out[1].0).max(0.0).sqrt().min(MAX_LOADING);
+        out.iter_mut().for_each(|x| x.0 = l);
+    }
+    out
+}
+
+/// One EM cycle: the next point and the log-likelihood at `m`.
+fn em_step(data: &CalibData, m: &HigherOrder) -> (HigherOrder, f64) {
+    let (table, offsets) = m.table();
+    let ex = e_step(data, m, &table, &offsets);
+    let gs = m.n_nodes();
+    let nodes: Vec<Vec<f64>> = (0..m.n_dims()).map(|k| m.nodes(k)).collect();
+    let mut next = m.clone();
+    next.items = m
+        .items
+        .par_iter()
+        .enumerate()
+        .map(|(j, st)| {
+            if st.fixed {
+                return st.clone();
+            }
+            let r = &ex.r[offsets[j]..offsets[j + 1]];
+            debug_assert_eq!(r.len(), st.categories() * gs);
+            m_step_item(st, r, &nodes[m.dim[j]], &m.priors)
+        })
+        .collect();
+    let structural = structural_step(m, &ex);
+    for (st, &k) in next.items.iter_mut().zip(&m.dim) {
+        if !st.fixed {
+            st.a *= structural[k].1;
+        }
+    }
+    for (l, s) in next.loadings.iter_mut().zip(&structural) {
+        *l = s.0;
+    }
+    (next, ex.loglik)
+}
+
+/// Gauss–Hermite nodes and weights for a standard normal (∫ f(x) φ(x) dx ≈ Σ w_i f(x_i)).
+fn normal_nodes(n: usize) -> (Vec<f64>, Vec<f64>) {
+    let (x, w) = gauss_hermite(n);
+    let sqrt_pi = std::f64::consts::PI.sqrt();
+    (
+        x.iter().map(|x| x * std::f64::consts::SQRT_2).collect(),
+        w.iter().map(|w| w / sqrt_pi).collect(),
+    )
+}
+
+/// Calibrate a between-item multidimensional model: `dimensions` maps every item of the data to its
+/// dimension (items of the map absent from the data are ignored). Dimensions are ordered by first
+/// appearance in the data; at least two are needed (one dimension is [`crate::calibrate`]).
+pub fn calibrate_multidimensional(
+    responses: &Responses,
+    spec: &CalibrationSpec,
+    dimensions: &BTreeMap<String, String>,
+    quadrature: MultiQuadrature,
+    mut observer: impl Observer,
+) -> Result<MultiCalibration, CalibrationError> {
+    if !(2..=201).contains(&quadrature.general) || !(2..=201).contains(&quadrature.specific) {
+        return Err(CalibrationError::Dimensions(format!(
+            "quadrature points per axis must be in 2..=201 (got {} and {})",
+            quadrature.general, quadrature.specific
+        )));
+    }
+    let Start {
+        data,
+        items,
+        mut warnings,
+    } = start(responses, spec, None)?;
+    if let Some(j) = items.iter().position(|i| {
+        matches!(
+            i.kind,
+            etalon_items::ModelKind::Rasch | etalon_items::ModelKind::OnePl
+        )
+    }) {
+        return Err(CalibrationError::Dimensions(format!(
+            "item `{}`: a multidimensional calibration estimates each item's slope on its dimension \
+             (2pl, 3pl, 4pl, graded, gpcm), not {}",
+            data.item_ids()[j],
+            items[j].kind
+        )));
+    }
+    let mut names: Vec<String> = Vec::new();
+    let mut dim = Vec::with_capacity(data.n_items());
+    let mut missing = Vec::new();
+    for id in data.item_ids() {
+        match dimensions.get(id) {
+            Some(d) if !d.trim().is_empty() => {
+                let k = names.iter().position(|n| n == d).unwrap_or_else(|| {
+                    names.push(d.clone());
+                    names.len() - 1
+                });
+                dim.push(k);
+            }
+            _ => missing.push(id.clone()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(CalibrationError::Dimensions(format!(
+            "items without a dimension: {}",
+            missing.join(", ")
+        )));
+    }
+    if names.len() < 2 {
+        return Err(CalibrationError::Dimensions(format!(
+            "a multidimensional calibration needs at least two dimensions (the data's items measure {})",
+            names.len()
+        )));
+    }
+    let (g, g_weights) = normal_nodes(quadrature.general);
+    let (s, s_weights) = normal_nodes(quadrature.specific);
+    let model = HigherOrder {
+        items,
+        dim,
+        loadings: vec![0.7; names.len()],
+        tied: names.len() == 2,
+        priors: spec.em.priors,
+        g,
+        g_weights,
+        s,
+        s_weights,
+    };
+    // The loadings creep: they change by less than mirt's TOL per cycle long before they reach the
+    // maximum (on mirt's 3-dimension reference, TOL 1e-4 stops 0.35 log-likelihood points short), so
+    // convergence here asks a 100 times smaller change.
+    let em_config = em::EmConfig {
+        tol: spec.em.tol / 100.0,
+        ..spec.em.clone()
+    };
+    let run = em::squarem(model, &em_config, &mut observer, |m| em_step(&data, m));
+    if run.stopped {
+        warnings.push(Warning::Stopped { cycles: run.cycles });
+    } else if !run.converged {
+        warnings.push(Warning::NotConverged {
+            cycles: run.cycles,
+            last_change: run.last_change,
+            tolerance: em_config.tol,
+        });
+    }
+    let model = run.model;
+    let (table, offsets) = model.table();
+    let loglik = e_step(&data, &model, &table, &offsets).loglik;
+    let correlations: Vec<Vec<f64>> = (0..names.len())
+        .map(|k| {
+            (0..names.len())
+                .map(|l| {
+                    if k == l {
+                        1.0
+                    } else {
+                        model.loadings[k] * model.loadings[l]
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let mut bank_items = Vec::with_capacity(data.n_items());
+    for (j, st) in model.items.iter().enumerate() {
+        let mut item = calibrated_item(&data, j, st, &mut warnings)?;
+        item.competence = Some(names[model.dim[j]].clone());
+        bank_items.push(item);
+    }
+    let n_parameters = model.n_parameters();
+    let provenance = Provenance {
+        method: "calibrated".into(),
+        description: Some(format!(
+            "multidimensional (between-item, {} correlated dimensions through a general factor) marginal \
+             maximum likelihood by EM, {}×{} Gauss–Hermite nodes per dimension",
+            names.len(),
+            quadrature.general,
+            quadrature.specific
+        )),
+        software: Some(format!("etalon-calibration {}", env!("CARGO_PKG_VERSION"))),
+        calibration: Some(serde_json::json!({
+            "model": spec.model, "log_likelihood": loglik, "cycles": run.cycles,
+            "converged": run.converged, "persons": data.n_persons(),
+            "general_loadings": model.loadings,
+        })),
+        ..Provenance::default()
+    };
+    let structure = Structure::new(names.clone(), correlations.clone()).map_err(|p| {
+        CalibrationError::Dimensions(format!(
+            "the estimated correlations do not form a valid structure: {}",
+            etalon_items::Problems(p)
+        ))
+    })?;
+    let bank = Bank::new("calibrated", Framework::default(), bank_items, provenance)
+        .and_then(|b| b.with_structure(Some(structure)))
+        .map_err(|p| CalibrationError::Bank(etalon_items::Problems(p)))?;
+    let n = data.n_persons() as f64;
+    let calibration = Calibration {
+        bank,
+        loglik,
+        aic: -2.0 * loglik + 2.0 * n_parameters as f64,
+        bic: -2.0 * loglik + n_parameters as f64 * n.ln(),
+        n_parameters,
+        persons: data.n_persons(),
+        items: model.items.iter().filter(|i| !i.fixed).count(),
+        cycles: run.cycles,
+        converged: run.converged,
+        last_change: run.last_change,
+        latent: em::Latent {
+            mean: 0.0,
+            variance: 1.0,
+        },
+        item_fit: Vec::new(),
+        warnings,
+    };
+    Ok(MultiCalibration {
+        calibration,
+        dimensions: names,
+        correlations,
+        loadings: model.loadings,
+    })
+}
