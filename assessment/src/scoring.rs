@@ -1,10 +1,13 @@
 //! Scoring of response files: every person's θ̂ and SE (EAP, MAP, ML or WLE) from a response matrix or
 //! an adaptive-test log, with levels when a level map is given, written as CSV to any writer.
 
-use etalon_engine::estimate::{Answer, Estimate, EstimateKind, EstimationError, Estimator, EstimatorConfig};
+use etalon_engine::estimate::{
+    Answer, Estimate, EstimateKind, EstimationError, Estimator, EstimatorConfig, check_answers,
+};
 use etalon_items::levels::LevelMap;
 use etalon_items::quadrature::Prior;
 use etalon_items::{Bank, DataError, Responses};
+use rayon::prelude::*;
 use serde::Serialize;
 use std::io::Write;
 
@@ -84,20 +87,33 @@ pub struct Scores {
 
 /// Score every person of `responses` against `bank` with `config` (in parallel; the order and the
 /// numbers do not depend on the thread count).
+///
+/// Every answer a person can give is one of the (data item, data category) pairs of the alignment:
+/// they are turned into bank answers and checked once, per data item, so that each person's answers are
+/// copied from that table without a check each ([`Estimator::estimate_many_checked`]). The persons'
+/// labels (a string each) are made in parallel too.
 pub fn score(bank: &Bank, responses: &Responses, config: EstimatorConfig) -> Result<Scores, ScoringError> {
     let alignment = responses.align(bank)?;
-    let models = bank.items().iter().map(|i| i.parameters.clone()).collect();
+    let models: Vec<_> = bank.items().iter().map(|i| i.parameters.clone()).collect();
+    // The bank answer of data item j's category c: `answers_of[j][c]`.
+    let answers_of: Vec<Vec<Answer>> = alignment
+        .columns
+        .iter()
+        .zip(&alignment.categories)
+        .map(|(&column, categories)| {
+            let answers: Vec<Answer> = categories
+                .iter()
+                .map(|&k| Answer::new(column, k as usize))
+                .collect();
+            check_answers(&models, &answers).map(|()| answers)
+        })
+        .collect::<Result<_, _>>()?;
     let estimator = Estimator::new(models, config)?;
-    let results = estimator.estimate_many(responses.n_persons(), |p, answers| {
-        responses.for_each_answer(p, |j, c| {
-            answers.push(Answer::new(
-                alignment.columns[j],
-                alignment.categories[j][c as usize] as usize,
-            ));
-        });
+    let results = estimator.estimate_many_checked(responses.n_persons(), |p, answers| {
+        responses.for_each_answer(p, |j, c| answers.push(answers_of[j][c as usize]));
     });
     let persons: Vec<PersonScore> = results
-        .into_iter()
+        .into_par_iter()
         .enumerate()
         .map(|(p, estimate)| PersonScore {
             person: responses.person_label(p),

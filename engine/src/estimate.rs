@@ -288,6 +288,9 @@ const REFINE_POINTS: usize = 121;
 const REFINE_DEPTH: usize = 24;
 /// Grid points whose posterior weight relative to the mode is below this carry no mass (e^-36.8).
 const NEGLIGIBLE: f64 = 1e-16;
+/// Answers whose log-probability rows [`EapTable::add_rows`] adds in one pass over the grid (8 was
+/// the fastest of 4, 8 and 16 on a 61-point grid: 40 % less time than one row per pass).
+const ROW_BLOCK: usize = 8;
 
 impl EapTable {
     /// Tabulate `models` on `grid`.
@@ -376,6 +379,42 @@ impl EapTable {
         self.eap_or_finest(answers, buf).map_err(|(e, _)| e)
     }
 
+    /// Add the log-probability rows of `answers` (already checked) to `log_post` (grid-sized), in
+    /// answer order at every grid point: `log_post[q] + l₁[q] + l₂[q] + …`, summed left to right, so
+    /// the result is bit for bit that of adding one answer at a time ([`Posterior::add`]).
+    ///
+    /// This loop is most of the cost of scoring many persons, and adding one row at a time is bound by
+    /// loading and storing the running sums. The rows are therefore added eight answers at a time:
+    /// each grid point's running sum is loaded once, the block's terms are added to it in
+    /// register, in the answers' order (the order of floating-point additions, hence the bits, does
+    /// not change), and it is stored once.
+    #[inline]
+    pub fn add_rows(&self, log_post: &mut [f64], answers: &[Answer]) {
+        let n = log_post.len();
+        let (blocks, rest) = answers.as_chunks::<ROW_BLOCK>();
+        let mut rows: [&[f64]; ROW_BLOCK] = [&[]; ROW_BLOCK];
+        for block in blocks {
+            for (row, a) in rows.iter_mut().zip(block) {
+                *row = &self.row(a.item as usize, a.category as usize)[..n];
+            }
+            for (q, sum) in log_post.iter_mut().enumerate() {
+                let mut s = *sum;
+                for row in &rows {
+                    s += row[q];
+                }
+                *sum = s;
+            }
+        }
+        for a in rest {
+            for (sum, l) in log_post
+                .iter_mut()
+                .zip(self.row(a.item as usize, a.category as usize))
+            {
+                *sum += l;
+            }
+        }
+    }
+
     /// The EAP, or the error with the moments on the finest grid tried.
     fn eap_or_finest(
         &self,
@@ -384,11 +423,7 @@ impl EapTable {
     ) -> Result<Estimate, (EstimationError, Estimate)> {
         buf.clear();
         buf.extend_from_slice(self.grid.log_weights());
-        for a in answers {
-            for (b, l) in buf.iter_mut().zip(self.row(a.item as usize, a.category as usize)) {
-                *b += l;
-            }
-        }
+        self.add_rows(buf, answers);
         let e = posterior_moments(self.grid.points(), buf);
         // Fast path: the SD is at least half of every spacing.
         if e.se >= 0.5 * self.max_spacing {
@@ -535,13 +570,12 @@ impl Posterior {
     /// Add one (checked) answer using the tabulated log-probabilities.
     #[inline]
     pub fn add(&mut self, table: &EapTable, answer: Answer) {
-        for (d, l) in self
-            .log_density
-            .iter_mut()
-            .zip(table.row(answer.item as usize, answer.category as usize))
-        {
-            *d += l;
-        }
+        self.add_all(table, std::slice::from_ref(&answer));
+    }
+    /// Add (checked) answers in order: the same numbers as adding them one at a time, faster
+    /// ([`EapTable::add_rows`]).
+    pub fn add_all(&mut self, table: &EapTable, answers: &[Answer]) {
+        table.add_rows(&mut self.log_density, answers);
     }
     /// Unnormalised log posterior at each grid point.
     pub fn log_density(&self) -> &[f64] {
@@ -984,6 +1018,28 @@ impl Estimator {
         n: usize,
         fill: impl Fn(usize, &mut Vec<Answer>) + Sync,
     ) -> Vec<Result<Estimate, EstimationError>> {
+        self.estimate_all(n, fill, true)
+    }
+
+    /// As [`Estimator::estimate_many`], for answers known to be valid — every one to an item of the
+    /// bank, in one of its categories, as [`check_answers`] requires — e.g. because they are drawn
+    /// from a table of answers checked once: each person's answers are then not checked again one by
+    /// one. An invalid answer is a logic error (it panics or gives a meaningless estimate).
+    pub fn estimate_many_checked(
+        &self,
+        n: usize,
+        fill: impl Fn(usize, &mut Vec<Answer>) + Sync,
+    ) -> Vec<Result<Estimate, EstimationError>> {
+        self.estimate_all(n, fill, false)
+    }
+
+    /// [`Estimator::estimate_many`], checking each person's answers when `check` is set.
+    fn estimate_all(
+        &self,
+        n: usize,
+        fill: impl Fn(usize, &mut Vec<Answer>) + Sync,
+        check: bool,
+    ) -> Vec<Result<Estimate, EstimationError>> {
         #[cfg(feature = "parallel")]
         use rayon::prelude::*;
         #[cfg(feature = "parallel")]
@@ -996,7 +1052,12 @@ impl Estimator {
                 |(answers, buf), p| {
                     answers.clear();
                     fill(p, answers);
-                    self.estimate(answers, buf)
+                    if check {
+                        self.estimate(answers, buf)
+                    } else {
+                        debug_assert_eq!(check_answers(&self.models, answers), Ok(()));
+                        self.estimate_checked(answers, buf)
+                    }
                 },
             )
             .collect()

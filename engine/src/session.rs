@@ -36,6 +36,7 @@ use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Why a test ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -115,8 +116,9 @@ pub struct Record {
     pub se: f64,
 }
 
-/// Set once a session has been verified against its engine (not serialised: a session read from JSON
-/// is verified again; equal whatever its value, so it never makes two sessions differ).
+/// Set once a competence assessment ([`crate::profile::ProfileSession`]) has been verified against its
+/// engine (not serialised: a session read from JSON is verified again; equal whatever its value, so it
+/// never makes two sessions differ).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Checked(pub(crate) bool);
 
@@ -125,6 +127,28 @@ impl PartialEq for Checked {
         true
     }
 }
+
+/// What the engine that built or verified a session knows of it, so that the calls of a running test
+/// need not establish it again (not serialised: a session read from JSON has none of it and is
+/// verified again; equal whatever its value, so it never makes two sessions differ).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Verified {
+    /// The engine ([`CatEngine`]'s `id`) that built or verified the session: its bank and
+    /// configuration are the session's. `None`: read from outside and not yet verified.
+    engine: Option<u64>,
+    /// Bank position of each history item, in that engine's bank (looked up once, when the answer is
+    /// recorded, rather than by id at every step).
+    positions: Vec<u32>,
+}
+
+impl PartialEq for Verified {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// Ids of engines ([`CatEngine`]'s `id`): every engine built gets a new one.
+static NEXT_ENGINE: AtomicU64 = AtomicU64::new(0);
 
 /// Where a saved session departs from its replay: the field, as a JSON path (`history[3].theta`),
 /// and how.
@@ -234,7 +258,7 @@ pub struct Session {
     set_aside: Vec<String>,
     finished: Option<StopReason>,
     #[serde(skip)]
-    checked: Checked,
+    verified: Verified,
 }
 
 impl Session {
@@ -372,6 +396,9 @@ pub struct SessionResult {
 /// A bank and a configuration, with everything precomputed for fast selection.
 #[derive(Debug, Clone)]
 pub struct CatEngine {
+    /// This engine's id, unique in the process (a clone keeps it: it has the same bank and
+    /// configuration), recorded in the sessions it builds or verifies.
+    id: u64,
     bank: Bank,
     fingerprint: String,
     config: SessionConfig,
@@ -478,6 +505,7 @@ impl CatEngine {
             }
         }
         Ok(CatEngine {
+            id: NEXT_ENGINE.fetch_add(1, Ordering::Relaxed),
             // Items that discriminate negatively are never selected unless the configuration allows it.
             status: bank
                 .items()
@@ -545,7 +573,10 @@ impl CatEngine {
             history: Vec::new(),
             set_aside: Vec::new(),
             finished: None,
-            checked: Checked(true),
+            verified: Verified {
+                engine: Some(self.id),
+                positions: Vec::new(),
+            },
         }
     }
 
@@ -570,17 +601,40 @@ impl CatEngine {
         self.check(s)
     }
 
+    /// Verify the session unless this engine built or verified it: a session's bank, configuration
+    /// and history change only through its engine's calls, so such a session needs no check at every
+    /// call of a running test. A session verified by another engine (on the same bank and
+    /// configuration, as [`Self::check_identity`] requires) is not replayed again; its bank positions
+    /// are looked up again on this engine's bank.
     fn check(&self, s: &mut Session) -> Result<(), SessionError> {
-        self.check_identity(s)?;
-        if s.checked.0 {
+        if s.verified.engine == Some(self.id) {
             return Ok(());
         }
-        let replayed = self.replay(s).map_err(|m| SessionError::Corrupt(m.to_string()))?;
-        *s = replayed;
+        self.check_identity(s)?;
+        if s.verified.engine.is_none() {
+            *s = self.replay(s).map_err(|m| SessionError::Corrupt(m.to_string()))?;
+            return Ok(());
+        }
+        let positions = s
+            .history
+            .iter()
+            .enumerate()
+            .map(|(i, r)| match self.bank.position(&r.item) {
+                Some(j) => Ok(j as u32),
+                None => Err(SessionError::Corrupt(format!(
+                    "history[{i}].item: `{}` is not in the bank",
+                    r.item
+                ))),
+            })
+            .collect::<Result<_, _>>()?;
+        s.verified = Verified {
+            engine: Some(self.id),
+            positions,
+        };
         Ok(())
     }
 
-    /// Format version, bank and configuration.
+    /// Format version, bank and configuration (compared in full: for sessions from outside).
     pub(crate) fn check_identity(&self, s: &Session) -> Result<(), SessionError> {
         check_schema(s.schema)?;
         if s.bank_fingerprint != self.fingerprint || s.bank_id != self.bank.id() {
@@ -863,17 +917,21 @@ impl CatEngine {
         Ok(())
     }
 
-    /// The scored answers of a session, as bank positions and categories.
-    fn answers(&self, s: &Session) -> Vec<Answer> {
+    /// Each history record of a (checked) session with its item's bank position.
+    fn positioned<'s>(&self, s: &'s Session) -> impl Iterator<Item = (&'s Record, usize)> {
+        debug_assert_eq!(s.verified.engine, Some(self.id), "a checked session");
+        debug_assert_eq!(s.verified.positions.len(), s.history.len());
         s.history
             .iter()
-            .filter(|r| r.scored)
-            .filter_map(|r| {
-                self.bank
-                    .position(&r.item)
-                    .map(|j| Answer::new(j, r.category as usize))
-            })
-            .collect()
+            .zip(&s.verified.positions)
+            .map(|(r, &j)| (r, j as usize))
+    }
+
+    /// The scored answers of a (checked) session, as bank positions and categories.
+    fn answers(&self, s: &Session) -> impl Iterator<Item = Answer> {
+        self.positioned(s)
+            .filter(|(r, _)| r.scored)
+            .map(|(r, j)| Answer::new(j, r.category as usize))
     }
 
     /// θ̂ and SE from scored answers, with ML/WLE kept inside the bounds (an infinite ML estimate
@@ -943,38 +1001,30 @@ impl CatEngine {
             s.finished = Some(r);
             return Ok(Next::Finished(r));
         }
-        // Administered and set-aside items, skills used: small sorted lists, so that eligibility is
-        // checked only for the items the (pruned) selection scan reaches, never for the whole bank.
-        let mut taken: Vec<u32> = Vec::with_capacity(s.history.len() + s.set_aside.len());
+        // Administered and set-aside items (a bit per bank item), skills used (a small list): eligibility
+        // is checked only for the items the (pruned) selection scan reaches, never for the whole bank.
+        let mut taken = vec![0u64; self.models.len().div_ceil(64)];
+        let mut take = |j: usize| taken[j / 64] |= 1 << (j % 64);
         let mut used_skill: Vec<u32> = Vec::new();
         let mut counts = vec![0usize; self.competences.len()];
         let mut last_competence = u16::MAX;
-        let mut answers: Vec<Answer> = Vec::with_capacity(s.history.len());
-        for r in &s.history {
-            if let Some(j) = self.bank.position(&r.item) {
-                taken.push(j as u32);
-                if r.scored {
-                    answers.push(Answer::new(j, r.category as usize));
-                }
-                if self.skill[j] != u32::MAX {
-                    used_skill.push(self.skill[j]);
-                }
-                if r.scored && self.competence[j] != u16::MAX {
-                    counts[self.competence[j] as usize] += 1;
-                    last_competence = self.competence[j];
-                }
+        for (r, j) in self.positioned(s) {
+            take(j);
+            if self.skill[j] != u32::MAX {
+                used_skill.push(self.skill[j]);
+            }
+            if r.scored && self.competence[j] != u16::MAX {
+                counts[self.competence[j] as usize] += 1;
+                last_competence = self.competence[j];
             }
         }
-        taken.extend(
-            s.set_aside
-                .iter()
-                .filter_map(|id| self.bank.position(id))
-                .map(|j| j as u32),
-        );
-        taken.sort_unstable();
+        s.set_aside
+            .iter()
+            .filter_map(|id| self.bank.position(id))
+            .for_each(take);
         let eligible = |j: usize, status: Status| {
             self.status[j] == status
-                && taken.binary_search(&(j as u32)).is_err()
+                && taken[j / 64] & (1 << (j % 64)) == 0
                 && (self.skill[j] == u32::MAX || !used_skill.contains(&self.skill[j]))
         };
         // Pretest seeding at the configured positions.
@@ -1012,7 +1062,7 @@ impl CatEngine {
                     Some(a) => self.competence[j] != u16::MAX && a[self.competence[j] as usize],
                 }
         };
-        let Some(chosen) = self.choose(s, &answers, &candidate) else {
+        let Some(chosen) = self.choose(s, &candidate) else {
             s.finished = Some(StopReason::BankExhausted);
             return Ok(Next::Finished(StopReason::BankExhausted));
         };
@@ -1115,12 +1165,7 @@ impl CatEngine {
 
     /// Rank the candidates by the selection rule and apply exposure control; `None` when no item is
     /// eligible.
-    fn choose(
-        &self,
-        s: &mut Session,
-        answers: &[Answer],
-        candidate: &impl Fn(usize) -> bool,
-    ) -> Option<usize> {
+    fn choose(&self, s: &mut Session, candidate: &impl Fn(usize) -> bool) -> Option<usize> {
         let rule = self.config.selection.rule;
         if rule == SelectionRule::Random {
             let pool: Vec<usize> = (0..self.models.len()).filter(|&j| candidate(j)).collect();
@@ -1135,9 +1180,7 @@ impl CatEngine {
         let (theta, _) = s.estimate();
         let weights = if matches!(rule, SelectionRule::Mpwi | SelectionRule::Kl) {
             let mut post = estimate::Posterior::new(self.table.grid());
-            for a in answers {
-                post.add(&self.table, *a);
-            }
+            post.add_all(&self.table, &self.answers(s).collect::<Vec<_>>());
             let mut w = Vec::with_capacity(self.table.grid().len());
             post.weights_into(&mut w);
             w
@@ -1299,7 +1342,8 @@ impl CatEngine {
         };
         let scored = it.status == Status::Active;
         let estimate = if scored {
-            let mut answers = self.answers(s);
+            let mut answers = Vec::with_capacity(s.history.len() + 1);
+            answers.extend(self.answers(s));
             answers.push(Answer::new(j, category));
             self.estimate_answers(&answers)?
         } else {
@@ -1318,6 +1362,7 @@ impl CatEngine {
             theta: estimate.theta,
             se: estimate.se,
         });
+        s.verified.positions.push(j as u32);
         s.pending = None;
         Ok(estimate)
     }

@@ -219,6 +219,43 @@ fn a_session_refuses_another_bank_or_config() {
 }
 
 #[test]
+fn a_session_continues_identically_on_another_engine_of_the_same_bank_and_config() {
+    // Engines skip the identity check for the sessions they built or verified; a session handed to
+    // another engine with the same bank and configuration is checked once and carries on exactly as
+    // on its own engine.
+    let bank = example_bank();
+    let cfg = config(0, 1, 0, true, false);
+    let (a, b) = (
+        CatEngine::new(&bank, cfg.clone()).unwrap(),
+        CatEngine::new(&bank, cfg).unwrap(),
+    );
+    let answer = |engine: &CatEngine, s: &mut Session, i: usize| match engine.next(s).unwrap() {
+        Next::Item(id) => {
+            engine.record(s, &id, i64::from(i.is_multiple_of(3))).unwrap();
+            true
+        }
+        Next::Finished(_) => false,
+    };
+    let mut alone = a.start(5);
+    let mut i = 0;
+    while answer(&a, &mut alone, i) {
+        i += 1;
+    }
+    let mut moved = a.start(5);
+    for i in 0..5 {
+        assert!(answer(&a, &mut moved, i));
+    }
+    let mut i = 5;
+    while answer(&b, &mut moved, i) {
+        i += 1;
+    }
+    assert_eq!(moved, alone);
+    assert_eq!(b.result(&moved), a.result(&alone));
+    // And back again.
+    assert_eq!(a.next(&mut moved), a.next(&mut alone.clone()));
+}
+
+#[test]
 fn stopping_rules_and_pretest_seeding() {
     let mut bank = example_bank();
     bank.update_items(|items| {
