@@ -86,3 +86,295 @@ fn three_correlated_dimensions_agree_with_mirt() {
         assert_eq!(item.competence.as_ref(), by_item.get(&item.id));
     }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// The campaign study: 16 competences × 40 items, latent correlations 0.6–0.8.
+
+use etalon::engine::multidim::{MultiConfig, MultiEngine, MultiNext};
+use etalon::engine::profile::{ProfileConfig, ProfileEngine};
+use etalon::engine::session::{CatEngine, Next};
+use etalon::items::levels::{LevelMap, Levels};
+use etalon::items::{Bank, Framework, Item, ItemModel, Provenance, Structure};
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+const COMPETENCES: usize = 16;
+
+/// Loadings on the general factor: λ_k from √0.6 to √0.8, so r_kl = λ_k λ_l spans 0.6–0.8.
+fn loadings() -> Vec<f64> {
+    (0..COMPETENCES)
+        .map(|k| (0.6f64.sqrt()) + (0.8f64.sqrt() - 0.6f64.sqrt()) * k as f64 / (COMPETENCES - 1) as f64)
+        .collect()
+}
+
+/// A 640-item 2PL bank, 40 items per competence (a ~ U(0.8, 2), b ~ U(−3, 3)), each item its own skill.
+fn study_bank() -> Bank {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(1515);
+    let names: Vec<String> = (1..=COMPETENCES).map(|k| format!("C{k:02}")).collect();
+    let mut items = Vec::new();
+    for name in &names {
+        for i in 0..40 {
+            let a = 0.8 + 1.2 * rng.random::<f64>();
+            let b = -3.0 + 6.0 * rng.random::<f64>();
+            let mut item = Item::new(format!("{name}-{i:02}"), ItemModel::two_pl(a, b).unwrap());
+            item.competence = Some(name.clone());
+            items.push(item);
+        }
+    }
+    let l = loadings();
+    let r = (0..COMPETENCES)
+        .map(|k| {
+            (0..COMPETENCES)
+                .map(|m| if k == m { 1.0 } else { l[k] * l[m] })
+                .collect()
+        })
+        .collect();
+    Bank::new("study", Framework::default(), items, Provenance::default())
+        .unwrap()
+        .with_structure(Some(Structure::new(names, r).unwrap()))
+        .unwrap()
+}
+
+/// Persons θ_k = λ_k g + √(1 − λ_k²) s_k.
+fn persons(n: usize, seed: u64) -> Vec<Vec<f64>> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let l = loadings();
+    let normal = rand_distr::StandardNormal;
+    (0..n)
+        .map(|_| {
+            let g: f64 = rng.sample(normal);
+            l.iter()
+                .map(|&lk| lk * g + (1.0 - lk * lk).sqrt() * rng.sample::<f64, _>(normal))
+                .collect()
+        })
+        .collect()
+}
+
+/// A simulated answer of a person to item `id` (seeded per person and item: every design sees the
+/// same answer to the same question).
+fn answer(bank: &Bank, theta: &[f64], person: usize, id: &str) -> i64 {
+    let j = bank.position(id).unwrap();
+    let item = &bank.items()[j];
+    let k = j / 40;
+    let p = etalon::items::ResponseFunction::log_prob(&item.parameters, theta[k], 1).exp();
+    let mut rng =
+        Xoshiro256PlusPlus::seed_from_u64(etalon::engine::simulate::derive_seed(person as u64, j as u64));
+    i64::from(rng.random::<f64>() < p)
+}
+
+/// Per design and length: (exact-level agreement, distinct items used, per-competence level
+/// probability and whether the level was right).
+struct Outcome {
+    agreement: f64,
+    items_used: usize,
+    certainty: Vec<(f64, bool)>,
+}
+
+fn tally(results: Vec<(Vec<usize>, Vec<f64>, Vec<String>)>, truth: &[Vec<usize>]) -> Outcome {
+    let mut used = std::collections::HashSet::new();
+    let mut right = 0usize;
+    let mut certainty = Vec::new();
+    for ((levels, probs, items), t) in results.into_iter().zip(truth) {
+        used.extend(items);
+        for k in 0..COMPETENCES {
+            right += usize::from(levels[k] == t[k]);
+            certainty.push((probs[k], levels[k] == t[k]));
+        }
+    }
+    Outcome {
+        agreement: right as f64 / (truth.len() * COMPETENCES) as f64,
+        items_used: used.len(),
+        certainty,
+    }
+}
+
+fn run_designs(length: usize, bank: &Bank, people: &[Vec<f64>], map: &LevelMap) -> [Outcome; 3] {
+    let truth: Vec<Vec<usize>> = people
+        .iter()
+        .map(|t| t.iter().map(|&x| map.level(x)).collect())
+        .collect();
+    // (a) One adaptive test per competence, length/16 questions each, EAP with N(0, 1).
+    let per = length / COMPETENCES;
+    let profile = ProfileEngine::new(
+        bank,
+        ProfileConfig {
+            max_items_per_competence: per,
+            min_items_per_competence: per,
+            classify: false,
+            ..ProfileConfig::default()
+        },
+    )
+    .unwrap();
+    let a: Vec<_> = people
+        .iter()
+        .enumerate()
+        .map(|(p, theta)| {
+            let mut s = profile.start(p as u64);
+            let mut items = Vec::new();
+            while let Next::Item(id) = profile.next(&mut s).unwrap() {
+                profile.record(&mut s, &id, answer(bank, theta, p, &id)).unwrap();
+                items.push(id);
+            }
+            let r = profile.result(&s);
+            let comps: Vec<_> = bank
+                .structure()
+                .unwrap()
+                .dimensions
+                .iter()
+                .map(|c| &r.competences[c])
+                .collect();
+            (
+                comps.iter().map(|c| c.level).collect(),
+                comps.iter().map(|c| c.level_probability).collect(),
+                items,
+            )
+        })
+        .collect();
+    // (b) PIX: one θ over the whole bank, every competence's level read from it.
+    let mut config = etalon::engine::SessionConfig::default();
+    config.stopping.max_items = length;
+    config.stopping.min_items = length;
+    config.stopping.se_target = None;
+    let cat = CatEngine::new(bank, config).unwrap();
+    let b: Vec<_> = people
+        .iter()
+        .enumerate()
+        .map(|(p, theta)| {
+            let mut s = cat.start(p as u64);
+            while let Next::Item(id) = cat.next(&mut s).unwrap() {
+                let x = answer(bank, theta, p, &id);
+                cat.record(&mut s, &id, x).unwrap();
+            }
+            let r = cat.result(&s);
+            let level = map.level(r.theta);
+            let prob = map.probabilities(r.theta, r.se)[level];
+            (vec![level; COMPETENCES], vec![prob; COMPETENCES], r.items)
+        })
+        .collect();
+    // (c) The multidimensional test.
+    let multi = MultiEngine::new(
+        bank,
+        MultiConfig {
+            max_items: length,
+            min_items: length,
+            max_items_per_competence: length,
+            classify: false,
+            ..MultiConfig::default()
+        },
+    )
+    .unwrap();
+    let c: Vec<_> = people
+        .iter()
+        .enumerate()
+        .map(|(p, theta)| {
+            let mut s = multi.start(p as u64);
+            let mut items = Vec::new();
+            while let MultiNext::Item(id) = multi.next(&mut s).unwrap() {
+                multi.record(&mut s, &id, answer(bank, theta, p, &id)).unwrap();
+                items.push(id);
+            }
+            let r = multi.result(&s).unwrap();
+            let comps: Vec<_> = bank
+                .structure()
+                .unwrap()
+                .dimensions
+                .iter()
+                .map(|c| &r.competences[c])
+                .collect();
+            (
+                comps.iter().map(|c| c.level).collect(),
+                comps.iter().map(|c| c.level_probability).collect(),
+                items,
+            )
+        })
+        .collect();
+    [tally(a, &truth), tally(b, &truth), tally(c, &truth)]
+}
+
+/// The study of the issue: exact-level agreement at 16, 32 and 48 questions for (a) one adaptive
+/// test per competence, (b) one θ with PIX-style reading, (c) the multidimensional test; and the
+/// reliability of the level certainty the multidimensional profile reports.
+#[test]
+fn the_multidimensional_test_beats_one_test_per_competence_and_one_theta() {
+    let bank = study_bank();
+    let n = std::env::var("ETALON_STUDY_PERSONS").map_or(300, |v| v.parse().unwrap());
+    let people = persons(n, 77);
+    let map = Levels::default().for_competence("C01").clone();
+    let mut table = Vec::new();
+    let mut certainty = Vec::new();
+    for length in [16, 32, 48] {
+        let [a, b, c] = run_designs(length, &bank, &people, &map);
+        println!(
+            "| {length} | {:.3} ({} items) | {:.3} ({} items) | {:.3} ({} items) |",
+            a.agreement, a.items_used, b.agreement, b.items_used, c.agreement, c.items_used
+        );
+        table.push((length, a.agreement, b.agreement, c.agreement));
+        certainty.extend(c.certainty);
+    }
+    for &(length, a, b, c) in &table {
+        assert!(
+            c > a && c > b,
+            "{length} questions: multidimensional {c:.3} vs per competence {a:.3}, one θ {b:.3}"
+        );
+    }
+    let a48 = table[2].1;
+    let c32 = table[1].3;
+    assert!(
+        c32 >= a48,
+        "multidimensional at 32 ({c32:.3}) should reach per-competence at 48 ({a48:.3})"
+    );
+    // Reliability diagram of the reported level probability (all three lengths pooled).
+    println!("| reported | mean reported | right | n |");
+    for bin in 0..10 {
+        let (lo, hi) = (bin as f64 / 10.0, (bin + 1) as f64 / 10.0);
+        let inside: Vec<_> = certainty
+            .iter()
+            .filter(|(p, _)| *p >= lo && (*p < hi || bin == 9))
+            .collect();
+        if inside.is_empty() {
+            continue;
+        }
+        let n = inside.len() as f64;
+        let mean = inside.iter().map(|(p, _)| p).sum::<f64>() / n;
+        let right = inside.iter().filter(|(_, r)| *r).count() as f64 / n;
+        println!("| {lo:.1}–{hi:.1} | {mean:.3} | {right:.3} | {} |", inside.len());
+        if inside.len() >= 300 {
+            assert!(
+                (mean - right).abs() <= 0.05,
+                "bin {lo:.1}–{hi:.1}: reported {mean:.3}, right {right:.3}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_person_who_answers_everything_wrong_is_a_novice_everywhere() {
+    let bank = study_bank();
+    let engine = MultiEngine::new(
+        &bank,
+        MultiConfig {
+            max_items: 32,
+            min_items: 32,
+            classify: false,
+            ..MultiConfig::default()
+        },
+    )
+    .unwrap();
+    let mut s = engine.start(3);
+    while let MultiNext::Item(id) = engine.next(&mut s).unwrap() {
+        engine.record(&mut s, &id, 0).unwrap();
+    }
+    let r = engine.result(&s).unwrap();
+    assert!(r.general_theta < -2.5, "{}", r.general_theta);
+    for (c, v) in &r.competences {
+        assert_eq!(v.level, 0, "{c}: {v:?}");
+    }
+    // Resumable: the saved session replays to itself, and a tampered one is refused.
+    let json = serde_json::to_string(&s).unwrap();
+    let mut back: etalon::engine::multidim::MultiSession = serde_json::from_str(&json).unwrap();
+    engine.verify(&mut back).unwrap();
+    assert_eq!(back, s);
+    let mut tampered: etalon::engine::multidim::MultiSession =
+        serde_json::from_str(&json.replacen("\"category\":0", "\"category\":1", 1)).unwrap();
+    assert!(engine.verify(&mut tampered).is_err());
+}

@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod estimate;
+pub mod multidim;
 pub mod profile;
 #[cfg(not(feature = "parallel"))]
 mod serial;

@@ -1,0 +1,718 @@
+//! Multidimensional profiles: every competence estimated from every answer, through the latent
+//! correlations a multidimensional bank records ([`etalon_items::Structure`]).
+//!
+//! **Scoring** ([`MultiModel::map`]): the posterior of θ = (θ_1 … θ_D) given the answers, with the
+//! prior N(0, R), is maximised by Fisher scoring —
+//!
+//! ℓ(θ) = Σ_j log P_j(x_j | θ_{d(j)}) − ½ θᵀ R⁻¹ θ,  θ ← θ + (I(θ) + R⁻¹)⁻¹ ∇ℓ(θ),
+//!
+//! with I(θ) diagonal (between-item structure: item j informs only its dimension d(j)). The posterior
+//! covariance is the inverse of the observed precision at the mode, −∇²ℓ (Laplace; the expected one
+//! where a 3PL item makes the observed one indefinite). A competence without answers still moves:
+//! its θ̂_k is the regression on the answered ones, E[θ_k | θ_l] = R_kl θ_l, and its SE shrinks below 1
+//! by as much as the correlations allow.
+//!
+//! **Selection** (Segall 1996): the next item maximises the determinant of the posterior precision
+//! after it, det(Λ + I_j(θ̂_k) e_k e_kᵀ) = det Λ · (1 + I_j(θ̂_k) C_kk), C = Λ⁻¹; that is, the item's
+//! information times the posterior variance of its competence. The test goes where the profile is
+//! least certain, and an item informs its competence in proportion to what is still unknown there.
+//! Exposure (randomesque, PIX's weighted draw), one item per content tag, per-competence budgets and
+//! classification stopping (a competence is done once its interval θ̂_k ± z·SE_k lies in one level
+//! band) are those of the unidimensional tests.
+//!
+//! A [`MultiSession`] is a plain serde value, resumable after any answer; read from outside it is
+//! verified by replaying it ([`MultiEngine::verify`]). Every random draw comes from the session's
+//! seed and the answer's position: the same seed gives the same test, on any machine.
+
+use crate::config::Exposure;
+use crate::profile::CompetenceResult;
+use crate::session::{Mismatch, SessionError, StopReason};
+use crate::simulate::derive_seed;
+use etalon_items::levels::Levels;
+use etalon_items::{Bank, ItemModel, ResponseFunction, Spd, Status};
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A bank's items with their dimension, and the prior N(0, R).
+#[derive(Debug, Clone)]
+pub struct MultiModel {
+    dimensions: Vec<String>,
+    models: Vec<ItemModel>,
+    dim: Vec<usize>,
+    /// R⁻¹, row-major.
+    precision: Vec<f64>,
+    correlations: Vec<f64>,
+}
+
+/// A posterior by its mode and covariance (Laplace).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MultiEstimate {
+    /// θ̂ per dimension.
+    pub theta: Vec<f64>,
+    /// Posterior covariance, row-major D × D.
+    pub covariance: Vec<f64>,
+}
+
+impl MultiEstimate {
+    /// SE of dimension k: √C_kk.
+    pub fn se(&self, k: usize) -> f64 {
+        self.covariance[k * self.theta.len() + k].sqrt()
+    }
+}
+
+/// Why a multidimensional test cannot be built.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MultiError {
+    /// The bank records no latent structure.
+    #[error(
+        "the bank is not multidimensional: it records no latent dimensions (calibrate with --dimensions)"
+    )]
+    NotMultidimensional,
+    /// A setting out of range.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl MultiModel {
+    /// The model of a multidimensional bank.
+    pub fn new(bank: &Bank) -> Result<Self, MultiError> {
+        let s = bank.structure().ok_or(MultiError::NotMultidimensional)?;
+        let d = s.len();
+        let correlations = s.matrix();
+        let spd = Spd::new(&correlations, d).ok_or(MultiError::NotMultidimensional)?;
+        let dim = bank
+            .items()
+            .iter()
+            .map(|i| i.competence.as_deref().and_then(|c| s.dimension(c)))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(MultiError::NotMultidimensional)?;
+        Ok(MultiModel {
+            dimensions: s.dimensions.clone(),
+            models: bank.items().iter().map(|i| i.parameters.clone()).collect(),
+            dim,
+            precision: spd.inverse(),
+            correlations,
+        })
+    }
+
+    /// Dimension names.
+    pub fn dimensions(&self) -> &[String] {
+        &self.dimensions
+    }
+    /// Dimension of the item at bank position `j`.
+    pub fn dimension_of(&self, j: usize) -> usize {
+        self.dim[j]
+    }
+    /// The latent correlation matrix, row-major.
+    pub fn correlations(&self) -> &[f64] {
+        &self.correlations
+    }
+
+    /// The posterior mode and covariance given `answers` (bank position, category), from `start`
+    /// (or 0): Fisher scoring with step halving on the log posterior, to |Δθ| < 1e-8.
+    pub fn map(&self, answers: &[(usize, usize)], start: Option<&[f64]>) -> MultiEstimate {
+        let d = self.dimensions.len();
+        let mut theta = start.map_or_else(|| vec![0.0; d], <[f64]>::to_vec);
+        let mut grad = vec![0.0; d];
+        let mut info = vec![0.0; d];
+        let mut curv = vec![0.0; d];
+        let mut value = self.log_posterior(answers, &theta, &mut grad, &mut info, &mut curv);
+        for _ in 0..100 {
+            let mut precision = self.precision.clone();
+            (0..d).for_each(|k| precision[k * d + k] += info[k]);
+            let Some(spd) = Spd::new(&precision, d) else { break };
+            let mut step = grad.clone();
+            spd.solve_in_place(&mut step);
+            let mut t = 1.0;
+            let mut moved = false;
+            for _ in 0..30 {
+                let cand: Vec<f64> = theta.iter().zip(&step).map(|(x, s)| x + t * s).collect();
+                let (mut g2, mut i2, mut c2) = (vec![0.0; d], vec![0.0; d], vec![0.0; d]);
+                let v = self.log_posterior(answers, &cand, &mut g2, &mut i2, &mut c2);
+                if v >= value - 1e-12 * value.abs().max(1.0) {
+                    let change = step.iter().map(|s| (t * s).abs()).fold(0.0, f64::max);
+                    theta = cand;
+                    (value, grad, info, curv) = (v, g2, i2, c2);
+                    moved = change >= 1e-8;
+                    break;
+                }
+                t *= 0.5;
+            }
+            if !moved {
+                break;
+            }
+        }
+        // Laplace: the observed precision at the mode, or the expected one if that is not definite.
+        let mut observed = self.precision.clone();
+        (0..d).for_each(|k| observed[k * d + k] += curv[k]);
+        let spd = Spd::new(&observed, d).unwrap_or_else(|| {
+            let mut expected = self.precision.clone();
+            (0..d).for_each(|k| expected[k * d + k] += info[k]);
+            Spd::new(&expected, d).unwrap_or_else(|| unreachable!("R⁻¹ + a diagonal ≥ 0 is definite"))
+        });
+        MultiEstimate {
+            theta,
+            covariance: spd.inverse(),
+        }
+    }
+
+    /// ℓ(θ), with its gradient, the Fisher information and the observed curvature −∂²ℓ (likelihood
+    /// part, diagonal) of each dimension.
+    fn log_posterior(
+        &self,
+        answers: &[(usize, usize)],
+        theta: &[f64],
+        grad: &mut [f64],
+        info: &mut [f64],
+        curv: &mut [f64],
+    ) -> f64 {
+        let d = theta.len();
+        grad.iter_mut().for_each(|x| *x = 0.0);
+        info.iter_mut().for_each(|x| *x = 0.0);
+        curv.iter_mut().for_each(|x| *x = 0.0);
+        let mut value = 0.0;
+        for &(j, c) in answers {
+            let k = self.dim[j];
+            let t = self.models[j].log_lik_terms(theta[k], c);
+            value += t.log_p;
+            grad[k] += t.d1;
+            curv[k] -= t.d2;
+            info[k] += self.models[j].information(theta[k]);
+        }
+        for a in 0..d {
+            let row: f64 = (0..d).map(|b| self.precision[a * d + b] * theta[b]).sum();
+            value -= 0.5 * theta[a] * row;
+            grad[a] -= row;
+        }
+        value
+    }
+}
+
+/// Settings of a multidimensional adaptive test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MultiConfig {
+    /// Questions at most.
+    pub max_items: usize,
+    /// Questions at least before the test may stop.
+    pub min_items: usize,
+    /// Questions per competence at most.
+    pub max_items_per_competence: usize,
+    /// Stop a competence once its interval lies within one level band.
+    pub classify: bool,
+    /// Two-sided confidence of that interval.
+    pub confidence: f64,
+    /// Stop once every competence's SE is at most this.
+    pub se_target: Option<f64>,
+    /// Exposure control (`none`, `randomesque`, `pix`).
+    pub exposure: Exposure,
+    /// At most one item per tag starting with this prefix (e.g. `skill:`; empty: no rule).
+    pub one_per_tag_prefix: String,
+    /// Level maps.
+    pub levels: Levels,
+}
+
+impl Default for MultiConfig {
+    fn default() -> Self {
+        MultiConfig {
+            max_items: 48,
+            min_items: 16,
+            max_items_per_competence: 6,
+            classify: true,
+            confidence: 0.6,
+            se_target: None,
+            exposure: Exposure::None,
+            one_per_tag_prefix: "skill:".into(),
+            levels: Levels::default(),
+        }
+    }
+}
+
+/// One answer of a multidimensional test, with the profile after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultiRecord {
+    /// Item id.
+    pub item: String,
+    /// Response category (0 … K−1).
+    pub category: usize,
+    /// θ̂ per competence after this answer.
+    pub theta: Vec<f64>,
+    /// SE per competence after this answer.
+    pub se: Vec<f64>,
+}
+
+/// State of a multidimensional test: a plain value, resumable after any answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultiSession {
+    schema: u32,
+    bank_id: String,
+    bank_fingerprint: String,
+    seed: u64,
+    history: Vec<MultiRecord>,
+    pending: Option<String>,
+    finished: Option<StopReason>,
+}
+
+impl MultiSession {
+    /// The answers so far.
+    pub fn history(&self) -> &[MultiRecord] {
+        &self.history
+    }
+    /// Why the test ended, if it did.
+    pub fn finished(&self) -> Option<StopReason> {
+        self.finished
+    }
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+}
+
+/// The result of a multidimensional test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MultiResult {
+    /// Per competence: θ̂, SE, level and its probability, items answered.
+    pub competences: BTreeMap<String, CompetenceResult>,
+    /// The general level: the mean of the competences' θ, with its SE √(1ᵀC1)/D.
+    pub general_theta: f64,
+    /// Its SE.
+    pub general_se: f64,
+    /// Sum of the competences' points.
+    pub score: f64,
+    /// The posterior (mode, covariance).
+    pub estimate: MultiEstimate,
+    /// Whether the test is over.
+    pub finished: bool,
+}
+
+/// A multidimensional bank and test settings, ready to run any number of tests.
+#[derive(Debug, Clone)]
+pub struct MultiEngine {
+    bank: Bank,
+    fingerprint: String,
+    model: MultiModel,
+    config: MultiConfig,
+    /// Items that may be selected (active, positive slope).
+    selectable: Vec<bool>,
+    /// Content tag (with the prefix) of each item, as an index into the distinct tags.
+    tag: Vec<Option<usize>>,
+    /// Normal quantile of the classification interval.
+    z: f64,
+}
+
+/// The next step of a test.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MultiNext {
+    /// Ask this item.
+    Item(String),
+    /// The test is over.
+    Finished(StopReason),
+}
+
+impl MultiEngine {
+    /// Validate and build.
+    pub fn new(bank: &Bank, config: MultiConfig) -> Result<Self, MultiError> {
+        let model = MultiModel::new(bank)?;
+        let bad = |m: String| Err(MultiError::Config(m));
+        if config.max_items == 0 || config.min_items > config.max_items {
+            return bad(format!(
+                "need 1 ≤ max_items and min_items ≤ max_items (got min {}, max {})",
+                config.min_items, config.max_items
+            ));
+        }
+        if config.max_items_per_competence == 0 {
+            return bad("max_items_per_competence must be at least 1".into());
+        }
+        if !(config.confidence > 0.0 && config.confidence < 1.0) {
+            return bad(format!(
+                "confidence must be in (0, 1) (got {})",
+                config.confidence
+            ));
+        }
+        if config.se_target.is_some_and(|s| !(s.is_finite() && s > 0.0)) {
+            return bad("se_target must be a finite number > 0".into());
+        }
+        match config.exposure {
+            Exposure::Randomesque { k } if k == 0 => return bad("randomesque k must be at least 1".into()),
+            Exposure::SympsonHetter => {
+                return bad("Sympson–Hetter exposure is not available in multidimensional tests (use randomesque or pix)".into());
+            }
+            _ => {}
+        }
+        let selectable = bank
+            .items()
+            .iter()
+            .map(|i| i.status == Status::Active && i.parameters.slope() > 0.0)
+            .collect();
+        let mut tags: Vec<String> = Vec::new();
+        let tag = bank
+            .items()
+            .iter()
+            .map(|i| {
+                if config.one_per_tag_prefix.is_empty() {
+                    return None;
+                }
+                let t = i
+                    .tags
+                    .iter()
+                    .find(|t| t.starts_with(&config.one_per_tag_prefix))?;
+                Some(tags.iter().position(|x| x == t).unwrap_or_else(|| {
+                    tags.push(t.clone());
+                    tags.len() - 1
+                }))
+            })
+            .collect();
+        let z = {
+            use statrs::distribution::{ContinuousCDF, Normal};
+            Normal::standard().inverse_cdf(0.5 + config.confidence / 2.0)
+        };
+        Ok(MultiEngine {
+            fingerprint: bank.fingerprint(),
+            bank: bank.clone(),
+            model,
+            config,
+            selectable,
+            tag,
+            z,
+        })
+    }
+
+    /// The bank.
+    pub fn bank(&self) -> &Bank {
+        &self.bank
+    }
+    /// The model.
+    pub fn model(&self) -> &MultiModel {
+        &self.model
+    }
+    /// The settings.
+    pub fn config(&self) -> &MultiConfig {
+        &self.config
+    }
+
+    /// Start a test.
+    pub fn start(&self, seed: u64) -> MultiSession {
+        MultiSession {
+            schema: crate::session::SCHEMA_VERSION,
+            bank_id: self.bank.id().to_string(),
+            bank_fingerprint: self.fingerprint.clone(),
+            seed,
+            history: Vec::new(),
+            pending: None,
+            finished: None,
+        }
+    }
+
+    fn answers(&self, s: &MultiSession) -> Result<Vec<(usize, usize)>, SessionError> {
+        s.history
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let j = self.bank.position(&r.item).ok_or_else(|| {
+                    SessionError::Corrupt(format!("history[{i}].item: `{}` is not in the bank", r.item))
+                })?;
+                Ok((j, r.category))
+            })
+            .collect()
+    }
+
+    /// The current posterior of a session.
+    pub fn estimate(&self, s: &MultiSession) -> Result<MultiEstimate, SessionError> {
+        let answers = self.answers(s)?;
+        let start = s.history.last().map(|r| r.theta.as_slice());
+        Ok(self.model.map(&answers, start))
+    }
+
+    /// Whether competence `k` is done: its budget, its items, or (classification) its interval
+    /// within one band after at least one answer.
+    fn competence_done(&self, k: usize, answered: usize, e: &MultiEstimate, available: bool) -> bool {
+        if answered >= self.config.max_items_per_competence || !available {
+            return true;
+        }
+        if !self.config.classify || answered == 0 {
+            return false;
+        }
+        let map = self.config.levels.for_competence(&self.model.dimensions[k]);
+        let (t, se) = (e.theta[k], e.se(k));
+        map.level(t - self.z * se) == map.level(t + self.z * se)
+    }
+
+    /// The item to ask now, or why the test is over. Asking twice gives the same item.
+    pub fn next(&self, s: &mut MultiSession) -> Result<MultiNext, SessionError> {
+        self.check(s)?;
+        if let Some(r) = s.finished {
+            return Ok(MultiNext::Finished(r));
+        }
+        if let Some(id) = &s.pending {
+            return Ok(MultiNext::Item(id.clone()));
+        }
+        let answers = self.answers(s)?;
+        let e = self
+            .model
+            .map(&answers, s.history.last().map(|r| r.theta.as_slice()));
+        match self.select(&answers, &e, s.seed) {
+            Ok(j) => {
+                let id = self.bank.items()[j].id.clone();
+                s.pending = Some(id.clone());
+                Ok(MultiNext::Item(id))
+            }
+            Err(reason) => {
+                s.finished = Some(reason);
+                Ok(MultiNext::Finished(reason))
+            }
+        }
+    }
+
+    /// Segall's selection among the items still allowed, or why the test stops.
+    fn select(&self, answers: &[(usize, usize)], e: &MultiEstimate, seed: u64) -> Result<usize, StopReason> {
+        let d = self.model.dimensions.len();
+        let n = answers.len();
+        if n >= self.config.max_items {
+            return Err(StopReason::MaxItems);
+        }
+        let mut taken = vec![false; self.bank.len()];
+        let mut per_dim = vec![0usize; d];
+        let mut used_tags = Vec::new();
+        for &(j, _) in answers {
+            taken[j] = true;
+            per_dim[self.model.dim[j]] += 1;
+            used_tags.extend(self.tag[j]);
+        }
+        let allowed =
+            |j: usize| self.selectable[j] && !taken[j] && self.tag[j].is_none_or(|t| !used_tags.contains(&t));
+        let mut available = vec![false; d];
+        for j in (0..self.bank.len()).filter(|&j| allowed(j)) {
+            available[self.model.dim[j]] = true;
+        }
+        let open: Vec<bool> = (0..d)
+            .map(|k| !self.competence_done(k, per_dim[k], e, available[k]))
+            .collect();
+        if n >= self.config.min_items {
+            if !open.iter().any(|&o| o) {
+                return Err(if available.iter().any(|&a| a) {
+                    StopReason::Classified
+                } else {
+                    StopReason::BankExhausted
+                });
+            }
+            if let Some(target) = self.config.se_target
+                && (0..d).all(|k| e.se(k) <= target)
+            {
+                return Err(StopReason::Precision);
+            }
+        }
+        // Criterion I_j(θ̂_k) · C_kk over the open competences (all available ones once every
+        // competence is done but the minimum length is not reached).
+        let any_open = open.iter().any(|&o| o);
+        let mut best: Vec<(f64, usize)> = Vec::with_capacity(8);
+        let keep = match self.config.exposure {
+            Exposure::Randomesque { k } => k,
+            Exposure::Pix => 5,
+            _ => 1,
+        };
+        for j in (0..self.bank.len()).filter(|&j| allowed(j)) {
+            let k = self.model.dim[j];
+            if any_open && !open[k] {
+                continue;
+            }
+            let v = self.model.models[j].information(e.theta[k]) * e.covariance[k * d + k];
+            if best.len() < keep || v > best[best.len() - 1].0 {
+                let at = best.partition_point(|&(b, _)| b >= v);
+                best.insert(at, (v, j));
+                best.truncate(keep);
+            }
+        }
+        if best.is_empty() {
+            return Err(StopReason::BankExhausted);
+        }
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(derive_seed(seed, n as u64));
+        let pick = match self.config.exposure {
+            Exposure::Randomesque { .. } => rng.random_range(0..best.len()),
+            Exposure::Pix => {
+                let w = &[0.51, 0.25, 0.12, 0.06, 0.06][..best.len()];
+                let total: f64 = w.iter().sum();
+                let mut u = rng.random::<f64>() * total;
+                w.iter()
+                    .position(|x| {
+                        u -= x;
+                        u < 0.0
+                    })
+                    .unwrap_or(w.len() - 1)
+            }
+            _ => 0,
+        };
+        Ok(best[pick].1)
+    }
+
+    /// Record the answer (a response code of the item) to the pending item. A call that is refused
+    /// leaves the session as it was.
+    pub fn record(&self, s: &mut MultiSession, item: &str, response: i64) -> Result<(), SessionError> {
+        self.check(s)?;
+        if s.pending.as_deref() != Some(item) {
+            if s.history.iter().any(|r| r.item == item) {
+                return Err(SessionError::AlreadyAnswered(item.to_string()));
+            }
+            return Err(SessionError::NotOffered {
+                item: item.to_string(),
+                pending: s.pending.clone().unwrap_or_else(|| "nothing".into()),
+            });
+        }
+        let j = self
+            .bank
+            .position(item)
+            .unwrap_or_else(|| unreachable!("pending items are of the bank"));
+        let it = &self.bank.items()[j];
+        let Some(category) = it.category_of(response) else {
+            return Err(SessionError::InvalidResponse {
+                item: item.to_string(),
+                code: response,
+                allowed: it.response_codes(),
+            });
+        };
+        let mut answers = self.answers(s)?;
+        answers.push((j, category));
+        let e = self
+            .model
+            .map(&answers, s.history.last().map(|r| r.theta.as_slice()));
+        let d = e.theta.len();
+        s.history.push(MultiRecord {
+            item: item.to_string(),
+            category,
+            se: (0..d).map(|k| e.se(k)).collect(),
+            theta: e.theta,
+        });
+        s.pending = None;
+        Ok(())
+    }
+
+    /// The profile so far.
+    pub fn result(&self, s: &MultiSession) -> Result<MultiResult, SessionError> {
+        let answers = self.answers(s)?;
+        let e = self
+            .model
+            .map(&answers, s.history.last().map(|r| r.theta.as_slice()));
+        let d = e.theta.len();
+        let mut per_dim = vec![0usize; d];
+        answers.iter().for_each(|&(j, _)| per_dim[self.model.dim[j]] += 1);
+        let competences: BTreeMap<String, CompetenceResult> = (0..d)
+            .map(|k| {
+                let name = &self.model.dimensions[k];
+                let map = self.config.levels.for_competence(name);
+                (
+                    name.clone(),
+                    CompetenceResult::from_estimate(map, e.theta[k], e.se(k), per_dim[k], s.finished),
+                )
+            })
+            .collect();
+        let general_theta = e.theta.iter().sum::<f64>() / d as f64;
+        let general_se = e.covariance.iter().sum::<f64>().max(0.0).sqrt() / d as f64;
+        Ok(MultiResult {
+            score: competences.values().map(|c| c.score).sum(),
+            competences,
+            general_theta,
+            general_se,
+            estimate: e,
+            finished: s.finished.is_some(),
+        })
+    }
+
+    /// Verify a session read from outside (bank, schema, then a replay from its seed: every stored
+    /// item must be the one the engine offers, every stored θ and SE its recomputation).
+    pub fn verify(&self, s: &mut MultiSession) -> Result<(), SessionError> {
+        crate::session::check_schema(s.schema)?;
+        if s.bank_fingerprint != self.fingerprint || s.bank_id != self.bank.id() {
+            return Err(SessionError::WrongBank {
+                session_bank: s.bank_id.clone(),
+                session_fingerprint: s.bank_fingerprint.clone(),
+                bank: self.bank.id().to_string(),
+                fingerprint: self.fingerprint.clone(),
+            });
+        }
+        let mut r = self.start(s.seed);
+        for (i, rec) in s.history.iter().enumerate() {
+            let at = format!("history[{i}]");
+            match self.next_unchecked(&mut r) {
+                MultiNext::Item(id) if id == rec.item => {}
+                MultiNext::Item(id) => {
+                    return Err(corrupt(Mismatch::new(
+                        format!("{at}.item"),
+                        format_args!("stored `{}`, but the engine offers `{id}`", rec.item),
+                    )));
+                }
+                MultiNext::Finished(why) => {
+                    return Err(corrupt(Mismatch::new(
+                        format!("{at}.item"),
+                        format_args!("an answer after the end of the test ({})", why.name()),
+                    )));
+                }
+            }
+            let code = self
+                .bank
+                .item(&rec.item)
+                .and_then(|it| it.response_codes().get(rec.category).copied())
+                .unwrap_or(rec.category as i64);
+            self.record_unchecked(&mut r, &rec.item, code)
+                .map_err(|e| corrupt(Mismatch::new(at.as_str(), e)))?;
+            let again = &r.history[i];
+            if again != rec {
+                return Err(corrupt(Mismatch::new(
+                    at.as_str(),
+                    format_args!(
+                        "stored θ/SE differ from their recomputation ({:?} vs {:?})",
+                        rec.theta, again.theta
+                    ),
+                )));
+            }
+        }
+        if s.pending.is_some() || s.finished.is_some() {
+            let next = self.next_unchecked(&mut r);
+            let ok = match (&next, &s.pending, s.finished) {
+                (MultiNext::Item(id), Some(p), None) => id == p,
+                (MultiNext::Finished(a), None, Some(b)) => *a == b,
+                _ => false,
+            };
+            if !ok {
+                return Err(corrupt(Mismatch::new(
+                    "pending",
+                    format_args!(
+                        "stored {:?}/{:?}, but the engine gives {next:?}",
+                        s.pending, s.finished
+                    ),
+                )));
+            }
+        }
+        *s = r;
+        Ok(())
+    }
+
+    fn check(&self, s: &MultiSession) -> Result<(), SessionError> {
+        crate::session::check_schema(s.schema)?;
+        if s.bank_fingerprint != self.fingerprint || s.bank_id != self.bank.id() {
+            return Err(SessionError::WrongBank {
+                session_bank: s.bank_id.clone(),
+                session_fingerprint: s.bank_fingerprint.clone(),
+                bank: self.bank.id().to_string(),
+                fingerprint: self.fingerprint.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn next_unchecked(&self, s: &mut MultiSession) -> MultiNext {
+        self.next(s)
+            .unwrap_or_else(|e| unreachable!("a replayed session is consistent: {e}"))
+    }
+
+    fn record_unchecked(&self, s: &mut MultiSession, item: &str, response: i64) -> Result<(), SessionError> {
+        self.record(s, item, response)
+    }
+}
+
+fn corrupt(m: Mismatch) -> SessionError {
+    SessionError::Corrupt(m.to_string())
+}
