@@ -90,64 +90,28 @@ fn three_correlated_dimensions_agree_with_mirt() {
 // ---------------------------------------------------------------------------------------------------
 // The campaign study: 16 competences × 40 items, latent correlations 0.6–0.8.
 
-use etalon::engine::multidim::{MultiConfig, MultiEngine, MultiNext};
+use etalon::engine::multidim::{MultiConfig, MultiEngine};
 use etalon::engine::profile::{ProfileConfig, ProfileEngine};
 use etalon::engine::session::{CatEngine, Next};
+use etalon::items::Bank;
 use etalon::items::levels::{LevelMap, Levels};
-use etalon::items::{Bank, Framework, Item, ItemModel, Provenance, Structure};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 const COMPETENCES: usize = 16;
 
-/// Loadings on the general factor: λ_k from √0.6 to √0.8, so r_kl = λ_k λ_l spans 0.6–0.8.
-fn loadings() -> Vec<f64> {
-    (0..COMPETENCES)
-        .map(|k| (0.6f64.sqrt()) + (0.8f64.sqrt() - 0.6f64.sqrt()) * k as f64 / (COMPETENCES - 1) as f64)
-        .collect()
-}
-
-/// A 640-item 2PL bank, 40 items per competence (a ~ U(0.8, 2), b ~ U(−3, 3)), each item its own skill.
+/// The study bank: 640 2PL items, 40 per competence, correlations 0.6–0.8.
 fn study_bank() -> Bank {
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(1515);
-    let names: Vec<String> = (1..=COMPETENCES).map(|k| format!("C{k:02}")).collect();
-    let mut items = Vec::new();
-    for name in &names {
-        for i in 0..40 {
-            let a = 0.8 + 1.2 * rng.random::<f64>();
-            let b = -3.0 + 6.0 * rng.random::<f64>();
-            let mut item = Item::new(format!("{name}-{i:02}"), ItemModel::two_pl(a, b).unwrap());
-            item.competence = Some(name.clone());
-            items.push(item);
-        }
-    }
-    let l = loadings();
-    let r = (0..COMPETENCES)
-        .map(|k| {
-            (0..COMPETENCES)
-                .map(|m| if k == m { 1.0 } else { l[k] * l[m] })
-                .collect()
-        })
-        .collect();
-    Bank::new("study", Framework::default(), items, Provenance::default())
-        .unwrap()
-        .with_structure(Some(Structure::new(names, r).unwrap()))
-        .unwrap()
+    etalon::engine::multidim::synthetic_bank(COMPETENCES, 40, 0.6, 0.8, 1515)
 }
 
-/// Persons θ_k = λ_k g + √(1 − λ_k²) s_k.
 fn persons(n: usize, seed: u64) -> Vec<Vec<f64>> {
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let l = loadings();
-    let normal = rand_distr::StandardNormal;
-    (0..n)
-        .map(|_| {
-            let g: f64 = rng.sample(normal);
-            l.iter()
-                .map(|&lk| lk * g + (1.0 - lk * lk).sqrt() * rng.sample::<f64, _>(normal))
-                .collect()
-        })
-        .collect()
+    let bank = study_bank();
+    etalon::engine::multidim::synthetic_persons(
+        &etalon::engine::multidim::MultiModel::new(&bank).unwrap(),
+        n,
+        seed,
+    )
 }
 
 /// A simulated answer of a person to item `id` (seeded per person and item: every design sees the
@@ -269,7 +233,7 @@ fn run_designs(length: usize, bank: &Bank, people: &[Vec<f64>], map: &LevelMap) 
         .map(|(p, theta)| {
             let mut s = multi.start(p as u64);
             let mut items = Vec::new();
-            while let MultiNext::Item(id) = multi.next(&mut s).unwrap() {
+            while let Next::Item(id) = multi.next(&mut s).unwrap() {
                 multi.record(&mut s, &id, answer(bank, theta, p, &id)).unwrap();
                 items.push(id);
             }
@@ -361,7 +325,7 @@ fn a_person_who_answers_everything_wrong_is_a_novice_everywhere() {
     )
     .unwrap();
     let mut s = engine.start(3);
-    while let MultiNext::Item(id) = engine.next(&mut s).unwrap() {
+    while let Next::Item(id) = engine.next(&mut s).unwrap() {
         engine.record(&mut s, &id, 0).unwrap();
     }
     let r = engine.result(&s).unwrap();
@@ -377,4 +341,103 @@ fn a_person_who_answers_everything_wrong_is_a_novice_everywhere() {
     let mut tampered: etalon::engine::multidim::MultiSession =
         serde_json::from_str(&json.replacen("\"category\":0", "\"category\":1", 1)).unwrap();
     assert!(engine.verify(&mut tampered).is_err());
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Front ends: the CLI's --dimensions, and assessments of a multidimensional bank.
+
+mod common;
+use common::{assert_fails_with, etalon_json, etalon_os};
+
+fn temp(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("multidimensional");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn calibrate_with_dimensions_writes_a_multidimensional_bank() {
+    let out = temp("md_bank.json");
+    let data = toolkit("md_train.csv");
+    let dims = toolkit("md_train_dims.csv");
+    let summary = etalon_json(&[
+        "calibrate".as_ref(),
+        data.as_os_str(),
+        "--model".as_ref(),
+        "2pl".as_ref(),
+        "--dimensions".as_ref(),
+        dims.as_os_str(),
+        "--max-cycles".as_ref(),
+        "30".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_eq!(summary["dimensions"], serde_json::json!(["F1", "F2", "F3"]));
+    assert_eq!(summary["correlations"].as_array().unwrap().len(), 3);
+    let bank = items::read_bank(&out).unwrap();
+    assert_eq!(bank.structure().unwrap().dimensions, ["F1", "F2", "F3"]);
+    // Bad dimension files are refused with their line; options that cannot combine are refused.
+    let bad = temp("bad_dims.csv");
+    std::fs::write(&bad, "item,dimension\nM01,F1\nM01,F2\n").unwrap();
+    let run = |dims: &Path, extra: &[&str]| {
+        let model = if extra.contains(&"--model") {
+            [].as_slice()
+        } else {
+            ["--model", "2pl"].as_slice()
+        };
+        let mut args: Vec<&std::ffi::OsStr> = vec!["calibrate".as_ref(), data.as_os_str()];
+        args.extend(model.iter().map(|s| std::ffi::OsStr::new(*s)));
+        args.extend([
+            "--dimensions".as_ref(),
+            dims.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ]);
+        args.extend(extra.iter().map(|s| std::ffi::OsStr::new(*s)));
+        etalon_os(&args)
+    };
+    assert_fails_with(&run(&bad, &[]), &["line 3", "listed twice"]);
+    std::fs::write(&bad, "item,dimension\nM01,F1\n").unwrap();
+    assert_fails_with(&run(&bad, &[]), &["items without a dimension", "M02"]);
+    std::fs::write(&bad, "item,dim\nM01,F1\n").unwrap();
+    assert_fails_with(&run(&bad, &[]), &["line 1", "`dimension`"]);
+    assert_fails_with(&run(&dims, &["--se"]), &["--se"]);
+    assert_fails_with(&run(&dims, &["--model", "rasch"]), &["slope"]);
+}
+
+#[test]
+fn an_assessment_on_a_multidimensional_bank_is_multidimensional_and_resumable() {
+    use etalon::assessment::{Assessor, Response, presets};
+    let bank = study_bank();
+    let design = presets::default_design(&bank);
+    assert!(matches!(design, etalon::assessment::Design::Multidimensional(_)));
+    let assessor = Assessor::new(&bank, design).unwrap();
+    let mut a = assessor.start(9);
+    let theta = &persons(1, 4)[0];
+    let mut asked = 0;
+    while let Some(view) = assessor.current(&mut a).unwrap() {
+        // Half-way, save and resume: the same test goes on.
+        if asked == 10 {
+            let saved = assessor.save(&a);
+            a = assessor.resume(&saved).unwrap();
+            // An edited answer is refused (the replay recomputes every θ).
+            let edited = if saved.contains("\"category\":1") {
+                saved.replacen("\"category\":1", "\"category\":0", 1)
+            } else {
+                saved.replacen("\"category\":0", "\"category\":1", 1)
+            };
+            assert!(assessor.resume(&edited).is_err());
+        }
+        let x = answer(&bank, theta, 0, &view.item);
+        assessor.answer(&mut a, &view.item, Response::Code(x)).unwrap();
+        asked += 1;
+    }
+    let r = assessor.result(&a);
+    assert!(r.finished && (16..=32).contains(&asked), "{asked} questions");
+    assert_eq!(r.competences.len(), COMPETENCES);
+    // Each competence is estimated from every answer: its SE is below what its own ≤ 3 answers give
+    // alone under N(0, 1) (about 0.6 at best), and it differs across competences.
+    for (c, v) in &r.competences {
+        assert!(v.result.se < 0.6, "{c}: SE {}", v.result.se);
+    }
 }

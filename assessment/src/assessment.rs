@@ -12,6 +12,7 @@
 //! rejected call leaves the assessment exactly as it was.
 
 use etalon_engine::estimate::{Answer, EapTable};
+use etalon_engine::multidim::{MultiConfig, MultiEngine, MultiError, MultiSession};
 use etalon_engine::profile::{
     CompetenceResult, ProfileConfig, ProfileEngine, ProfileError, ProfileSession, competence_profile,
 };
@@ -35,6 +36,9 @@ pub enum Design {
     Adaptive(SessionConfig),
     /// A competence profile: one adaptive test per competence, routed between competences.
     Profile(ProfileConfig),
+    /// A multidimensional profile over a bank with a latent structure: every answer informs every
+    /// competence through their correlations, each question goes where the profile is least certain.
+    Multidimensional(MultiConfig),
 }
 
 impl Design {
@@ -42,9 +46,12 @@ impl Design {
     /// plain session configuration (what `etalon simulate --config` reads), taken as `adaptive`.
     pub fn from_json(text: &str) -> Result<Design, serde_json::Error> {
         let value: serde_json::Value = serde_json::from_str(text)?;
-        let tagged = value
-            .as_object()
-            .is_some_and(|o| o.len() == 1 && (o.contains_key("profile") || o.contains_key("adaptive")));
+        let tagged = value.as_object().is_some_and(|o| {
+            o.len() == 1
+                && (o.contains_key("profile")
+                    || o.contains_key("adaptive")
+                    || o.contains_key("multidimensional"))
+        });
         // Parse the text again (not the value) so that errors keep their line and column.
         if tagged {
             serde_json::from_str(text)
@@ -64,6 +71,9 @@ pub enum AssessmentError {
     /// The profile configuration does not fit the bank.
     #[error("profile configuration: {0}")]
     Profile(#[from] ProfileError),
+    /// The multidimensional design does not fit the bank.
+    #[error(transparent)]
+    Multidimensional(#[from] MultiError),
     /// The engine refused the call (wrong bank, item not offered, impossible response, corrupt state…).
     #[error(transparent)]
     Session(#[from] SessionError),
@@ -216,6 +226,7 @@ pub struct AssessmentResult {
 enum Engine {
     Adaptive(Box<CatEngine>),
     Profile(Box<ProfileEngine>),
+    Multi(Box<MultiEngine>),
 }
 
 /// A person's assessment: a plain value, saved and resumed as JSON.
@@ -226,6 +237,8 @@ pub enum Assessment {
     Adaptive(Box<Session>),
     /// State of a competence profile.
     Profile(ProfileSession),
+    /// State of a multidimensional profile.
+    Multidimensional(MultiSession),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -241,6 +254,7 @@ impl Assessment {
         match self {
             Assessment::Adaptive(_) => "adaptive",
             Assessment::Profile(_) => "profile",
+            Assessment::Multidimensional(_) => "multidimensional",
         }
     }
     /// Answers so far.
@@ -248,6 +262,7 @@ impl Assessment {
         match self {
             Assessment::Adaptive(s) => s.history().len(),
             Assessment::Profile(s) => s.answered(),
+            Assessment::Multidimensional(s) => s.history().len(),
         }
     }
 }
@@ -283,9 +298,19 @@ impl Assessor {
                     estimator,
                 )
             }
+            Design::Multidimensional(mut config) => {
+                if bank.levels().is_some() && config.levels == Levels::default() {
+                    config.levels = levels.clone();
+                }
+                (
+                    Engine::Multi(Box::new(MultiEngine::new(bank, config)?)),
+                    SessionConfig::default().estimator,
+                )
+            }
         };
         let levels = match &engine {
             Engine::Profile(p) => p.config().levels.clone(),
+            Engine::Multi(m) => m.config().levels.clone(),
             Engine::Adaptive(_) => levels,
         };
         let grid = Grid::new(estimator.grid, estimator.prior)
@@ -303,6 +328,7 @@ impl Assessor {
         match &self.engine {
             Engine::Adaptive(e) => e.bank(),
             Engine::Profile(e) => e.bank(),
+            Engine::Multi(e) => e.bank(),
         }
     }
 
@@ -316,6 +342,7 @@ impl Assessor {
         match &self.engine {
             Engine::Adaptive(e) => e.config().stopping.max_items,
             Engine::Profile(e) => e.competences().len() * e.config().max_items_per_competence,
+            Engine::Multi(e) => e.config().max_items,
         }
     }
 
@@ -324,6 +351,7 @@ impl Assessor {
         match &self.engine {
             Engine::Adaptive(e) => Assessment::Adaptive(Box::new(e.start(seed))),
             Engine::Profile(e) => Assessment::Profile(e.start(seed)),
+            Engine::Multi(e) => Assessment::Multidimensional(e.start(seed)),
         }
     }
 
@@ -331,6 +359,7 @@ impl Assessor {
         match &self.engine {
             Engine::Adaptive(_) => "adaptive",
             Engine::Profile(_) => "profile",
+            Engine::Multi(_) => "multidimensional",
         }
     }
 
@@ -338,6 +367,7 @@ impl Assessor {
         match (&self.engine, a) {
             (Engine::Adaptive(e), Assessment::Adaptive(s)) => Ok(e.next(s)?),
             (Engine::Profile(e), Assessment::Profile(s)) => Ok(e.next(s)?),
+            (Engine::Multi(e), Assessment::Multidimensional(s)) => Ok(e.next(s)?),
             (_, a) => Err(AssessmentError::WrongKind {
                 found: a.kind(),
                 expected: self.kind(),
@@ -436,6 +466,9 @@ impl Assessor {
             (Engine::Profile(e), Assessment::Profile(s)) => {
                 e.record(s, item, code)?;
             }
+            (Engine::Multi(e), Assessment::Multidimensional(s)) => {
+                e.record(s, item, code)?;
+            }
             (_, a) => {
                 return Err(AssessmentError::WrongKind {
                     found: a.kind(),
@@ -463,6 +496,13 @@ impl Assessor {
     /// Scored answers as (bank position, category), in order.
     fn scored_answers(&self, a: &Assessment) -> Vec<(String, Answer)> {
         let bank = self.bank();
+        if let Assessment::Multidimensional(s) = a {
+            return s
+                .history()
+                .iter()
+                .filter_map(|r| Some((r.item.clone(), Answer::new(bank.position(&r.item)?, r.category))))
+                .collect();
+        }
         let histories: Vec<&etalon_engine::session::Record> = match a {
             Assessment::Adaptive(s) => s.history().iter().collect(),
             Assessment::Profile(s) => {
@@ -476,6 +516,7 @@ impl Assessor {
                     })
                     .collect()
             }
+            Assessment::Multidimensional(_) => Vec::new(),
         };
         histories
             .into_iter()
@@ -506,6 +547,14 @@ impl Assessor {
                 let items = answers.iter().map(|(id, _)| id.clone()).collect();
                 let reason = r.finished.then_some(StopReason::EveryCompetence);
                 (overall.theta, overall.se, items, reason, r.competences)
+            }
+            (Engine::Multi(e), Assessment::Multidimensional(s)) => {
+                // The overall θ̂ stays the EAP of every answer on the bank's scale (what the other
+                // designs report); the competences come from the multidimensional posterior.
+                let overall = self.table.eap(&plain, &mut Vec::new());
+                let items = answers.iter().map(|(id, _)| id.clone()).collect();
+                let competences = e.result(s).map(|r| r.competences).unwrap_or_default();
+                (overall.theta, overall.se, items, s.finished(), competences)
             }
             _ => {
                 let overall = self.table.eap(&plain, &mut Vec::new());
@@ -584,6 +633,7 @@ impl Assessor {
         match (&self.engine, &mut a) {
             (Engine::Adaptive(e), Assessment::Adaptive(s)) => e.verify(s)?,
             (Engine::Profile(e), Assessment::Profile(s)) => e.verify(s)?,
+            (Engine::Multi(e), Assessment::Multidimensional(s)) => e.verify(s)?,
             (_, a) => {
                 return Err(AssessmentError::WrongKind {
                     found: a.kind(),

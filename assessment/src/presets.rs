@@ -2,6 +2,7 @@
 
 use crate::campaign::{Campaign, CampaignSpec, Target};
 use etalon_engine::SessionConfig;
+use etalon_engine::multidim::MultiConfig;
 use etalon_engine::profile::ProfileConfig;
 use etalon_items::Bank;
 
@@ -12,6 +13,30 @@ pub fn quick_profile() -> ProfileConfig {
         max_items_per_competence: 2,
         min_items_per_competence: 1,
         ..ProfileConfig::default()
+    }
+}
+
+/// A multidimensional competence profile for one person ([`MultiConfig`]): up to 32 questions, at
+/// least one per competence before any competence is classified, at most 3 per competence, each
+/// question where the profile is least certain; a competence stops once classified (60% interval in
+/// one level band).
+pub fn quick_multidimensional(bank: &Bank) -> MultiConfig {
+    let d = bank.structure().map_or(16, |s| s.len());
+    MultiConfig {
+        max_items: (2 * d).clamp(1, 32),
+        min_items: d.min(16),
+        max_items_per_competence: 3,
+        ..MultiConfig::default()
+    }
+}
+
+/// The design of an assessment when none is given: the multidimensional profile when the bank records
+/// a latent structure (every answer informs every competence), otherwise [`quick_profile`].
+pub fn default_design(bank: &Bank) -> crate::assessment::Design {
+    if bank.structure().is_some() {
+        crate::assessment::Design::Multidimensional(quick_multidimensional(bank))
+    } else {
+        crate::assessment::Design::Profile(quick_profile())
     }
 }
 

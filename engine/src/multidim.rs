@@ -26,7 +26,7 @@
 
 use crate::config::Exposure;
 use crate::profile::CompetenceResult;
-use crate::session::{Mismatch, SessionError, StopReason};
+use crate::session::{Mismatch, Next, SessionError, StopReason};
 use crate::simulate::derive_seed;
 use etalon_items::levels::Levels;
 use etalon_items::{Bank, ItemModel, ResponseFunction, Spd, Status};
@@ -305,15 +305,6 @@ pub struct MultiEngine {
     z: f64,
 }
 
-/// The next step of a test.
-#[derive(Debug, Clone, PartialEq)]
-pub enum MultiNext {
-    /// Ask this item.
-    Item(String),
-    /// The test is over.
-    Finished(StopReason),
-}
-
 impl MultiEngine {
     /// Validate and build.
     pub fn new(bank: &Bank, config: MultiConfig) -> Result<Self, MultiError> {
@@ -443,13 +434,13 @@ impl MultiEngine {
     }
 
     /// The item to ask now, or why the test is over. Asking twice gives the same item.
-    pub fn next(&self, s: &mut MultiSession) -> Result<MultiNext, SessionError> {
+    pub fn next(&self, s: &mut MultiSession) -> Result<Next, SessionError> {
         self.check(s)?;
         if let Some(r) = s.finished {
-            return Ok(MultiNext::Finished(r));
+            return Ok(Next::Finished(r));
         }
         if let Some(id) = &s.pending {
-            return Ok(MultiNext::Item(id.clone()));
+            return Ok(Next::Item(id.clone()));
         }
         let answers = self.answers(s)?;
         let e = self
@@ -459,11 +450,11 @@ impl MultiEngine {
             Ok(j) => {
                 let id = self.bank.items()[j].id.clone();
                 s.pending = Some(id.clone());
-                Ok(MultiNext::Item(id))
+                Ok(Next::Item(id))
             }
             Err(reason) => {
                 s.finished = Some(reason);
-                Ok(MultiNext::Finished(reason))
+                Ok(Next::Finished(reason))
             }
         }
     }
@@ -637,14 +628,14 @@ impl MultiEngine {
         for (i, rec) in s.history.iter().enumerate() {
             let at = format!("history[{i}]");
             match self.next_unchecked(&mut r) {
-                MultiNext::Item(id) if id == rec.item => {}
-                MultiNext::Item(id) => {
+                Next::Item(id) if id == rec.item => {}
+                Next::Item(id) => {
                     return Err(corrupt(Mismatch::new(
                         format!("{at}.item"),
                         format_args!("stored `{}`, but the engine offers `{id}`", rec.item),
                     )));
                 }
-                MultiNext::Finished(why) => {
+                Next::Finished(why) => {
                     return Err(corrupt(Mismatch::new(
                         format!("{at}.item"),
                         format_args!("an answer after the end of the test ({})", why.name()),
@@ -672,8 +663,8 @@ impl MultiEngine {
         if s.pending.is_some() || s.finished.is_some() {
             let next = self.next_unchecked(&mut r);
             let ok = match (&next, &s.pending, s.finished) {
-                (MultiNext::Item(id), Some(p), None) => id == p,
-                (MultiNext::Finished(a), None, Some(b)) => *a == b,
+                (Next::Item(id), Some(p), None) => id == p,
+                (Next::Finished(a), None, Some(b)) => *a == b,
                 _ => false,
             };
             if !ok {
@@ -703,7 +694,7 @@ impl MultiEngine {
         Ok(())
     }
 
-    fn next_unchecked(&self, s: &mut MultiSession) -> MultiNext {
+    fn next_unchecked(&self, s: &mut MultiSession) -> Next {
         self.next(s)
             .unwrap_or_else(|e| unreachable!("a replayed session is consistent: {e}"))
     }
@@ -715,4 +706,68 @@ impl MultiEngine {
 
 fn corrupt(m: Mismatch) -> SessionError {
     SessionError::Corrupt(m.to_string())
+}
+
+/// A synthetic multidimensional 2PL bank for studies and benchmarks: `competences` competences
+/// (`C01`, `C02`, …) of `per_competence` items each (a ~ U(0.8, 2), b ~ U(−3, 3)), correlated through a
+/// general factor with loadings λ_k evenly spaced on [√r_min, √r_max], so that the correlations
+/// r_kl = λ_k λ_l span [r_min, r_max].
+pub fn synthetic_bank(competences: usize, per_competence: usize, r_min: f64, r_max: f64, seed: u64) -> Bank {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let names: Vec<String> = (1..=competences).map(|k| format!("C{k:02}")).collect();
+    let mut items = Vec::with_capacity(competences * per_competence);
+    for name in &names {
+        for i in 0..per_competence {
+            let a = 0.8 + 1.2 * rng.random::<f64>();
+            let b = -3.0 + 6.0 * rng.random::<f64>();
+            let mut item = etalon_items::Item::new(
+                format!("{name}-{i:02}"),
+                ItemModel::two_pl(a, b).unwrap_or_else(|e| unreachable!("a > 0, b finite: {e}")),
+            );
+            item.competence = Some(name.clone());
+            items.push(item);
+        }
+    }
+    let step = if competences > 1 {
+        (competences - 1) as f64
+    } else {
+        1.0
+    };
+    let l: Vec<f64> = (0..competences)
+        .map(|k| r_min.sqrt() + (r_max.sqrt() - r_min.sqrt()) * k as f64 / step)
+        .collect();
+    let r = (0..competences)
+        .map(|k| {
+            (0..competences)
+                .map(|m| if k == m { 1.0 } else { l[k] * l[m] })
+                .collect()
+        })
+        .collect();
+    let structure = etalon_items::Structure::new(names, r)
+        .unwrap_or_else(|p| unreachable!("loadings below 1 give a correlation matrix: {p:?}"));
+    Bank::new(
+        "synthetic",
+        etalon_items::Framework::default(),
+        items,
+        etalon_items::Provenance::default(),
+    )
+    .and_then(|b| b.with_structure(Some(structure)))
+    .unwrap_or_else(|p| unreachable!("distinct ids, valid items: {p:?}"))
+}
+
+/// `n` persons drawn from N(0, R) of `model`'s structure (θ = L z, R = L Lᵀ).
+pub fn synthetic_persons(model: &MultiModel, n: usize, seed: u64) -> Vec<Vec<f64>> {
+    let d = model.dimensions.len();
+    let spd = Spd::new(&model.correlations, d).unwrap_or_else(|| unreachable!("validated structure"));
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut z = vec![0.0; d];
+    (0..n)
+        .map(|_| {
+            z.iter_mut()
+                .for_each(|x| *x = rng.sample(rand_distr::StandardNormal));
+            let mut theta = vec![0.0; d];
+            spd.lower_times(&z, &mut theta);
+            theta
+        })
+        .collect()
 }

@@ -97,7 +97,7 @@ impl Service {
             })?;
         let design = match config.get("config") {
             None | Some(Value::Null) => {
-                etalon_assessment::Design::Profile(etalon_assessment::presets::quick_profile())
+                etalon_assessment::presets::default_design(&Service::parse_bank(&record)?)
             }
             Some(v) => etalon_assessment::Design::from_json(&v.to_string())
                 .map_err(|e| ApiError::invalid("sectionConfiguration", e.to_string()))?,

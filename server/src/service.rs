@@ -709,7 +709,8 @@ impl Service {
                     .await?
                     .ok_or_else(|| ApiError::not_found(format!("bank `{bank}`")))?;
                 let design = match &req.config {
-                    None => Design::Profile(etalon_assessment::presets::quick_profile()),
+                    // A multidimensional bank gets the multidimensional profile.
+                    None => etalon_assessment::presets::default_design(&Self::parse_bank(&record)?),
                     Some(v) => Design::from_json(&v.to_string())
                         .map_err(|e| ApiError::invalid("config", e.to_string()))?,
                 };

@@ -156,7 +156,7 @@ pub fn run(args: AssessArgs) -> Result<()> {
                 )
             })?
         }
-        None => Design::Profile(presets::quick_profile()),
+        None => presets::default_design(&bank),
     };
     let assessor = Assessor::new(&bank, design)?;
     if let Some(p) = &args.save {
