@@ -549,7 +549,7 @@ fn options_cases() -> Vec<Case> {
         case("help of bank validate", "bank validate --help").ok(&["BANK"]),
         case("help of bank convert", "bank convert --help").ok(&["--from", "mirt"]),
         case("help of bank example", "bank example --help").ok(&["--out"]),
-        case("help of calibrate", "calibrate --help").ok(&["--quadrature", "3 to 1001", "--prior-guessing"]),
+        case("help of calibrate", "calibrate --help").ok(&["--quadrature", "3 to 1001", "--prior-guessing", "--dimensions"]),
         case("help of campaign", "campaign --help").ok(&["example", "run", "report"]),
         case("help of campaign run", "campaign run --help").ok(&["--participants", "[default: 1]"]),
         case("help of campaign report", "campaign report --help").ok(&["--svg"]),

@@ -253,7 +253,8 @@ fn e_step(data: &CalibData, m: &HigherOrder, table: &[f64], offsets: &[usize]) -
                         l.iter_mut().for_each(|x| *x = (*x - lmax).exp());
                         scale[k] = lmax;
                     } else {
-                        l.iter_mut().for_each(|x| *x /= max);
+                        let inv = 1.0 / max;
+                        l.iter_mut().for_each(|x| *x *= inv);
                         scale[k] = max.ln();
                     }
                     for i in 0..ng {
