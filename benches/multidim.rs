@@ -72,12 +72,12 @@ fn main() {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
         let (mut persons, mut items, mut codes) = (Vec::new(), Vec::new(), Vec::new());
         for (p, theta) in people.iter().enumerate() {
-            for k in 0..16 {
+            for (k, &theta_k) in theta.iter().enumerate() {
                 let first = rng.random_range(0..40);
                 let second = (first + 1 + rng.random_range(0..39)) % 40;
                 for i in [first, second] {
                     let j = k * 40 + i;
-                    let prob = bank.items()[j].parameters.log_prob(theta[k], 1).exp();
+                    let prob = bank.items()[j].parameters.log_prob(theta_k, 1).exp();
                     persons.push(format!("P{p}"));
                     items.push(bank.items()[j].id.clone());
                     codes.push(i64::from(rng.random::<f64>() < prob));

@@ -152,6 +152,37 @@ fn tally(results: Vec<(Vec<usize>, Vec<f64>, Vec<String>)>, truth: &[Vec<usize>]
     }
 }
 
+/// Run one design's test for every person (answers from [`answer`]): each competence's level and level
+/// probability, in the bank's dimension order, and the items asked.
+fn administer<S>(
+    bank: &Bank,
+    people: &[Vec<f64>],
+    start: impl Fn(u64) -> S,
+    next: impl Fn(&mut S) -> Next,
+    record: impl Fn(&mut S, &str, i64),
+    competences: impl Fn(&S) -> BTreeMap<String, etalon::engine::profile::CompetenceResult>,
+) -> Vec<(Vec<usize>, Vec<f64>, Vec<String>)> {
+    let dims = &bank.structure().unwrap().dimensions;
+    people
+        .iter()
+        .enumerate()
+        .map(|(p, theta)| {
+            let mut s = start(p as u64);
+            let mut items = Vec::new();
+            while let Next::Item(id) = next(&mut s) {
+                record(&mut s, &id, answer(bank, theta, p, &id));
+                items.push(id);
+            }
+            let r = competences(&s);
+            (
+                dims.iter().map(|c| r[c].level).collect(),
+                dims.iter().map(|c| r[c].level_probability).collect(),
+                items,
+            )
+        })
+        .collect()
+}
+
 fn run_designs(length: usize, bank: &Bank, people: &[Vec<f64>], map: &LevelMap) -> [Outcome; 3] {
     let truth: Vec<Vec<usize>> = people
         .iter()
@@ -169,31 +200,16 @@ fn run_designs(length: usize, bank: &Bank, people: &[Vec<f64>], map: &LevelMap) 
         },
     )
     .unwrap();
-    let a: Vec<_> = people
-        .iter()
-        .enumerate()
-        .map(|(p, theta)| {
-            let mut s = profile.start(p as u64);
-            let mut items = Vec::new();
-            while let Next::Item(id) = profile.next(&mut s).unwrap() {
-                profile.record(&mut s, &id, answer(bank, theta, p, &id)).unwrap();
-                items.push(id);
-            }
-            let r = profile.result(&s);
-            let comps: Vec<_> = bank
-                .structure()
-                .unwrap()
-                .dimensions
-                .iter()
-                .map(|c| &r.competences[c])
-                .collect();
-            (
-                comps.iter().map(|c| c.level).collect(),
-                comps.iter().map(|c| c.level_probability).collect(),
-                items,
-            )
-        })
-        .collect();
+    let a = administer(
+        bank,
+        people,
+        |p| profile.start(p),
+        |s| profile.next(s).unwrap(),
+        |s, id, x| {
+            profile.record(s, id, x).unwrap();
+        },
+        |s| profile.result(s).competences,
+    );
     // (b) PIX: one θ over the whole bank, every competence's level read from it.
     let mut config = etalon::engine::SessionConfig::default();
     config.stopping.max_items = length;
@@ -227,31 +243,14 @@ fn run_designs(length: usize, bank: &Bank, people: &[Vec<f64>], map: &LevelMap) 
         },
     )
     .unwrap();
-    let c: Vec<_> = people
-        .iter()
-        .enumerate()
-        .map(|(p, theta)| {
-            let mut s = multi.start(p as u64);
-            let mut items = Vec::new();
-            while let Next::Item(id) = multi.next(&mut s).unwrap() {
-                multi.record(&mut s, &id, answer(bank, theta, p, &id)).unwrap();
-                items.push(id);
-            }
-            let r = multi.result(&s).unwrap();
-            let comps: Vec<_> = bank
-                .structure()
-                .unwrap()
-                .dimensions
-                .iter()
-                .map(|c| &r.competences[c])
-                .collect();
-            (
-                comps.iter().map(|c| c.level).collect(),
-                comps.iter().map(|c| c.level_probability).collect(),
-                items,
-            )
-        })
-        .collect();
+    let c = administer(
+        bank,
+        people,
+        |p| multi.start(p),
+        |s| multi.next(s).unwrap(),
+        |s, id, x| multi.record(s, id, x).unwrap(),
+        |s| multi.result(s).unwrap().competences,
+    );
     [tally(a, &truth), tally(b, &truth), tally(c, &truth)]
 }
 
@@ -338,9 +337,28 @@ fn a_person_who_answers_everything_wrong_is_a_novice_everywhere() {
     let mut back: etalon::engine::multidim::MultiSession = serde_json::from_str(&json).unwrap();
     engine.verify(&mut back).unwrap();
     assert_eq!(back, s);
-    let mut tampered: etalon::engine::multidim::MultiSession =
+    let tampered: etalon::engine::multidim::MultiSession =
         serde_json::from_str(&json.replacen("\"category\":0", "\"category\":1", 1)).unwrap();
-    assert!(engine.verify(&mut tampered).is_err());
+    assert!(engine.verify(&mut tampered.clone()).is_err());
+    // Not only through verify: the first call on a session read from outside replays it, and a
+    // refused call leaves it as it was.
+    let mut copy = tampered.clone();
+    let err = engine.next(&mut copy).unwrap_err().to_string();
+    assert!(err.contains("history[0]"), "{err}");
+    assert_eq!(copy, tampered);
+    assert!(engine.result(&tampered).is_err());
+    // A session of another configuration is refused.
+    let other = MultiEngine::new(
+        &bank,
+        MultiConfig {
+            max_items: 40,
+            min_items: 32,
+            classify: false,
+            ..MultiConfig::default()
+        },
+    )
+    .unwrap();
+    assert!(other.next(&mut back.clone()).is_err());
 }
 
 // ---------------------------------------------------------------------------------------------------

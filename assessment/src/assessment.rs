@@ -280,6 +280,12 @@ impl Assessor {
     /// Validate `design` against `bank` and build the engines.
     pub fn new(bank: &Bank, design: Design) -> Result<Self, AssessmentError> {
         let levels = bank.levels().cloned().unwrap_or_default();
+        // A design that keeps the default level maps reads levels on the bank's, when it has some.
+        let bank_levels_by_default = |l: &mut Levels| {
+            if bank.levels().is_some() && *l == Levels::default() {
+                *l = levels.clone();
+            }
+        };
         let (engine, estimator) = match design {
             Design::Adaptive(config) => {
                 let estimator = config.estimator;
@@ -289,9 +295,7 @@ impl Assessor {
                 )
             }
             Design::Profile(mut config) => {
-                if bank.levels().is_some() && config.levels == Levels::default() {
-                    config.levels = levels.clone();
-                }
+                bank_levels_by_default(&mut config.levels);
                 let estimator = config.session.estimator;
                 (
                     Engine::Profile(Box::new(ProfileEngine::new(bank, config)?)),
@@ -299,9 +303,7 @@ impl Assessor {
                 )
             }
             Design::Multidimensional(mut config) => {
-                if bank.levels().is_some() && config.levels == Levels::default() {
-                    config.levels = levels.clone();
-                }
+                bank_levels_by_default(&mut config.levels);
                 (
                     Engine::Multi(Box::new(MultiEngine::new(bank, config)?)),
                     SessionConfig::default().estimator,

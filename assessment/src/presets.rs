@@ -16,10 +16,10 @@ pub fn quick_profile() -> ProfileConfig {
     }
 }
 
-/// A multidimensional competence profile for one person ([`MultiConfig`]): up to 32 questions, at
-/// least one per competence before any competence is classified, at most 3 per competence, each
-/// question where the profile is least certain; a competence stops once classified (60% interval in
-/// one level band).
+/// A multidimensional competence profile for one person ([`MultiConfig`]): up to 2 questions per
+/// competence on average (at most 32), at most 3 on any one, each question where the profile is least
+/// certain; a competence is done once classified (its 60% interval in one level band) after at least
+/// one question of its own, and the test ends when every competence is done.
 pub fn quick_multidimensional(bank: &Bank) -> MultiConfig {
     let d = bank.structure().map_or(16, |s| s.len());
     MultiConfig {

@@ -145,12 +145,7 @@ impl Model {
 
     /// Number of estimated parameters (items, shared slope, latent moments).
     pub fn n_parameters(&self) -> usize {
-        let items: usize = self
-            .items
-            .iter()
-            .filter(|i| !i.fixed)
-            .map(ItemState::n_free)
-            .sum();
+        let items = crate::params::n_free_items(&self.items);
         let shared = usize::from(self.items.iter().any(|i| i.kind == ModelKind::OnePl && !i.fixed));
         items + shared + usize::from(self.free_variance) + usize::from(self.free_mean)
     }

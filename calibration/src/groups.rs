@@ -445,15 +445,13 @@ impl Prepared {
         config: &EmConfig,
     ) -> Result<GroupCalibration, GroupError> {
         let mut warnings = self.warnings.clone();
-        if run.stopped {
-            warnings.push(Warning::Stopped { cycles: run.cycles });
-        } else if !run.converged {
-            warnings.push(Warning::NotConverged {
-                cycles: run.cycles,
-                last_change: run.last_change,
-                tolerance: config.tol,
-            });
-        }
+        warnings.extend(Warning::of_run(
+            run.stopped,
+            run.converged,
+            run.cycles,
+            run.last_change,
+            config.tol,
+        ));
         let point = &run.model;
         let mut groups = Vec::with_capacity(point.models.len());
         for (g, m) in point.models.iter().enumerate() {

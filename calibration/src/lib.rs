@@ -195,17 +195,13 @@ pub fn calibrate(
         priors: em.priors,
     };
     let outcome = em::run_em(&data, model, em, &mut observer);
-    if outcome.stopped {
-        warnings.push(Warning::Stopped {
-            cycles: outcome.cycles,
-        });
-    } else if !outcome.converged {
-        warnings.push(Warning::NotConverged {
-            cycles: outcome.cycles,
-            last_change: outcome.last_change,
-            tolerance: em.tol,
-        });
-    }
+    warnings.extend(Warning::of_run(
+        outcome.stopped,
+        outcome.converged,
+        outcome.cycles,
+        outcome.last_change,
+        em.tol,
+    ));
     let model = outcome.model;
     let ses = if spec.standard_errors {
         Some(se::standard_errors(&data, &model))
@@ -305,6 +301,12 @@ pub(crate) fn start(
     spec: &CalibrationSpec,
     anchor: Option<&Bank>,
 ) -> Result<Start, CalibrationError> {
+    if let Some(b) = anchor.filter(|b| b.structure().is_some()) {
+        return Err(CalibrationError::Dimensions(format!(
+            "anchor bank `{}` is multidimensional: a unidimensional calibration cannot hold its items fixed",
+            b.id()
+        )));
+    }
     check_em(&spec.em)?;
     let ids = responses.item_ids();
     let kinds: Vec<ModelKind> = ids

@@ -73,6 +73,9 @@ pub enum LinkingError {
     /// The common items' difficulties do not vary (mean/sigma), or the constants are not finite.
     #[error("no linking: {0}")]
     Degenerate(String),
+    /// A multidimensional bank: one (A, B) cannot carry D correlated scales (not built).
+    #[error("bank `{0}` is multidimensional: linking carries one scale, not its correlated dimensions")]
+    Multidimensional(String),
     /// A transformed item is not a valid item (e.g. a slope that overflows).
     #[error("item `{item}` cannot be carried to the bank's scale: {reason}")]
     Transform {
@@ -238,6 +241,11 @@ impl CostFunction for Curves<'_> {
 
 /// Link `new` to `bank` through their common items.
 pub fn link(bank: &Bank, new: &Bank, method: LinkingMethod) -> Result<Linking, LinkingError> {
+    for b in [bank, new] {
+        if b.structure().is_some() {
+            return Err(LinkingError::Multidimensional(b.id().to_string()));
+        }
+    }
     link_through(bank, new, method, |_| true)
 }
 
@@ -468,6 +476,9 @@ pub fn constant_errors(bank: &Bank, new: &Bank, linking: &Linking) -> Option<Con
 /// `new` carried to the bank's scale by `linking`: every item (common or not) and its latent
 /// distribution. Standard errors of transformed parameters are dropped (they belong to the old scale).
 pub fn transform_bank(new: &Bank, linking: &Linking) -> Result<Bank, LinkingError> {
+    if new.structure().is_some() {
+        return Err(LinkingError::Multidimensional(new.id().to_string()));
+    }
     let mut out = new.clone();
     let mut failed = None;
     let latent = new.latent().map(|l| etalon_items::bank::Latent {

@@ -134,13 +134,7 @@ impl HigherOrder {
     }
 
     fn n_parameters(&self) -> usize {
-        let items: usize = self
-            .items
-            .iter()
-            .filter(|i| !i.fixed)
-            .map(ItemState::n_free)
-            .sum();
-        items + if self.tied { 1 } else { self.n_dims() }
+        crate::params::n_free_items(&self.items) + if self.tied { 1 } else { self.n_dims() }
     }
 }
 
@@ -193,6 +187,14 @@ struct Expected {
 }
 
 impl Expected {
+    fn zeros(cells: usize, masses: usize) -> Self {
+        Expected {
+            r: vec![0.0; cells],
+            mass: vec![0.0; masses],
+            loglik: 0.0,
+        }
+    }
+
     fn add(&mut self, other: &Expected) {
         self.r.iter_mut().zip(&other.r).for_each(|(a, b)| *a += b);
         self.mass.iter_mut().zip(&other.mass).for_each(|(a, b)| *a += b);
@@ -212,11 +214,7 @@ fn e_step(data: &CalibData, m: &HigherOrder, table: &[f64], offsets: &[usize]) -
     let block_sums: Vec<Expected> = blocks(data.n_persons())
         .into_par_iter()
         .map(|(lo, hi)| {
-            let mut acc = Expected {
-                r: vec![0.0; table.len()],
-                mass: vec![0.0; d * gs],
-                loglik: 0.0,
-            };
+            let mut acc = Expected::zeros(table.len(), d * gs);
             // Per person: the answers, the likelihood of each dimension at its nodes (scaled), its
             // integral over s (I_k(g_i)), and the general factor's log posterior.
             let mut answers: Vec<(usize, usize)> = Vec::new();
@@ -309,11 +307,7 @@ fn e_step(data: &CalibData, m: &HigherOrder, table: &[f64], offsets: &[usize]) -
             acc
         })
         .collect();
-    let mut out = Expected {
-        r: vec![0.0; table.len()],
-        mass: vec![0.0; d * gs],
-        loglik: 0.0,
-    };
+    let mut out = Expected::zeros(table.len(), d * gs);
     for b in &block_sums {
         out.add(b);
     }
@@ -380,7 +374,8 @@ fn em_step(data: &CalibData, m: &HigherOrder) -> (HigherOrder, f64) {
     let structural = structural_step(m, &ex);
     for (st, &k) in next.items.iter_mut().zip(&m.dim) {
         if !st.fixed {
-            st.a *= structural[k].1;
+            let (lo, hi) = st.slope_range();
+            st.a = (st.a * structural[k].1).clamp(lo, hi);
         }
     }
     for (l, s) in next.loadings.iter_mut().zip(&structural) {
@@ -481,31 +476,16 @@ pub fn calibrate_multidimensional(
         ..spec.em.clone()
     };
     let run = em::squarem(model, &em_config, &mut observer, |m| em_step(&data, m));
-    if run.stopped {
-        warnings.push(Warning::Stopped { cycles: run.cycles });
-    } else if !run.converged {
-        warnings.push(Warning::NotConverged {
-            cycles: run.cycles,
-            last_change: run.last_change,
-            tolerance: em_config.tol,
-        });
-    }
+    warnings.extend(Warning::of_run(
+        run.stopped,
+        run.converged,
+        run.cycles,
+        run.last_change,
+        em_config.tol,
+    ));
     let model = run.model;
     let (table, offsets) = model.table();
     let loglik = e_step(&data, &model, &table, &offsets).loglik;
-    let correlations: Vec<Vec<f64>> = (0..names.len())
-        .map(|k| {
-            (0..names.len())
-                .map(|l| {
-                    if k == l {
-                        1.0
-                    } else {
-                        model.loadings[k] * model.loadings[l]
-                    }
-                })
-                .collect()
-        })
-        .collect();
     let mut bank_items = Vec::with_capacity(data.n_items());
     for (j, st) in model.items.iter().enumerate() {
         let mut item = calibrated_item(&data, j, st, &mut warnings)?;
@@ -530,12 +510,13 @@ pub fn calibrate_multidimensional(
         })),
         ..Provenance::default()
     };
-    let structure = Structure::new(names.clone(), correlations.clone()).map_err(|p| {
+    let structure = Structure::one_factor(names.clone(), &model.loadings).map_err(|p| {
         CalibrationError::Dimensions(format!(
             "the estimated correlations do not form a valid structure: {}",
             etalon_items::Problems(p)
         ))
     })?;
+    let correlations = structure.correlations.clone();
     let bank = Bank::new("calibrated", Framework::default(), bank_items, provenance)
         .and_then(|b| b.with_structure(Some(structure)))
         .map_err(|p| CalibrationError::Bank(etalon_items::Problems(p)))?;

@@ -484,3 +484,8 @@ mod tests {
         }
     }
 }
+
+/// Free parameters of the items that are estimated (fixed anchor items have none).
+pub fn n_free_items(items: &[ItemState]) -> usize {
+    items.iter().filter(|i| !i.fixed).map(ItemState::n_free).sum()
+}

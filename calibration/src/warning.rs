@@ -185,3 +185,27 @@ mod tests {
         assert_eq!(w.to_string(), "1 persons without any response were left out");
     }
 }
+
+impl Warning {
+    /// How an EM run ended, when it did not converge: stopped by its observer (a time limit, Ctrl-C)
+    /// after `cycles`, or out of cycles with `last_change` still above `tolerance`.
+    pub fn of_run(
+        stopped: bool,
+        converged: bool,
+        cycles: usize,
+        last_change: f64,
+        tolerance: f64,
+    ) -> Option<Warning> {
+        if stopped {
+            Some(Warning::Stopped { cycles })
+        } else if !converged {
+            Some(Warning::NotConverged {
+                cycles,
+                last_change,
+                tolerance,
+            })
+        } else {
+            None
+        }
+    }
+}

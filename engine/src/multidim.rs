@@ -26,7 +26,7 @@
 
 use crate::config::Exposure;
 use crate::profile::CompetenceResult;
-use crate::session::{Mismatch, Next, SessionError, StopReason};
+use crate::session::{Checked, Mismatch, Next, SessionError, StopReason, compare_f64};
 use crate::simulate::derive_seed;
 use etalon_items::levels::Levels;
 use etalon_items::{Bank, ItemModel, ResponseFunction, Spd, Status};
@@ -106,6 +106,12 @@ impl MultiModel {
     pub fn dimension_of(&self, j: usize) -> usize {
         self.dim[j]
     }
+    /// The prior N(0, R)'s precision R⁻¹ as a factor (its inverse is R).
+    fn prior(&self) -> Spd {
+        Spd::new(&self.precision, self.dimensions.len())
+            .unwrap_or_else(|| unreachable!("R⁻¹ of a validated R"))
+    }
+
     /// The latent correlation matrix, row-major.
     pub fn correlations(&self) -> &[f64] {
         &self.correlations
@@ -151,7 +157,8 @@ impl MultiModel {
         let spd = Spd::new(&observed, d).unwrap_or_else(|| {
             let mut expected = self.precision.clone();
             (0..d).for_each(|k| expected[k * d + k] += info[k]);
-            Spd::new(&expected, d).unwrap_or_else(|| unreachable!("R⁻¹ + a diagonal ≥ 0 is definite"))
+            // An information that is not finite (an item's probabilities underflow): the prior.
+            Spd::new(&expected, d).unwrap_or_else(|| self.prior())
         });
         MultiEstimate {
             theta,
@@ -252,10 +259,14 @@ pub struct MultiSession {
     schema: u32,
     bank_id: String,
     bank_fingerprint: String,
+    config: MultiConfig,
     seed: u64,
     history: Vec<MultiRecord>,
     pending: Option<String>,
     finished: Option<StopReason>,
+    /// Built or verified by an engine (not serialised: a session read from outside is replayed first).
+    #[serde(skip)]
+    checked: Checked,
 }
 
 impl MultiSession {
@@ -329,7 +340,7 @@ impl MultiEngine {
             return bad("se_target must be a finite number > 0".into());
         }
         match config.exposure {
-            Exposure::Randomesque { k } if k == 0 => return bad("randomesque k must be at least 1".into()),
+            Exposure::Randomesque { k: 0 } => return bad("randomesque k must be at least 1".into()),
             Exposure::SympsonHetter => {
                 return bad("Sympson–Hetter exposure is not available in multidimensional tests (use randomesque or pix)".into());
             }
@@ -392,10 +403,12 @@ impl MultiEngine {
             schema: crate::session::SCHEMA_VERSION,
             bank_id: self.bank.id().to_string(),
             bank_fingerprint: self.fingerprint.clone(),
+            config: self.config.clone(),
             seed,
             history: Vec::new(),
             pending: None,
             finished: None,
+            checked: Checked(true),
         }
     }
 
@@ -413,10 +426,16 @@ impl MultiEngine {
     }
 
     /// The current posterior of a session.
-    pub fn estimate(&self, s: &MultiSession) -> Result<MultiEstimate, SessionError> {
+    pub fn estimate(&self, s: &mut MultiSession) -> Result<MultiEstimate, SessionError> {
+        self.check(s)?;
         let answers = self.answers(s)?;
-        let start = s.history.last().map(|r| r.theta.as_slice());
-        Ok(self.model.map(&answers, start))
+        Ok(self.posterior(s, &answers))
+    }
+
+    /// The posterior given `answers`, from the session's last θ̂ (a warm start).
+    fn posterior(&self, s: &MultiSession, answers: &[(usize, usize)]) -> MultiEstimate {
+        self.model
+            .map(answers, s.history.last().map(|r| r.theta.as_slice()))
     }
 
     /// Whether competence `k` is done: its budget, its items, or (classification) its interval
@@ -443,9 +462,7 @@ impl MultiEngine {
             return Ok(Next::Item(id.clone()));
         }
         let answers = self.answers(s)?;
-        let e = self
-            .model
-            .map(&answers, s.history.last().map(|r| r.theta.as_slice()));
+        let e = self.posterior(s, &answers);
         match self.select(&answers, &e, s.seed) {
             Ok(j) => {
                 let id = self.bank.items()[j].id.clone();
@@ -483,19 +500,23 @@ impl MultiEngine {
         let open: Vec<bool> = (0..d)
             .map(|k| !self.competence_done(k, per_dim[k], e, available[k]))
             .collect();
-        if n >= self.config.min_items {
-            if !open.iter().any(|&o| o) {
-                return Err(if available.iter().any(|&a| a) {
-                    StopReason::Classified
-                } else {
-                    StopReason::BankExhausted
-                });
-            }
-            if let Some(target) = self.config.se_target
-                && (0..d).all(|k| e.se(k) <= target)
-            {
-                return Err(StopReason::Precision);
-            }
+        // Competences that can still take an item once every one is done but the test is below its
+        // minimum length: those under their budget.
+        let under_budget: Vec<bool> = (0..d)
+            .map(|k| available[k] && per_dim[k] < self.config.max_items_per_competence)
+            .collect();
+        if !open.iter().any(|&o| o) && (n >= self.config.min_items || !under_budget.iter().any(|&u| u)) {
+            return Err(if !available.iter().any(|&a| a) {
+                StopReason::BankExhausted
+            } else {
+                StopReason::EveryCompetence
+            });
+        }
+        if n >= self.config.min_items
+            && let Some(target) = self.config.se_target
+            && (0..d).all(|k| e.se(k) <= target)
+        {
+            return Err(StopReason::Precision);
         }
         // Criterion I_j(θ̂_k) · C_kk over the open competences (all available ones once every
         // competence is done but the minimum length is not reached).
@@ -508,7 +529,7 @@ impl MultiEngine {
         };
         for j in (0..self.bank.len()).filter(|&j| allowed(j)) {
             let k = self.model.dim[j];
-            if any_open && !open[k] {
+            if if any_open { !open[k] } else { !under_budget[k] } {
                 continue;
             }
             let v = self.model.models[j].information(e.theta[k]) * e.covariance[k * d + k];
@@ -567,9 +588,7 @@ impl MultiEngine {
         };
         let mut answers = self.answers(s)?;
         answers.push((j, category));
-        let e = self
-            .model
-            .map(&answers, s.history.last().map(|r| r.theta.as_slice()));
+        let e = self.posterior(s, &answers);
         let d = e.theta.len();
         s.history.push(MultiRecord {
             item: item.to_string(),
@@ -583,10 +602,12 @@ impl MultiEngine {
 
     /// The profile so far.
     pub fn result(&self, s: &MultiSession) -> Result<MultiResult, SessionError> {
+        // Checked on a copy: a session from outside is replayed, the caller's value is left as it is.
+        let mut copy = s.clone();
+        self.check(&mut copy)?;
+        let s = &copy;
         let answers = self.answers(s)?;
-        let e = self
-            .model
-            .map(&answers, s.history.last().map(|r| r.theta.as_slice()));
+        let e = self.posterior(s, &answers);
         let d = e.theta.len();
         let mut per_dim = vec![0usize; d];
         answers.iter().for_each(|&(j, _)| per_dim[self.model.dim[j]] += 1);
@@ -612,100 +633,102 @@ impl MultiEngine {
         })
     }
 
-    /// Verify a session read from outside (bank, schema, then a replay from its seed: every stored
-    /// item must be the one the engine offers, every stored θ and SE its recomputation).
+    /// Verify a session read from outside — now rather than at the first call, which does the same:
+    /// schema, bank and configuration, then a replay from its seed, in which every stored item must be
+    /// the one the engine offers, every stored category valid, every stored θ and SE its recomputation
+    /// (to 1e-9, relative), and the pending item or stop reason the engine's. On success the session
+    /// becomes the replayed one.
     pub fn verify(&self, s: &mut MultiSession) -> Result<(), SessionError> {
-        crate::session::check_schema(s.schema)?;
-        if s.bank_fingerprint != self.fingerprint || s.bank_id != self.bank.id() {
-            return Err(SessionError::WrongBank {
-                session_bank: s.bank_id.clone(),
-                session_fingerprint: s.bank_fingerprint.clone(),
-                bank: self.bank.id().to_string(),
-                fingerprint: self.fingerprint.clone(),
-            });
+        s.checked = Checked(false);
+        self.check(s)
+    }
+
+    fn check(&self, s: &mut MultiSession) -> Result<(), SessionError> {
+        crate::session::check_bank(
+            s.schema,
+            &s.bank_id,
+            &s.bank_fingerprint,
+            &self.bank,
+            &self.fingerprint,
+        )?;
+        if s.config != self.config {
+            return Err(SessionError::WrongConfig);
         }
+        if s.checked.0 {
+            return Ok(());
+        }
+        *s = self.replay(s).map_err(|m| SessionError::Corrupt(m.to_string()))?;
+        Ok(())
+    }
+
+    /// The replay of [`Self::verify`]: the replayed session, or the first mismatch.
+    fn replay(&self, s: &MultiSession) -> Result<MultiSession, Mismatch> {
         let mut r = self.start(s.seed);
+        let step = |r: &mut MultiSession| -> Result<Next, Mismatch> {
+            self.next(r).map_err(|e| Mismatch::new("history", e))
+        };
         for (i, rec) in s.history.iter().enumerate() {
             let at = format!("history[{i}]");
-            match self.next_unchecked(&mut r) {
+            match step(&mut r)? {
                 Next::Item(id) if id == rec.item => {}
                 Next::Item(id) => {
-                    return Err(corrupt(Mismatch::new(
+                    return Err(Mismatch::new(
                         format!("{at}.item"),
                         format_args!("stored `{}`, but the engine offers `{id}`", rec.item),
-                    )));
+                    ));
                 }
                 Next::Finished(why) => {
-                    return Err(corrupt(Mismatch::new(
+                    return Err(Mismatch::new(
                         format!("{at}.item"),
                         format_args!("an answer after the end of the test ({})", why.name()),
-                    )));
+                    ));
                 }
             }
             let code = self
                 .bank
                 .item(&rec.item)
                 .and_then(|it| it.response_codes().get(rec.category).copied())
-                .unwrap_or(rec.category as i64);
-            self.record_unchecked(&mut r, &rec.item, code)
-                .map_err(|e| corrupt(Mismatch::new(at.as_str(), e)))?;
+                .ok_or_else(|| {
+                    Mismatch::new(
+                        format!("{at}.category"),
+                        format_args!("{} is not a category of the item", rec.category),
+                    )
+                })?;
+            self.record(&mut r, &rec.item, code)
+                .map_err(|e| Mismatch::new(at.as_str(), e))?;
             let again = &r.history[i];
-            if again != rec {
-                return Err(corrupt(Mismatch::new(
-                    at.as_str(),
-                    format_args!(
-                        "stored θ/SE differ from their recomputation ({:?} vs {:?})",
-                        rec.theta, again.theta
-                    ),
-                )));
+            if rec.theta.len() != again.theta.len() || rec.se.len() != again.se.len() {
+                return Err(Mismatch::new(
+                    format!("{at}.theta"),
+                    format_args!("{} values for {} competences", rec.theta.len(), again.theta.len()),
+                ));
+            }
+            for (k, (a, b)) in rec.theta.iter().zip(&again.theta).enumerate() {
+                compare_f64(format!("{at}.theta[{k}]"), *a, *b)?;
+            }
+            for (k, (a, b)) in rec.se.iter().zip(&again.se).enumerate() {
+                compare_f64(format!("{at}.se[{k}]"), *a, *b)?;
             }
         }
         if s.pending.is_some() || s.finished.is_some() {
-            let next = self.next_unchecked(&mut r);
+            let next = step(&mut r)?;
             let ok = match (&next, &s.pending, s.finished) {
                 (Next::Item(id), Some(p), None) => id == p,
                 (Next::Finished(a), None, Some(b)) => *a == b,
                 _ => false,
             };
             if !ok {
-                return Err(corrupt(Mismatch::new(
+                return Err(Mismatch::new(
                     "pending",
                     format_args!(
                         "stored {:?}/{:?}, but the engine gives {next:?}",
                         s.pending, s.finished
                     ),
-                )));
+                ));
             }
         }
-        *s = r;
-        Ok(())
+        Ok(r)
     }
-
-    fn check(&self, s: &MultiSession) -> Result<(), SessionError> {
-        crate::session::check_schema(s.schema)?;
-        if s.bank_fingerprint != self.fingerprint || s.bank_id != self.bank.id() {
-            return Err(SessionError::WrongBank {
-                session_bank: s.bank_id.clone(),
-                session_fingerprint: s.bank_fingerprint.clone(),
-                bank: self.bank.id().to_string(),
-                fingerprint: self.fingerprint.clone(),
-            });
-        }
-        Ok(())
-    }
-
-    fn next_unchecked(&self, s: &mut MultiSession) -> Next {
-        self.next(s)
-            .unwrap_or_else(|e| unreachable!("a replayed session is consistent: {e}"))
-    }
-
-    fn record_unchecked(&self, s: &mut MultiSession, item: &str, response: i64) -> Result<(), SessionError> {
-        self.record(s, item, response)
-    }
-}
-
-fn corrupt(m: Mismatch) -> SessionError {
-    SessionError::Corrupt(m.to_string())
 }
 
 /// A synthetic multidimensional 2PL bank for studies and benchmarks: `competences` competences
@@ -736,14 +759,7 @@ pub fn synthetic_bank(competences: usize, per_competence: usize, r_min: f64, r_m
     let l: Vec<f64> = (0..competences)
         .map(|k| r_min.sqrt() + (r_max.sqrt() - r_min.sqrt()) * k as f64 / step)
         .collect();
-    let r = (0..competences)
-        .map(|k| {
-            (0..competences)
-                .map(|m| if k == m { 1.0 } else { l[k] * l[m] })
-                .collect()
-        })
-        .collect();
-    let structure = etalon_items::Structure::new(names, r)
+    let structure = etalon_items::Structure::one_factor(names, &l)
         .unwrap_or_else(|p| unreachable!("loadings below 1 give a correlation matrix: {p:?}"));
     Bank::new(
         "synthetic",

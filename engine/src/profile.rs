@@ -382,15 +382,13 @@ impl ProfileEngine {
     }
 
     fn check(&self, s: &mut ProfileSession) -> Result<(), SessionError> {
-        crate::session::check_schema(s.schema)?;
-        if s.bank_fingerprint != self.fingerprint || s.bank_id != self.bank.id() {
-            return Err(SessionError::WrongBank {
-                session_bank: s.bank_id.clone(),
-                session_fingerprint: s.bank_fingerprint.clone(),
-                bank: self.bank.id().to_string(),
-                fingerprint: self.fingerprint.clone(),
-            });
-        }
+        crate::session::check_bank(
+            s.schema,
+            &s.bank_id,
+            &s.bank_fingerprint,
+            &self.bank,
+            &self.fingerprint,
+        )?;
         // Other competences: a profile of another configuration.
         if s.competences != self.competences {
             return Err(SessionError::WrongConfig);

@@ -79,6 +79,27 @@ pub(crate) fn schema_v1() -> u32 {
 }
 
 /// Refuse a session saved in a format this version does not know.
+/// A saved session's format version, then its bank: the id and fingerprint it recorded must be those
+/// of the engine's `bank` (whose fingerprint is `fingerprint`).
+pub(crate) fn check_bank(
+    schema: u32,
+    session_bank: &str,
+    session_fingerprint: &str,
+    bank: &Bank,
+    fingerprint: &str,
+) -> Result<(), SessionError> {
+    check_schema(schema)?;
+    if session_fingerprint != fingerprint || session_bank != bank.id() {
+        return Err(SessionError::WrongBank {
+            session_bank: session_bank.to_string(),
+            session_fingerprint: session_fingerprint.to_string(),
+            bank: bank.id().to_string(),
+            fingerprint: fingerprint.to_string(),
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn check_schema(schema: u32) -> Result<(), SessionError> {
     if schema == 0 || schema > SCHEMA_VERSION {
         return Err(SessionError::Schema {
@@ -188,7 +209,7 @@ impl std::fmt::Display for Mismatch {
 
 /// Stored and recomputed values agree to 1e-9, relative (absolute below 1): floating-point noise
 /// between builds (the `std` and `libm` maths) passes, an edited value does not.
-fn compare_f64(field: impl Into<String>, stored: f64, recomputed: f64) -> Result<(), Mismatch> {
+pub(crate) fn compare_f64(field: impl Into<String>, stored: f64, recomputed: f64) -> Result<(), Mismatch> {
     let scale = stored.abs().max(recomputed.abs()).max(1.0);
     if stored == recomputed || (stored - recomputed).abs() <= 1e-9 * scale {
         return Ok(());
@@ -552,6 +573,8 @@ impl CatEngine {
     pub fn set_exposure_parameters(&mut self, k: &[f64]) {
         assert_eq!(k.len(), self.exposure.len(), "one exposure parameter per item");
         self.exposure.copy_from_slice(k);
+        // Another configuration: sessions of the engine it was cloned from are not trusted as its own.
+        self.id = NEXT_ENGINE.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Start a session with this seed. A random start θ is drawn from the session's RNG.
@@ -636,15 +659,13 @@ impl CatEngine {
 
     /// Format version, bank and configuration (compared in full: for sessions from outside).
     pub(crate) fn check_identity(&self, s: &Session) -> Result<(), SessionError> {
-        check_schema(s.schema)?;
-        if s.bank_fingerprint != self.fingerprint || s.bank_id != self.bank.id() {
-            return Err(SessionError::WrongBank {
-                session_bank: s.bank_id.clone(),
-                session_fingerprint: s.bank_fingerprint.clone(),
-                bank: self.bank.id().to_string(),
-                fingerprint: self.fingerprint.clone(),
-            });
-        }
+        check_bank(
+            s.schema,
+            &s.bank_id,
+            &s.bank_fingerprint,
+            &self.bank,
+            &self.fingerprint,
+        )?;
         if s.config != self.config {
             return Err(SessionError::WrongConfig);
         }

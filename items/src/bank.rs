@@ -153,6 +153,18 @@ impl LatentRepr {
                 None
             }
         };
+        if self.mean.is_none()
+            && self.variance.is_none()
+            && self.dimensions.is_none()
+            && self.correlations.is_none()
+        {
+            problems.push(
+                Problem::new(
+                    "latent is empty: give `mean` and `variance`, or `dimensions` and `correlations`",
+                )
+                .in_field("latent"),
+            );
+        }
         let structure = match (self.dimensions, self.correlations) {
             (Some(dimensions), Some(correlations)) => Some(Structure {
                 dimensions,

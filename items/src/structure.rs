@@ -49,6 +49,18 @@ impl Structure {
         }
     }
 
+    /// The one-factor structure with loadings λ: r_kl = λ_k λ_l (a general factor behind the dimensions).
+    pub fn one_factor(dimensions: Vec<String>, loadings: &[f64]) -> Result<Self, Vec<Problem>> {
+        let correlations = (0..loadings.len())
+            .map(|k| {
+                (0..loadings.len())
+                    .map(|l| if k == l { 1.0 } else { loadings[k] * loadings[l] })
+                    .collect()
+            })
+            .collect();
+        Structure::new(dimensions, correlations)
+    }
+
     /// Number of dimensions D.
     pub fn len(&self) -> usize {
         self.dimensions.len()
@@ -103,7 +115,7 @@ impl Structure {
                 if !(a.is_finite() && a > -1.0 && a < 1.0) {
                     say(format!("correlations[{i}][{j}] must be in (-1, 1) (got {a})"));
                     shape_ok = false;
-                } else if (a - b).abs() > 1e-9 {
+                } else if !b.is_finite() || (a - b).abs() > 1e-9 {
                     say(format!(
                         "correlations must be symmetric: [{i}][{j}] = {a} but [{j}][{i}] = {b}"
                     ));
@@ -191,8 +203,8 @@ impl Spd {
     /// x = L z (turns independent standard normals z into N(0, A) draws).
     pub fn lower_times(&self, z: &[f64], x: &mut [f64]) {
         let n = self.n;
-        for i in 0..n {
-            x[i] = (0..=i).map(|k| self.l[i * n + k] * z[k]).sum();
+        for (i, xi) in x.iter_mut().enumerate().take(n) {
+            *xi = (0..=i).map(|k| self.l[i * n + k] * z[k]).sum();
         }
     }
 }

@@ -184,6 +184,11 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
                     "--dimensions cannot be combined with --anchor (multidimensional linking is not built)"
                 );
             }
+            if args.quadrature.is_some() {
+                anyhow::bail!(
+                    "--quadrature sets the unidimensional grid; a multidimensional calibration uses 21 × 21 Gauss–Hermite nodes per dimension"
+                );
+            }
             if spec.standard_errors {
                 anyhow::bail!(
                     "--se is not available with --dimensions yet (multidimensional standard errors are not built)"
@@ -276,8 +281,10 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         "warning_details": fit.warnings,
         "out": args.out.display().to_string(),
     });
-    if let Some(serde_json::Value::Object(extra)) = structure {
-        summary.as_object_mut().map(|o| o.extend(extra));
+    if let Some(serde_json::Value::Object(extra)) = structure
+        && let Some(o) = summary.as_object_mut()
+    {
+        o.extend(extra);
     }
     crate::cli::output::emit(&summary)?;
     Ok(())
