@@ -416,6 +416,11 @@ fn logit_clamped(p: f64) -> f64 {
     (p / (1.0 - p)).ln()
 }
 
+/// Free parameters of the items that are estimated (fixed anchor items have none).
+pub fn n_free_items(items: &[ItemState]) -> usize {
+    items.iter().filter(|i| !i.fixed).map(ItemState::n_free).sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,9 +488,4 @@ mod tests {
             }
         }
     }
-}
-
-/// Free parameters of the items that are estimated (fixed anchor items have none).
-pub fn n_free_items(items: &[ItemState]) -> usize {
-    items.iter().filter(|i| !i.fixed).map(ItemState::n_free).sum()
 }

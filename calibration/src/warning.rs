@@ -149,6 +149,30 @@ impl fmt::Display for Warning {
     }
 }
 
+impl Warning {
+    /// How an EM run ended, when it did not converge: stopped by its observer (a time limit, Ctrl-C)
+    /// after `cycles`, or out of cycles with `last_change` still above `tolerance`.
+    pub fn of_run(
+        stopped: bool,
+        converged: bool,
+        cycles: usize,
+        last_change: f64,
+        tolerance: f64,
+    ) -> Option<Warning> {
+        if stopped {
+            Some(Warning::Stopped { cycles })
+        } else if !converged {
+            Some(Warning::NotConverged {
+                cycles,
+                last_change,
+                tolerance,
+            })
+        } else {
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,29 +207,5 @@ mod tests {
             serde_json::json!({"kind": "persons_without_responses", "count": 1})
         );
         assert_eq!(w.to_string(), "1 persons without any response were left out");
-    }
-}
-
-impl Warning {
-    /// How an EM run ended, when it did not converge: stopped by its observer (a time limit, Ctrl-C)
-    /// after `cycles`, or out of cycles with `last_change` still above `tolerance`.
-    pub fn of_run(
-        stopped: bool,
-        converged: bool,
-        cycles: usize,
-        last_change: f64,
-        tolerance: f64,
-    ) -> Option<Warning> {
-        if stopped {
-            Some(Warning::Stopped { cycles })
-        } else if !converged {
-            Some(Warning::NotConverged {
-                cycles,
-                last_change,
-                tolerance,
-            })
-        } else {
-            None
-        }
     }
 }
