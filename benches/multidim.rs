@@ -9,7 +9,7 @@ use etalon::calibration::multidim::{MultiQuadrature, calibrate_multidimensional}
 use etalon::calibration::{CalibrationSpec, em::EmConfig};
 use etalon::engine::multidim::{MultiConfig, MultiEngine, MultiModel, synthetic_bank, synthetic_persons};
 use etalon::engine::session::Next;
-use etalon::items::{ModelKind, ResponseFunction};
+use etalon::items::{Bank, Item, ModelKind, ResponseFunction};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::collections::BTreeMap;
@@ -88,7 +88,7 @@ fn main() {
             etalon::assessment::tables::long_responses(&persons, &items, &codes, "bench").unwrap();
         // The alternative: 16 separate unidimensional calibrations, one per competence's answers.
         let t0 = Instant::now();
-        let (mut bias_a, mut rmse_a, mut rmse_b) = (0.0, 0.0, 0.0);
+        let mut fits = Vec::new();
         for k in 0..16 {
             let prefix = format!("C{:02}-", k + 1);
             let rows: Vec<usize> = (0..items.len())
@@ -101,22 +101,12 @@ fn main() {
                     .unwrap();
             let fit = etalon::calibration::calibrate(&sub, &CalibrationSpec::new(ModelKind::TwoPl), None, ())
                 .unwrap();
-            for item in bank.items().iter().filter(|i| i.id.starts_with(&prefix)) {
-                let est = fit.bank.item(&item.id).unwrap();
-                let da = est.parameters.slope() - item.parameters.slope();
-                let db = est.parameters.location() - item.parameters.location();
-                bias_a += da;
-                rmse_a += da * da;
-                rmse_b += db * db;
-            }
+            fits.push(fit.bank);
         }
-        let m = bank.len() as f64;
+        let (bias_a, rmse_a, rmse_b) = recovery(&bank, |id| fits.iter().find_map(|b| b.item(id)));
         println!(
-            "16 separate unidimensional calibrations, {n} persons: {:.1} s; slope bias {:+.4}, RMSE a {:.4}, RMSE b {:.4}",
+            "16 separate unidimensional calibrations, {n} persons: {:.1} s; slope bias {bias_a:+.4}, RMSE a {rmse_a:.4}, RMSE b {rmse_b:.4}",
             t0.elapsed().as_secs_f64(),
-            bias_a / m,
-            (rmse_a / m).sqrt(),
-            (rmse_b / m).sqrt()
         );
         let dims: BTreeMap<String, String> = bank
             .items()
@@ -134,16 +124,7 @@ fn main() {
             let fit = calibrate_multidimensional(&responses, &spec, &dims, q, ()).unwrap();
             let s = t0.elapsed().as_secs_f64();
             // Recovery: slopes and intercepts against the generating bank, correlations against R.
-            let (mut bias_a, mut rmse_a, mut rmse_b) = (0.0, 0.0, 0.0);
-            for item in bank.items() {
-                let est = fit.calibration.bank.item(&item.id).unwrap();
-                let da = est.parameters.slope() - item.parameters.slope();
-                let db = est.parameters.location() - item.parameters.location();
-                bias_a += da;
-                rmse_a += da * da;
-                rmse_b += db * db;
-            }
-            let m = bank.len() as f64;
+            let (bias_a, rmse_a, rmse_b) = recovery(&bank, |id| fit.calibration.bank.item(id));
             let r = model.correlations();
             let mut rmse_r = 0.0;
             for k in 0..16 {
@@ -158,11 +139,27 @@ fn main() {
                  slope bias {:+.4}, RMSE a {:.4}, RMSE b {:.4}, RMSE r {:.4}",
                 fit.calibration.cycles,
                 fit.calibration.converged,
-                bias_a / m,
-                (rmse_a / m).sqrt(),
-                (rmse_b / m).sqrt(),
+                bias_a,
+                rmse_a,
+                rmse_b,
                 (rmse_r / 240.0).sqrt()
             );
         }
     }
+}
+
+/// Parameter recovery against the generating `bank`: slope bias, slope RMSE and difficulty RMSE over
+/// its items, each looked up in the estimates by `estimate`.
+fn recovery<'a>(bank: &Bank, estimate: impl Fn(&str) -> Option<&'a Item>) -> (f64, f64, f64) {
+    let (mut bias_a, mut sq_a, mut sq_b) = (0.0, 0.0, 0.0);
+    for item in bank.items() {
+        let est = estimate(&item.id).unwrap();
+        let da = est.parameters.slope() - item.parameters.slope();
+        let db = est.parameters.location() - item.parameters.location();
+        bias_a += da;
+        sq_a += da * da;
+        sq_b += db * db;
+    }
+    let m = bank.len() as f64;
+    (bias_a / m, (sq_a / m).sqrt(), (sq_b / m).sqrt())
 }

@@ -440,7 +440,7 @@ impl MultiEngine {
 
     /// Whether competence `k` is done: its budget, its items, or (classification) its interval
     /// within one band after at least one answer.
-    fn competence_done(&self, k: usize, answered: usize, e: &MultiEstimate, available: bool) -> bool {
+    fn competence_done(&self, k: usize, answered: usize, theta: f64, se: f64, available: bool) -> bool {
         if answered >= self.config.max_items_per_competence || !available {
             return true;
         }
@@ -448,8 +448,7 @@ impl MultiEngine {
             return false;
         }
         let map = self.config.levels.for_competence(&self.model.dimensions[k]);
-        let (t, se) = (e.theta[k], e.se(k));
-        map.level(t - self.z * se) == map.level(t + self.z * se)
+        map.level(theta - self.z * se) == map.level(theta + self.z * se)
     }
 
     /// The item to ask now, or why the test is over. Asking twice gives the same item.
@@ -462,8 +461,15 @@ impl MultiEngine {
             return Ok(Next::Item(id.clone()));
         }
         let answers = self.answers(s)?;
-        let e = self.posterior(s, &answers);
-        match self.select(&answers, &e, s.seed) {
+        // The profile after the last answer, as `record` computed it (the prior N(0, R) before any:
+        // θ = 0, SE = 1): selection needs only θ̂ and the posterior variances.
+        let d = self.model.dimensions.len();
+        let (prior_theta, prior_se) = (vec![0.0; d], vec![1.0; d]);
+        let (theta, se) = s
+            .history
+            .last()
+            .map_or((&prior_theta[..], &prior_se[..]), |r| (&r.theta[..], &r.se[..]));
+        match self.select(&answers, theta, se, s.seed) {
             Ok(j) => {
                 let id = self.bank.items()[j].id.clone();
                 s.pending = Some(id.clone());
@@ -477,7 +483,13 @@ impl MultiEngine {
     }
 
     /// Segall's selection among the items still allowed, or why the test stops.
-    fn select(&self, answers: &[(usize, usize)], e: &MultiEstimate, seed: u64) -> Result<usize, StopReason> {
+    fn select(
+        &self,
+        answers: &[(usize, usize)],
+        theta: &[f64],
+        se: &[f64],
+        seed: u64,
+    ) -> Result<usize, StopReason> {
         let d = self.model.dimensions.len();
         let n = answers.len();
         if n >= self.config.max_items {
@@ -498,7 +510,7 @@ impl MultiEngine {
             available[self.model.dim[j]] = true;
         }
         let open: Vec<bool> = (0..d)
-            .map(|k| !self.competence_done(k, per_dim[k], e, available[k]))
+            .map(|k| !self.competence_done(k, per_dim[k], theta[k], se[k], available[k]))
             .collect();
         // Competences that can still take an item once every one is done but the test is below its
         // minimum length: those under their budget.
@@ -514,7 +526,7 @@ impl MultiEngine {
         }
         if n >= self.config.min_items
             && let Some(target) = self.config.se_target
-            && (0..d).all(|k| e.se(k) <= target)
+            && se.iter().all(|&x| x <= target)
         {
             return Err(StopReason::Precision);
         }
@@ -532,7 +544,7 @@ impl MultiEngine {
             if if any_open { !open[k] } else { !under_budget[k] } {
                 continue;
             }
-            let v = self.model.models[j].information(e.theta[k]) * e.covariance[k * d + k];
+            let v = self.model.models[j].information(theta[k]) * se[k] * se[k];
             if best.len() < keep || v > best[best.len() - 1].0 {
                 let at = best.partition_point(|&(b, _)| b >= v);
                 best.insert(at, (v, j));
@@ -644,16 +656,14 @@ impl MultiEngine {
     }
 
     fn check(&self, s: &mut MultiSession) -> Result<(), SessionError> {
-        crate::session::check_bank(
+        crate::session::check_identity(
             s.schema,
             &s.bank_id,
             &s.bank_fingerprint,
             &self.bank,
             &self.fingerprint,
+            s.config == self.config,
         )?;
-        if s.config != self.config {
-            return Err(SessionError::WrongConfig);
-        }
         if s.checked.0 {
             return Ok(());
         }

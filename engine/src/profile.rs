@@ -382,17 +382,15 @@ impl ProfileEngine {
     }
 
     fn check(&self, s: &mut ProfileSession) -> Result<(), SessionError> {
-        crate::session::check_bank(
+        // Other competences: a profile of another configuration.
+        crate::session::check_identity(
             s.schema,
             &s.bank_id,
             &s.bank_fingerprint,
             &self.bank,
             &self.fingerprint,
+            s.competences == self.competences,
         )?;
-        // Other competences: a profile of another configuration.
-        if s.competences != self.competences {
-            return Err(SessionError::WrongConfig);
-        }
         if s.checked.0 {
             return Ok(());
         }

@@ -79,14 +79,16 @@ pub(crate) fn schema_v1() -> u32 {
 }
 
 /// Refuse a session saved in a format this version does not know.
-/// A saved session's format version, then its bank: the id and fingerprint it recorded must be those
-/// of the engine's `bank` (whose fingerprint is `fingerprint`).
-pub(crate) fn check_bank(
+/// A saved session's identity: its format version, then its bank (the id and fingerprint it recorded
+/// must be those of the engine's `bank`, whose fingerprint is `fingerprint`), then its configuration
+/// (`same_config`: whether it is the engine's).
+pub(crate) fn check_identity(
     schema: u32,
     session_bank: &str,
     session_fingerprint: &str,
     bank: &Bank,
     fingerprint: &str,
+    same_config: bool,
 ) -> Result<(), SessionError> {
     check_schema(schema)?;
     if session_fingerprint != fingerprint || session_bank != bank.id() {
@@ -96,6 +98,9 @@ pub(crate) fn check_bank(
             bank: bank.id().to_string(),
             fingerprint: fingerprint.to_string(),
         });
+    }
+    if !same_config {
+        return Err(SessionError::WrongConfig);
     }
     Ok(())
 }
@@ -659,17 +664,14 @@ impl CatEngine {
 
     /// Format version, bank and configuration (compared in full: for sessions from outside).
     pub(crate) fn check_identity(&self, s: &Session) -> Result<(), SessionError> {
-        check_bank(
+        check_identity(
             s.schema,
             &s.bank_id,
             &s.bank_fingerprint,
             &self.bank,
             &self.fingerprint,
-        )?;
-        if s.config != self.config {
-            return Err(SessionError::WrongConfig);
-        }
-        Ok(())
+            s.config == self.config,
+        )
     }
 
     /// The verification of [`Self::verify`]: the replayed session, or the first mismatch.
