@@ -25,7 +25,8 @@
 //! the unidimensional calibration on its dimension's G·S nodes ([`crate::em::m_step_item`]); each
 //! λ_k maximises Σ_im R_k(i, m) log N(θ_kim; λ g_i, 1 − λ²), with R_k the posterior mass of the nodes
 //! summed over persons. SQUAREM accelerates it ([`crate::em::squarem`]); convergence as mirt's `TOL`.
-//! Persons are summed in fixed blocks: results do not depend on the number of threads.
+//! Persons with the same answers on a dimension share that dimension's work ([`Patterns`]); sums
+//! are taken in a fixed order: results do not depend on the number of threads.
 
 use crate::data::CalibData;
 use crate::em::{self, EmPoint, Observer, m_step_item};
@@ -35,7 +36,7 @@ use crate::{Calibration, CalibrationError, CalibrationSpec, Start, calibrated_it
 use etalon_items::quadrature::gauss_hermite;
 use etalon_items::{Bank, Framework, Provenance, Responses, Structure};
 use rayon::prelude::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Largest |λ_k|: correlations up to 0.98, ψ_k ≥ 0.14.
 const MAX_LOADING: f64 = 0.99;
@@ -194,123 +195,264 @@ impl Expected {
             loglik: 0.0,
         }
     }
+}
 
-    fn add(&mut self, other: &Expected) {
-        self.r.iter_mut().zip(&other.r).for_each(|(a, b)| *a += b);
-        self.mass.iter_mut().zip(&other.mass).for_each(|(a, b)| *a += b);
-        self.loglik += other.loglik;
+/// The persons' answers grouped, dimension by dimension, into distinct answer patterns.
+///
+/// A person's likelihood on dimension k depends only on their answers to k's items, so persons who
+/// gave the same answers to the same items of k share L_k(i, m) on all G·S nodes. The E-step works
+/// out each distinct pattern's G·S likelihood once, and per person only the G values of the general
+/// factor's posterior: D·G·S products per *pattern* and D·G per person, where the direct sum costs
+/// D·G·S per person. An adaptive log of two answers per competence from a 40-item pool has at most
+/// 3,120 patterns per competence however many persons took it; wide data of 8 dichotomous items per
+/// dimension, at most 256. Sums are taken in a fixed order (persons of a pattern in increasing
+/// order, patterns of a dimension in order of first appearance): results do not depend on threads.
+struct Patterns {
+    /// (item, category) of every pattern's answers, flat, items in increasing order.
+    answers: Vec<(u32, u32)>,
+    /// Pattern p's answers are `answers[start[p]..start[p + 1]]`.
+    start: Vec<usize>,
+    /// Dimension of each pattern.
+    dim: Vec<usize>,
+    /// Patterns of each dimension, in order of first appearance.
+    of_dim: Vec<Vec<u32>>,
+    /// Each person's patterns: `of_person[person_start[i]..person_start[i + 1]]`.
+    of_person: Vec<u32>,
+    person_start: Vec<usize>,
+    /// Persons with each pattern, increasing: `persons[persons_start[p]..persons_start[p + 1]]`.
+    persons: Vec<u32>,
+    persons_start: Vec<usize>,
+    /// Whether every person answered some item of the dimension.
+    everyone: Vec<bool>,
+}
+
+impl Patterns {
+    fn new(data: &CalibData, dim: &[usize], n_dims: usize) -> Self {
+        let mut index: HashMap<Vec<(u32, u32)>, u32> = HashMap::new();
+        let (mut answers, mut start, mut pdim) = (Vec::new(), vec![0], Vec::new());
+        let mut of_dim = vec![Vec::new(); n_dims];
+        let (mut of_person, mut person_start) = (Vec::new(), vec![0]);
+        let mut touched = vec![0usize; n_dims];
+        let mut mine: Vec<(usize, u32, u32)> = Vec::new();
+        for p in 0..data.n_persons() {
+            mine.clear();
+            data.for_each_answer(p, |j, c| mine.push((dim[j], j as u32, c as u32)));
+            mine.sort_unstable();
+            let mut at = 0;
+            while at < mine.len() {
+                let k = mine[at].0;
+                let end = at + mine[at..].iter().take_while(|a| a.0 == k).count();
+                let key: Vec<(u32, u32)> = mine[at..end].iter().map(|a| (a.1, a.2)).collect();
+                let id = *index.entry(key).or_insert_with_key(|key| {
+                    let id = pdim.len() as u32;
+                    answers.extend_from_slice(key);
+                    start.push(answers.len());
+                    pdim.push(k);
+                    of_dim[k].push(id);
+                    id
+                });
+                of_person.push(id);
+                touched[k] += 1;
+                at = end;
+            }
+            person_start.push(of_person.len());
+        }
+        // Persons of each pattern, by a counting sort (persons stay in increasing order).
+        let mut persons_start = vec![0usize; pdim.len() + 1];
+        for &q in &of_person {
+            persons_start[q as usize + 1] += 1;
+        }
+        for q in 0..pdim.len() {
+            persons_start[q + 1] += persons_start[q];
+        }
+        let mut fill = persons_start.clone();
+        let mut persons = vec![0u32; of_person.len()];
+        for p in 0..data.n_persons() {
+            for &q in &of_person[person_start[p]..person_start[p + 1]] {
+                persons[fill[q as usize]] = p as u32;
+                fill[q as usize] += 1;
+            }
+        }
+        Patterns {
+            answers,
+            start,
+            dim: pdim,
+            of_dim,
+            of_person,
+            person_start,
+            persons,
+            persons_start,
+            everyone: touched.iter().map(|&t| t == data.n_persons()).collect(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.dim.len()
+    }
+
+    fn answers(&self, q: usize) -> &[(u32, u32)] {
+        &self.answers[self.start[q]..self.start[q + 1]]
+    }
+
+    /// Pattern q's likelihood at its dimension's G·S nodes, divided by its largest value, into `l`;
+    /// returns the log of that value. Long patterns that underflow are redone in logs.
+    fn likelihood(&self, q: usize, table: &[f64], offsets: &[usize], gs: usize, l: &mut [f64]) -> f64 {
+        let row = |j: u32, c: u32| {
+            let s = offsets[j as usize] + c as usize * gs;
+            &table[s..s + gs]
+        };
+        l.iter_mut().for_each(|x| *x = 1.0);
+        for &(j, c) in self.answers(q) {
+            l.iter_mut().zip(row(j, c)).for_each(|(x, p)| *x *= p);
+        }
+        let max = l.iter().copied().fold(0.0, f64::max);
+        if max >= 1e-250 {
+            let inv = 1.0 / max;
+            l.iter_mut().for_each(|x| *x *= inv);
+            return max.ln();
+        }
+        l.iter_mut().for_each(|x| *x = 0.0);
+        for &(j, c) in self.answers(q) {
+            l.iter_mut()
+                .zip(row(j, c))
+                .for_each(|(x, p)| *x += p.max(1e-300).ln());
+        }
+        let lmax = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        l.iter_mut().for_each(|x| *x = (*x - lmax).exp());
+        lmax
     }
 }
 
-/// Fixed blocks of persons (never the thread count): each block's sums are added in block order.
-fn blocks(n: usize) -> Vec<(usize, usize)> {
-    let b = n.div_ceil(4096).clamp(1, 32);
-    (0..b).map(|i| (i * n / b, (i + 1) * n / b)).collect()
-}
+/// One dimension's node masses and its items' expected counts (item, r_jc at its nodes).
+type DimSums = (Vec<f64>, Vec<(usize, Vec<f64>)>);
 
 /// The E-step: expected counts, node masses and the marginal log-likelihood at `m`.
-fn e_step(data: &CalibData, m: &HigherOrder, table: &[f64], offsets: &[usize]) -> Expected {
+///
+/// 1. each pattern q of dimension k: its scaled likelihood L_q(i, m), scale c_q and integral over s,
+///    I_q(g_i) = Σ_m w_m L_q(i, m);
+/// 2. each person: the general factor's posterior π(g_i) ∝ w_i Π_k I_{q_k}(g_i), and
+///    log L = log Σ_i w_i Π_k I_{q_k}(g_i) + Σ_k c_{q_k};
+/// 3. each pattern: W_q(i) = Σ_{persons with q} π(g_i) / I_q(g_i), so that the posterior mass of
+///    node (i, m) of dimension k summed over those persons is W_q(i) w_m L_q(i, m), added to the
+///    node masses R_k and to the expected counts of the pattern's answers; persons who answered
+///    nothing on k add π(g_i) w_m to R_k.
+fn e_step(data: &CalibData, pat: &Patterns, m: &HigherOrder, table: &[f64], offsets: &[usize]) -> Expected {
     let (d, gs, ng, ns) = (m.n_dims(), m.n_nodes(), m.g.len(), m.s.len());
-    let block_sums: Vec<Expected> = blocks(data.n_persons())
+    // 1. Patterns: log I_q(g_i), 1 / I_q(g_i) (0 where I_q vanishes) and the scale c_q.
+    let mut log_integral = vec![0.0; pat.len() * ng];
+    let mut scale = vec![0.0; pat.len()];
+    log_integral
+        .par_chunks_mut(ng)
+        .zip(scale.par_iter_mut())
+        .enumerate()
+        .for_each_init(
+            || vec![0.0; gs],
+            |l, (q, (li, c))| {
+                *c = pat.likelihood(q, table, offsets, gs, l);
+                for (i, x) in li.iter_mut().enumerate() {
+                    let integral: f64 = l[i * ns..(i + 1) * ns]
+                        .iter()
+                        .zip(&m.s_weights)
+                        .map(|(x, w)| x * w)
+                        .sum();
+                    *x = integral.ln();
+                }
+            },
+        );
+    // 2. Persons: π(g_i) and log L.
+    let log_w: Vec<f64> = m.g_weights.iter().map(|w| w.ln()).collect();
+    let mut post = vec![0.0; data.n_persons() * ng];
+    let mut loglik = vec![0.0; data.n_persons()];
+    post.par_chunks_mut(ng)
+        .zip(loglik.par_iter_mut())
+        .enumerate()
+        .for_each(|(p, (pi, ll))| {
+            pi.copy_from_slice(&log_w);
+            let mine = &pat.of_person[pat.person_start[p]..pat.person_start[p + 1]];
+            for &q in mine {
+                let li = &log_integral[q as usize * ng..(q as usize + 1) * ng];
+                pi.iter_mut().zip(li).for_each(|(x, y)| *x += y);
+            }
+            let max = pi.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let total: f64 = pi.iter().map(|x| (x - max).exp()).sum();
+            let norm = max + total.ln();
+            pi.iter_mut().for_each(|x| *x = (*x - norm).exp());
+            *ll = norm + mine.iter().map(|&q| scale[q as usize]).sum::<f64>();
+        });
+    // 3. Patterns: W_q(i).
+    let mut weight = vec![0.0; pat.len() * ng];
+    weight.par_chunks_mut(ng).enumerate().for_each(|(q, wq)| {
+        for &p in &pat.persons[pat.persons_start[q]..pat.persons_start[q + 1]] {
+            let pi = &post[p as usize * ng..(p as usize + 1) * ng];
+            wq.iter_mut().zip(pi).for_each(|(x, y)| *x += y);
+        }
+        let li = &log_integral[q * ng..(q + 1) * ng];
+        wq.iter_mut()
+            .zip(li)
+            .for_each(|(x, y)| *x = if y.is_finite() { *x * (-y).exp() } else { 0.0 });
+    });
+    // Persons without an answer on k: Σ π over them (computed only where there are some).
+    let absent: Vec<Vec<f64>> = (0..d)
         .into_par_iter()
-        .map(|(lo, hi)| {
-            let mut acc = Expected::zeros(table.len(), d * gs);
-            // Per person: the answers, the likelihood of each dimension at its nodes (scaled), its
-            // integral over s (I_k(g_i)), and the general factor's log posterior.
-            let mut answers: Vec<(usize, usize)> = Vec::new();
-            let mut like = vec![1.0; d * gs];
-            let mut scale = vec![0.0; d];
-            let mut touched = vec![false; d];
-            let mut integral = vec![1.0; d * ng];
-            let mut log_post_g = vec![0.0; ng];
-            for p in lo..hi {
-                answers.clear();
-                data.for_each_answer(p, |j, c| answers.push((j, c)));
-                touched.iter_mut().for_each(|t| *t = false);
-                for &(j, c) in &answers {
-                    let k = m.dim[j];
-                    let l = &mut like[k * gs..(k + 1) * gs];
-                    if !touched[k] {
-                        touched[k] = true;
-                        l.iter_mut().for_each(|x| *x = 1.0);
+        .map(|k| {
+            let mut u = vec![0.0; ng];
+            if !pat.everyone[k] {
+                for p in 0..data.n_persons() {
+                    let mine = &pat.of_person[pat.person_start[p]..pat.person_start[p + 1]];
+                    if !mine.iter().any(|&q| pat.dim[q as usize] == k) {
+                        u.iter_mut()
+                            .zip(&post[p * ng..(p + 1) * ng])
+                            .for_each(|(x, y)| *x += y);
                     }
-                    let row = &table[offsets[j] + c * gs..offsets[j] + (c + 1) * gs];
-                    l.iter_mut().zip(row).for_each(|(x, p)| *x *= p);
-                }
-                for k in (0..d).filter(|&k| touched[k]) {
-                    let l = &mut like[k * gs..(k + 1) * gs];
-                    let max = l.iter().copied().fold(0.0, f64::max);
-                    if max < 1e-250 {
-                        // Long answer strings on one dimension: redo this dimension in logs.
-                        l.iter_mut().for_each(|x| *x = 0.0);
-                        for &(j, c) in answers.iter().filter(|(j, _)| m.dim[*j] == k) {
-                            let row = &table[offsets[j] + c * gs..offsets[j] + (c + 1) * gs];
-                            l.iter_mut().zip(row).for_each(|(x, p)| *x += p.max(1e-300).ln());
-                        }
-                        let lmax = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                        l.iter_mut().for_each(|x| *x = (*x - lmax).exp());
-                        scale[k] = lmax;
-                    } else {
-                        let inv = 1.0 / max;
-                        l.iter_mut().for_each(|x| *x *= inv);
-                        scale[k] = max.ln();
-                    }
-                    for i in 0..ng {
-                        integral[k * ng + i] = l[i * ns..(i + 1) * ns]
-                            .iter()
-                            .zip(&m.s_weights)
-                            .map(|(x, w)| x * w)
-                            .sum();
-                    }
-                }
-                for (i, lp) in log_post_g.iter_mut().enumerate() {
-                    *lp = m.g_weights[i].ln()
-                        + (0..d)
-                            .filter(|&k| touched[k])
-                            .map(|k| integral[k * ng + i].ln())
-                            .sum::<f64>();
-                }
-                let max = log_post_g.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                let total: f64 = log_post_g.iter().map(|x| (x - max).exp()).sum();
-                let norm = max + total.ln();
-                acc.loglik += norm + (0..d).filter(|&k| touched[k]).map(|k| scale[k]).sum::<f64>();
-                // post_g[i], then each dimension's posterior over (i, m):
-                // post_g[i] / I_k(g_i) · w_m L_k(i, m) where answered, post_g[i] · w_m otherwise.
-                log_post_g.iter_mut().for_each(|x| *x = (*x - norm).exp());
-                for k in 0..d {
-                    let mass = &mut acc.mass[k * gs..(k + 1) * gs];
-                    if touched[k] {
-                        let l = &mut like[k * gs..(k + 1) * gs];
-                        for i in 0..ng {
-                            let ik = integral[k * ng + i];
-                            let f = if ik > 0.0 { log_post_g[i] / ik } else { 0.0 };
-                            for (x, w) in l[i * ns..(i + 1) * ns].iter_mut().zip(&m.s_weights) {
-                                *x *= f * w;
-                            }
-                        }
-                        mass.iter_mut().zip(l.iter()).for_each(|(a, b)| *a += b);
-                    } else {
-                        for i in 0..ng {
-                            for (a, w) in mass[i * ns..(i + 1) * ns].iter_mut().zip(&m.s_weights) {
-                                *a += log_post_g[i] * w;
-                            }
-                        }
-                    }
-                }
-                for &(j, c) in &answers {
-                    let k = m.dim[j];
-                    let post = &like[k * gs..(k + 1) * gs];
-                    let r = &mut acc.r[offsets[j] + c * gs..offsets[j] + (c + 1) * gs];
-                    r.iter_mut().zip(post).for_each(|(a, b)| *a += b);
                 }
             }
-            acc
+            u
+        })
+        .collect();
+    // Node masses and expected counts, dimension by dimension (each dimension's items are its own).
+    let per_dim: Vec<DimSums> = (0..d)
+        .into_par_iter()
+        .map(|k| {
+            let mut mass = vec![0.0; gs];
+            for i in 0..ng {
+                for (a, w) in mass[i * ns..(i + 1) * ns].iter_mut().zip(&m.s_weights) {
+                    *a = absent[k][i] * w;
+                }
+            }
+            let mut counts: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+            let mut l = vec![0.0; gs];
+            for &q in &pat.of_dim[k] {
+                let q = q as usize;
+                pat.likelihood(q, table, offsets, gs, &mut l);
+                let wq = &weight[q * ng..(q + 1) * ng];
+                for i in 0..ng {
+                    for (x, w) in l[i * ns..(i + 1) * ns].iter_mut().zip(&m.s_weights) {
+                        *x *= wq[i] * w;
+                    }
+                }
+                mass.iter_mut().zip(&l).for_each(|(a, b)| *a += b);
+                for &(j, c) in pat.answers(q) {
+                    let (j, c) = (j as usize, c as usize);
+                    let r = counts
+                        .entry(j)
+                        .or_insert_with(|| vec![0.0; offsets[j + 1] - offsets[j]]);
+                    r[c * gs..(c + 1) * gs]
+                        .iter_mut()
+                        .zip(&l)
+                        .for_each(|(a, b)| *a += b);
+                }
+            }
+            (mass, counts.into_iter().collect())
         })
         .collect();
     let mut out = Expected::zeros(table.len(), d * gs);
-    for b in &block_sums {
-        out.add(b);
+    for (k, (mass, counts)) in per_dim.into_iter().enumerate() {
+        out.mass[k * gs..(k + 1) * gs].copy_from_slice(&mass);
+        for (j, r) in counts {
+            out.r[offsets[j]..offsets[j + 1]].copy_from_slice(&r);
+        }
     }
+    out.loglik = loglik.iter().sum();
     out
 }
 
@@ -352,9 +494,9 @@ fn structural_step(m: &HigherOrder, ex: &Expected) -> Vec<(f64, f64)> {
 }
 
 /// One EM cycle: the next point and the log-likelihood at `m`.
-fn em_step(data: &CalibData, m: &HigherOrder) -> (HigherOrder, f64) {
+fn em_step(data: &CalibData, pat: &Patterns, m: &HigherOrder) -> (HigherOrder, f64) {
     let (table, offsets) = m.table();
-    let ex = e_step(data, m, &table, &offsets);
+    let ex = e_step(data, pat, m, &table, &offsets);
     let gs = m.n_nodes();
     let nodes: Vec<Vec<f64>> = (0..m.n_dims()).map(|k| m.nodes(k)).collect();
     let mut next = m.clone();
@@ -475,7 +617,8 @@ pub fn calibrate_multidimensional(
         tol: spec.em.tol / 100.0,
         ..spec.em.clone()
     };
-    let run = em::squarem(model, &em_config, &mut observer, |m| em_step(&data, m));
+    let patterns = Patterns::new(&data, &model.dim, names.len());
+    let run = em::squarem(model, &em_config, &mut observer, |m| em_step(&data, &patterns, m));
     warnings.extend(Warning::of_run(
         run.stopped,
         run.converged,
@@ -485,7 +628,7 @@ pub fn calibrate_multidimensional(
     ));
     let model = run.model;
     let (table, offsets) = model.table();
-    let loglik = e_step(&data, &model, &table, &offsets).loglik;
+    let loglik = e_step(&data, &patterns, &model, &table, &offsets).loglik;
     let mut bank_items = Vec::with_capacity(data.n_items());
     for (j, st) in model.items.iter().enumerate() {
         let mut item = calibrated_item(&data, j, st, &mut warnings)?;
