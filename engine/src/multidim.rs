@@ -220,6 +220,10 @@ pub struct MultiConfig {
     pub one_per_tag_prefix: String,
     /// Level maps.
     pub levels: Levels,
+    /// Competences assessed (empty: every dimension of the bank). A subset runs on the bank of their
+    /// items with the structure's marginal over them ([`Bank::restricted`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub competences: Vec<String>,
 }
 
 impl Default for MultiConfig {
@@ -234,6 +238,7 @@ impl Default for MultiConfig {
             exposure: Exposure::None,
             one_per_tag_prefix: "skill:".into(),
             levels: Levels::default(),
+            competences: Vec::new(),
         }
     }
 }
@@ -319,6 +324,16 @@ pub struct MultiEngine {
 impl MultiEngine {
     /// Validate and build.
     pub fn new(bank: &Bank, config: MultiConfig) -> Result<Self, MultiError> {
+        bank.structure().ok_or(MultiError::NotMultidimensional)?;
+        let restricted;
+        let bank = if config.competences.is_empty() {
+            bank
+        } else {
+            restricted = bank
+                .restricted(&config.competences)
+                .map_err(|p| MultiError::Config(etalon_items::Problems(p).to_string()))?;
+            &restricted
+        };
         let model = MultiModel::new(bank)?;
         let bad = |m: String| Err(MultiError::Config(m));
         if config.max_items == 0 || config.min_items > config.max_items {

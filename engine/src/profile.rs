@@ -214,6 +214,49 @@ pub fn competence_profile(
         .collect()
 }
 
+/// The PIX certification's reading of one adaptive test: every competence's level read from the one
+/// θ̂ and its SE on that competence's own level map (its cut bounds), as
+/// [`CompetenceResult::from_estimate`] does; `items` counts the answers to the competence's items.
+/// Competences: `competences`, or when empty every competence of the bank's active items.
+pub fn general_profile(
+    bank: &Bank,
+    levels: &Levels,
+    competences: &[String],
+    estimate: (f64, f64),
+    answers: &[crate::estimate::Answer],
+) -> BTreeMap<String, CompetenceResult> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    if competences.is_empty() {
+        for item in bank.items().iter().filter(|i| i.status == Status::Active) {
+            if let Some(c) = item.competence.as_deref() {
+                counts.entry(c).or_default();
+            }
+        }
+    } else {
+        for c in competences {
+            counts.entry(c).or_default();
+        }
+    }
+    for a in answers {
+        if let Some(n) = bank
+            .items()
+            .get(a.item as usize)
+            .and_then(|i| i.competence.as_deref())
+            .and_then(|c| counts.get_mut(c))
+        {
+            *n += 1;
+        }
+    }
+    let (theta, se) = estimate;
+    counts
+        .into_iter()
+        .map(|(c, n)| {
+            let result = CompetenceResult::from_estimate(levels.for_competence(c), theta, se, n, None);
+            (c.to_string(), result)
+        })
+        .collect()
+}
+
 /// The result of a competence assessment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProfileResult {

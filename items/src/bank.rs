@@ -386,6 +386,51 @@ impl Bank {
         problems
     }
 
+    /// The bank of the items that measure `competences` only, with the latent structure's marginal
+    /// over them ([`Structure::marginal`]): what an assessment of some of a multidimensional bank's
+    /// competences runs on. Same id, version, name, framework, levels and provenance; its own
+    /// fingerprint. Refused (field `competences`) when a competence is not a dimension of the
+    /// structure (or, without one, is measured by no item), or is given twice.
+    pub fn restricted(&self, competences: &[String]) -> Result<Bank, Vec<Problem>> {
+        let refuse = |m: String| vec![Problem::new(m).in_field("competences")];
+        let structure = match &self.structure {
+            Some(s) => Some(s.marginal(competences).ok_or_else(|| {
+                refuse(format!(
+                    "competences {competences:?} are not distinct dimensions of the bank's structure {:?}",
+                    s.dimensions
+                ))
+            })?),
+            None => None,
+        };
+        let keep = |i: &&Item| {
+            i.competence
+                .as_deref()
+                .is_some_and(|c| competences.iter().any(|x| x == c))
+        };
+        let items: Vec<Item> = self.items.iter().filter(keep).cloned().collect();
+        if let Some(c) = competences
+            .iter()
+            .find(|c| !items.iter().any(|i| i.competence.as_deref() == Some(c.as_str())))
+        {
+            return Err(refuse(format!(
+                "no item of bank `{}` measures competence `{c}`",
+                self.id
+            )));
+        }
+        let mut bank = Bank::new(
+            self.id.clone(),
+            self.framework.clone(),
+            items,
+            self.provenance.clone(),
+        )?
+        .with_latent(self.latent)?
+        .with_structure(structure)?
+        .with_levels(self.levels.clone())
+        .with_version(self.version.clone());
+        bank.name = self.name.clone();
+        Ok(bank)
+    }
+
     /// The latent structure of a multidimensional bank (`None`: unidimensional).
     pub fn structure(&self) -> Option<&Structure> {
         self.structure.as_ref()

@@ -71,6 +71,26 @@ impl Structure {
         self.dimensions.is_empty()
     }
 
+    /// The structure of `names` only, in that order: the marginal of N(0, R) over a subset of its
+    /// dimensions is N(0, R_SS), the rows and columns of those dimensions. `None` when a name is not a
+    /// dimension, is given twice, or the list is empty.
+    pub fn marginal(&self, names: &[String]) -> Option<Structure> {
+        let at: Vec<usize> = names.iter().map(|n| self.dimension(n)).collect::<Option<_>>()?;
+        let mut seen = at.clone();
+        seen.sort_unstable();
+        seen.dedup();
+        if at.is_empty() || seen.len() != at.len() {
+            return None;
+        }
+        Some(Structure {
+            dimensions: names.to_vec(),
+            correlations: at
+                .iter()
+                .map(|&k| at.iter().map(|&l| self.correlations[k][l]).collect())
+                .collect(),
+        })
+    }
+
     /// Index of dimension `name`.
     pub fn dimension(&self, name: &str) -> Option<usize> {
         self.dimensions.iter().position(|d| d == name)

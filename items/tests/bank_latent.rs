@@ -199,3 +199,41 @@ fn a_multidimensional_structure_is_kept_by_json_and_changes_the_fingerprint() {
     );
     assert_eq!(edited, md);
 }
+
+#[test]
+fn a_restricted_bank_keeps_its_competences_items_and_the_marginal_structure() {
+    let mut items = Vec::new();
+    for (id, c) in [("a1", "A"), ("b1", "B"), ("c1", "C"), ("c2", "C")] {
+        let mut item = Item::new(id, ItemModel::two_pl(1.2, 0.1).unwrap());
+        item.competence = Some(c.into());
+        items.push(item);
+    }
+    let r = vec![vec![1.0, 0.5, 0.6], vec![0.5, 1.0, 0.7], vec![0.6, 0.7, 1.0]];
+    let s = Structure::new(vec!["A".into(), "B".into(), "C".into()], r).unwrap();
+    let bank = Bank::new("md3", Framework::default(), items, Provenance::default())
+        .unwrap()
+        .with_version("4")
+        .with_structure(Some(s))
+        .unwrap();
+    // C then A: rows and columns of N(0, R) in that order.
+    let sub = bank.restricted(&["C".into(), "A".into()]).unwrap();
+    let ids: Vec<&str> = sub.items().iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["a1", "c1", "c2"]);
+    let st = sub.structure().unwrap();
+    assert_eq!(st.dimensions, ["C", "A"]);
+    assert_eq!(st.correlations, vec![vec![1.0, 0.6], vec![0.6, 1.0]]);
+    assert_eq!((sub.id(), sub.version()), ("md3", "4"));
+    assert_ne!(sub.fingerprint(), bank.fingerprint());
+    // Every competence: the same bank.
+    let all = bank.restricted(&["A".into(), "B".into(), "C".into()]).unwrap();
+    assert_eq!(all.fingerprint(), bank.fingerprint());
+    // Unknown, repeated or no competences are refused, in field `competences`.
+    for bad in [vec!["D".to_string()], vec!["A".into(), "A".into()], vec![]] {
+        let err = bank.restricted(&bad).unwrap_err();
+        assert_eq!(err[0].field.as_deref(), Some("competences"), "{bad:?}: {err:?}");
+    }
+    // Without a structure, a competence no item measures is refused.
+    let plain = two_competence_bank();
+    assert_eq!(plain.restricted(&["B".into()]).unwrap().len(), 1);
+    assert!(plain.restricted(&["Z".into()]).is_err());
+}
