@@ -133,6 +133,7 @@ fn report_matches_a_hand_computed_case() {
         simulated_correlation: 0.5,
         assessment: ProfileConfig::default(),
         feedback: false,
+        design: Default::default(),
     })
     .unwrap();
     let people = [
@@ -335,13 +336,14 @@ fn study(bank: &Bank, classify: Option<f64>, se: Option<f64>, max: usize, n: usi
         simulated_correlation: 0.5,
         assessment: config.clone(),
         feedback: false,
+        design: Default::default(),
     })
     .unwrap();
-    let engine = ProfileEngine::new(bank, c.profile_config()).unwrap();
+    let assessor = etalon::assessment::Assessor::new(bank, c.design(bank).unwrap()).unwrap();
     let (mut agree, mut items, mut cells) = (0usize, 0usize, 0usize);
     for i in 0..n {
-        let r =
-            campaign::simulate_participant(&engine, &c, &format!("P{i}"), derive_seed(42, i as u64)).unwrap();
+        let r = campaign::simulate_participant(&assessor, &c, &format!("P{i}"), derive_seed(42, i as u64))
+            .unwrap();
         for comp in r.competences.values() {
             agree += usize::from(LevelMap::pix().level(comp.true_theta.unwrap()) == comp.level);
             items += comp.items;

@@ -459,3 +459,150 @@ fn an_assessment_on_a_multidimensional_bank_is_multidimensional_and_resumable() 
         assert!(v.result.se < 0.6, "{c}: SE {}", v.result.se);
     }
 }
+
+/// Run `etalon campaign run` on `campaign` (a JSON value written next to the bank) and return its
+/// summary and the results' lines.
+fn run_campaign(
+    name: &str,
+    campaign: serde_json::Value,
+    participants: &str,
+) -> (serde_json::Value, Vec<serde_json::Value>) {
+    let file = temp(&format!("{name}.json"));
+    std::fs::write(&file, campaign.to_string()).unwrap();
+    let out = temp(&format!("{name}-results.jsonl"));
+    let _ = std::fs::remove_file(&out);
+    let summary = etalon_json(&[
+        "campaign".as_ref(),
+        "run".as_ref(),
+        "--campaign".as_ref(),
+        file.as_os_str(),
+        "--participants".as_ref(),
+        participants.as_ref(),
+        "--seed".as_ref(),
+        "5".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    let lines = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (summary, lines)
+}
+
+#[test]
+fn a_campaign_on_a_multidimensional_bank_runs_the_design_it_asks_for() {
+    let bank_file = temp("campaign_bank.json");
+    std::fs::write(&bank_file, study_bank().to_json()).unwrap();
+    // Six of the sixteen competences, two questions each.
+    let targets: Vec<_> = (1..=6)
+        .map(|k| serde_json::json!({"competence": format!("C{k:02}"), "target_level": 3}))
+        .collect();
+    let campaign = |design: &str| {
+        let mut c = serde_json::json!({
+            "id": "md", "name": "multidimensional campaign", "bank": "campaign_bank.json",
+            "targets": targets, "simulated_correlation": 0.7,
+            "assessment": {"max_items_per_competence": 2, "min_items_per_competence": 2, "classify": false},
+        });
+        if !design.is_empty() {
+            c["design"] = design.into();
+        }
+        c
+    };
+    let mut agreement = BTreeMap::new();
+    for (design, expected) in [
+        ("", "multidimensional"),
+        ("profile", "profile"),
+        ("general", "general"),
+    ] {
+        let (summary, lines) = run_campaign(&format!("md-{expected}"), campaign(design), "400");
+        assert_eq!(summary["design"], expected, "{summary}");
+        assert_eq!(summary["competences"], 6);
+        assert_eq!(lines.len(), 400);
+        for l in &lines {
+            // Only the targets are assessed and reported, within the campaign's budget of 12 questions.
+            let competences = l["competences"].as_object().unwrap();
+            let ids: Vec<&str> = competences.keys().map(String::as_str).collect();
+            assert_eq!(ids, ["C01", "C02", "C03", "C04", "C05", "C06"], "{l}");
+            let items: u64 = competences.values().map(|c| c["items"].as_u64().unwrap()).sum();
+            assert!(items <= 12, "{items} items: {l}");
+        }
+        agreement.insert(expected, summary["exact_level_agreement"].as_f64().unwrap());
+    }
+    eprintln!("exact-level agreement, 6 competences × 2 questions, 400 participants: {agreement:?}");
+    // Borrowing strength: the multidimensional profile classifies better than one test per competence
+    // with the same 12 questions.
+    assert!(
+        agreement["multidimensional"] > agreement["profile"],
+        "{agreement:?}"
+    );
+    // The report reads multidimensional results like any other.
+    let report = temp("md-report.json");
+    let status = etalon_os(&[
+        "campaign".as_ref(),
+        "report".as_ref(),
+        temp("md-multidimensional-results.jsonl").as_os_str(),
+        "--campaign".as_ref(),
+        temp("md-multidimensional.json").as_os_str(),
+        "--out".as_ref(),
+        report.as_os_str(),
+    ]);
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report["participants"], 400);
+    // The multidimensional design needs a bank with a latent structure: the example bank has none.
+    let mut plain = campaign("multidimensional");
+    plain.as_object_mut().unwrap().remove("bank");
+    plain["targets"] = serde_json::json!([{"competence": "1.1", "target_level": 3}]);
+    let file = temp("md-plain.json");
+    std::fs::write(&file, plain.to_string()).unwrap();
+    assert_fails_with(
+        &etalon_os(&[
+            "campaign".as_ref(),
+            "run".as_ref(),
+            "--campaign".as_ref(),
+            file.as_os_str(),
+            "--participants".as_ref(),
+            "3".as_ref(),
+            "--out".as_ref(),
+            temp("md-plain-results.jsonl").as_os_str(),
+        ]),
+        &["md-plain.json", "field `design`", "latent structure"],
+    );
+}
+
+#[test]
+fn the_general_design_reads_every_level_from_one_theta() {
+    use etalon::assessment::{Assessor, Design, Response};
+    let bank = study_bank();
+    let mut config = etalon::engine::SessionConfig::default();
+    config.stopping.max_items = 12;
+    config.stopping.min_items = 12;
+    config.stopping.se_target = None;
+    let design = Design::from_json(&serde_json::json!({ "general": config }).to_string()).unwrap();
+    let assessor = Assessor::new(&bank, design).unwrap();
+    assert_eq!(assessor.design_name(), "general");
+    let mut a = assessor.start(3);
+    let theta = &persons(1, 8)[0];
+    while let Some(view) = assessor.current(&mut a).unwrap() {
+        let x = answer(&bank, theta, 0, &view.item);
+        assessor.answer(&mut a, &view.item, Response::Code(x)).unwrap();
+    }
+    let r = assessor.result(&a);
+    // Sixteen levels, every one read from the one θ̂ on its competence's map; the answers counted
+    // where they were given.
+    assert_eq!(r.competences.len(), COMPETENCES);
+    let map = assessor.levels().for_competence("C01");
+    let mut items = 0;
+    for v in r.competences.values() {
+        assert_eq!((v.result.theta, v.result.se), (r.theta, r.se));
+        assert_eq!(v.result.level, map.level(r.theta));
+        items += v.result.items;
+    }
+    assert_eq!(items, 12);
+}

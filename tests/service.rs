@@ -701,3 +701,70 @@ async fn immediate_feedback_is_a_campaign_setting() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_on_a_multidimensional_bank_runs_the_multidimensional_profile() {
+    for server in servers().await {
+        let client = Client::new(&server.base);
+        let key = server.demo_key.clone();
+        let bank: Value =
+            serde_json::from_str(&etalon::engine::multidim::synthetic_bank(4, 10, 0.6, 0.8, 3).to_json())
+                .unwrap();
+        let r = client.call("POST", "/v1/banks", Some(&key), Some(&bank)).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        // Two of the bank's four competences; the design is left to `auto`.
+        let targets =
+            json!([{"competence": "C01", "target_level": 2}, {"competence": "C03", "target_level": 2}]);
+        let c = client
+            .call(
+                "POST",
+                "/v1/campaigns",
+                Some(&key),
+                Some(&json!({"name": "md", "bank": "synthetic", "targets": targets, "code": "MDIM"})),
+            )
+            .await;
+        assert_eq!(c.status, 201, "{}", c.text);
+        let s = client
+            .call(
+                "POST",
+                "/v1/sessions",
+                None,
+                Some(&json!({"campaign_code": "MDIM"})),
+            )
+            .await;
+        assert_eq!(s.status, 201, "{}", s.text);
+        let row = server
+            .service
+            .store
+            .get_session(s.json["session"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let design: Value = serde_json::from_str(&row.design).unwrap();
+        assert_eq!(
+            design["multidimensional"]["competences"],
+            json!(["C01", "C03"]),
+            "{design}"
+        );
+        // Questions come from the targets only, and the test ends with their two levels.
+        let (session, token) = (
+            s.json["session"].as_str().unwrap(),
+            s.json["token"].as_str().unwrap(),
+        );
+        let mut next = s.json["next"].clone();
+        let mut answered = 0;
+        while let Some(item) = next["item"].as_str() {
+            assert!(item.starts_with("C01-") || item.starts_with("C03-"), "{item}");
+            let a = client
+                .answer(
+                    session,
+                    token,
+                    &json!({"item": item, "response": answered % 2, "position": next["position"]}),
+                )
+                .await;
+            next = a.json["next"].clone();
+            answered += 1;
+        }
+        assert!(answered > 0);
+    }
+}

@@ -2,8 +2,10 @@
 //! launch, the HTTP API.
 //!
 //! An [`Assessor`] is built once from a bank and a [`Design`] — a single adaptive test over the bank
-//! ([`SessionConfig`], the engine's `CatEngine`), or a competence profile with one adaptive test per
-//! competence ([`ProfileConfig`], the engine's `ProfileEngine`) — and shared by every person. A person's
+//! ([`SessionConfig`], the engine's `CatEngine`), a competence profile with one adaptive test per
+//! competence ([`ProfileConfig`], the engine's `ProfileEngine`), the multidimensional profile of a bank
+//! with a latent structure ([`MultiConfig`]), or one θ with every competence's level read from it
+//! ([`Design::General`], PIX's reading) — and shared by every person. A person's
 //! [`Assessment`] is a plain serialisable value: [`Assessor::start`] → [`Assessor::current`] (the item
 //! to show, as an [`ItemView`]: question, choices, competence name; never the key nor the parameters) →
 //! [`Assessor::answer`] (a chosen option, scored by the library, or a response code) → … →
@@ -15,6 +17,7 @@ use etalon_engine::estimate::{Answer, EapTable};
 use etalon_engine::multidim::{MultiConfig, MultiEngine, MultiError, MultiSession};
 use etalon_engine::profile::{
     CompetenceResult, ProfileConfig, ProfileEngine, ProfileError, ProfileSession, competence_profile,
+    general_profile,
 };
 use etalon_engine::session::{CatEngine, Next, Session, SessionError, StopReason};
 use etalon_engine::{ConfigError, SessionConfig};
@@ -39,6 +42,10 @@ pub enum Design {
     /// A multidimensional profile over a bank with a latent structure: every answer informs every
     /// competence through their correlations, each question goes where the profile is least certain.
     Multidimensional(MultiConfig),
+    /// One adaptive test over the bank (one θ), every competence's level read from that θ on its own
+    /// level map — PIX certification's reading of 16 levels from one θ, for organisations that want to
+    /// compare it with the profiles. `content.competences` (when set) lists the competences read.
+    General(SessionConfig),
 }
 
 impl Design {
@@ -50,7 +57,8 @@ impl Design {
             o.len() == 1
                 && (o.contains_key("profile")
                     || o.contains_key("adaptive")
-                    || o.contains_key("multidimensional"))
+                    || o.contains_key("multidimensional")
+                    || o.contains_key("general"))
         });
         // Parse the text again (not the value) so that errors keep their line and column.
         if tagged {
@@ -229,6 +237,17 @@ enum Engine {
     Multi(Box<MultiEngine>),
 }
 
+impl Engine {
+    /// The bank the engine runs on (a multidimensional subset runs on its competences' items).
+    fn bank(&self) -> &Bank {
+        match self {
+            Engine::Adaptive(e) => e.bank(),
+            Engine::Profile(e) => e.bank(),
+            Engine::Multi(e) => e.bank(),
+        }
+    }
+}
+
 /// A person's assessment: a plain value, saved and resumed as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -272,6 +291,8 @@ impl Assessment {
 pub struct Assessor {
     engine: Engine,
     levels: Levels,
+    /// The general design's competences (`Some`): levels read from the one θ.
+    general: Option<Vec<String>>,
     /// EAP table of the whole bank on the design's grid and prior (the overall θ̂ of a profile).
     table: EapTable,
 }
@@ -286,7 +307,16 @@ impl Assessor {
                 *l = levels.clone();
             }
         };
+        let mut general = None;
         let (engine, estimator) = match design {
+            Design::General(config) => {
+                general = Some(config.content.competences.clone());
+                let estimator = config.estimator;
+                (
+                    Engine::Adaptive(Box::new(CatEngine::new(bank, config)?)),
+                    estimator,
+                )
+            }
             Design::Adaptive(config) => {
                 let estimator = config.estimator;
                 (
@@ -317,20 +347,32 @@ impl Assessor {
         };
         let grid = Grid::new(estimator.grid, estimator.prior)
             .map_err(|e| ConfigError::Estimator(etalon_engine::EstimationError::from(e)))?;
-        let models: Vec<_> = bank.items().iter().map(|i| i.parameters.clone()).collect();
+        let models: Vec<_> = engine
+            .bank()
+            .items()
+            .iter()
+            .map(|i| i.parameters.clone())
+            .collect();
         Ok(Assessor {
             engine,
             levels,
+            general,
             table: EapTable::new(&models, grid),
         })
     }
 
     /// The bank.
     pub fn bank(&self) -> &Bank {
-        match &self.engine {
-            Engine::Adaptive(e) => e.bank(),
-            Engine::Profile(e) => e.bank(),
-            Engine::Multi(e) => e.bank(),
+        self.engine.bank()
+    }
+
+    /// The design's name, as its JSON tag: `adaptive`, `profile`, `multidimensional` or `general`.
+    pub fn design_name(&self) -> &'static str {
+        match (&self.engine, &self.general) {
+            (Engine::Adaptive(_), Some(_)) => "general",
+            (Engine::Adaptive(_), None) => "adaptive",
+            (Engine::Profile(_), _) => "profile",
+            (Engine::Multi(_), _) => "multidimensional",
         }
     }
 
@@ -540,7 +582,10 @@ impl Assessor {
         let (theta, se, items, stop_reason, competences) = match (&self.engine, a) {
             (Engine::Adaptive(e), Assessment::Adaptive(s)) => {
                 let r = e.result(s);
-                let profile = competence_profile(bank, &self.table, &self.levels, &plain);
+                let profile = match &self.general {
+                    Some(c) => general_profile(bank, &self.levels, c, (r.theta, r.se), &plain),
+                    None => competence_profile(bank, &self.table, &self.levels, &plain),
+                };
                 (r.theta, r.se, r.items, r.reason, profile)
             }
             (Engine::Profile(e), Assessment::Profile(s)) => {

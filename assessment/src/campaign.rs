@@ -8,9 +8,11 @@
 //! aggregates participants' results ([`crate::results`] reads and writes the results log,
 //! [`crate::chart`] draws the report). The format is `docs/FORMATS.md`, Campaigns.
 
+use crate::assessment::{AssessmentError, Assessor, Design, Response};
 use etalon_engine::irt::ResponseFunction;
-use etalon_engine::profile::{ProfileConfig, ProfileEngine};
-use etalon_engine::session::{Next, SessionError};
+use etalon_engine::multidim::MultiConfig;
+use etalon_engine::profile::ProfileConfig;
+use etalon_engine::session::SessionError;
 use etalon_engine::simulate::derive_seed;
 use etalon_items::{Bank, Tutorial};
 use rand::{RngExt, SeedableRng};
@@ -48,10 +50,38 @@ pub struct CampaignSpec {
     /// Assessment settings; `competences` is taken from the targets.
     #[serde(default)]
     pub assessment: ProfileConfig,
+    /// The adaptive test participants take (default `auto`).
+    #[serde(default, skip_serializing_if = "CampaignDesign::is_auto")]
+    pub design: CampaignDesign,
     /// Immediate feedback: after each answer the participant is told whether it was right and, if
     /// not, the item's tutorials (off by default: a test that teaches as it goes measures less).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub feedback: bool,
+}
+
+/// Which adaptive test a campaign's participants take. Every one reads its settings from the campaign's
+/// `assessment` (a [`ProfileConfig`]): per-competence budgets become the whole test's budget (budget ×
+/// number of targets), and the test covers the target competences only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignDesign {
+    /// `multidimensional` when the bank records a latent structure, `profile` otherwise.
+    #[default]
+    Auto,
+    /// One adaptive test per competence, each on its own items (N(0, 1) prior per competence).
+    Profile,
+    /// The multidimensional profile: answers inform every competence through their correlations (a
+    /// bank with a latent structure).
+    Multidimensional,
+    /// One θ over the target competences' items, every level read from it on its competence's map
+    /// (PIX certification's reading), for comparison.
+    General,
+}
+
+impl CampaignDesign {
+    fn is_auto(&self) -> bool {
+        *self == CampaignDesign::Auto
+    }
 }
 
 /// A campaign whose targets fit its level maps (valid by construction).
@@ -84,6 +114,11 @@ pub enum CampaignError {
     /// Correlation outside [0, 1].
     #[error("field `simulated_correlation` must be in [0, 1] (got {0})")]
     Correlation(f64),
+    /// `design: multidimensional` on a bank without a latent structure.
+    #[error(
+        "field `design`: bank `{0}` records no latent structure (calibrate it with --dimensions), so it cannot run the multidimensional design"
+    )]
+    NotMultidimensional(String),
     /// A target competence the bank does not measure.
     #[error("field `targets`: no active item of bank `{bank}` measures competence `{competence}`")]
     UnknownCompetence {
@@ -196,6 +231,62 @@ impl Campaign {
         c.competences = self.spec.targets.iter().map(|t| t.competence.clone()).collect();
         c
     }
+
+    /// The test participants take on `bank` ([`CampaignDesign`]; `auto` resolved on the bank).
+    pub fn design(&self, bank: &Bank) -> Result<Design, CampaignError> {
+        Ok(self
+            .resolved(bank)?
+            .recorded_design()
+            .unwrap_or_else(|| unreachable!("a resolved design is not auto")))
+    }
+
+    /// The campaign with `design: auto` resolved on `bank` (what the service records when it creates a
+    /// campaign, so that its sessions never depend on a later bank); refused when the design needs a
+    /// latent structure the bank lacks.
+    pub fn resolved(&self, bank: &Bank) -> Result<Campaign, CampaignError> {
+        let structured = bank.structure().is_some();
+        let design = match self.spec.design {
+            CampaignDesign::Auto if structured => CampaignDesign::Multidimensional,
+            CampaignDesign::Auto => CampaignDesign::Profile,
+            CampaignDesign::Multidimensional if !structured => {
+                return Err(CampaignError::NotMultidimensional(bank.id().to_string()));
+            }
+            d => d,
+        };
+        let mut spec = self.spec.clone();
+        spec.design = design;
+        Ok(Campaign { spec })
+    }
+
+    /// The design of a campaign whose design is set (`None` for `auto`, which needs the bank:
+    /// [`Campaign::design`]).
+    pub fn recorded_design(&self) -> Option<Design> {
+        let p = self.profile_config();
+        let n = p.competences.len();
+        match self.spec.design {
+            CampaignDesign::Auto => None,
+            CampaignDesign::Profile => Some(Design::Profile(p)),
+            CampaignDesign::Multidimensional => Some(Design::Multidimensional(MultiConfig {
+                max_items: p.max_items_per_competence * n,
+                min_items: p.min_items_per_competence * n,
+                max_items_per_competence: p.max_items_per_competence,
+                classify: p.classify,
+                confidence: p.confidence,
+                se_target: p.session.stopping.se_target,
+                exposure: p.session.selection.exposure,
+                one_per_tag_prefix: p.session.content.one_per_tag_prefix.clone(),
+                levels: p.levels,
+                competences: p.competences,
+            })),
+            CampaignDesign::General => {
+                let mut session = p.session;
+                session.stopping.max_items = p.max_items_per_competence * n;
+                session.stopping.min_items = p.min_items_per_competence * n;
+                session.content.competences = p.competences;
+                Some(Design::General(session))
+            }
+        }
+    }
 }
 
 /// One participant's result for one competence (one line of RESULTS.jsonl holds all of them).
@@ -230,66 +321,55 @@ pub struct ParticipantResult {
     pub score: f64,
 }
 
-/// Run one simulated participant: true abilities drawn (correlated), answers drawn from the models.
+/// Run one simulated participant through `assessor` (built from [`Campaign::design`]): true abilities
+/// drawn per target competence, in target order (θ_c = √ρ·g + √(1-ρ)·e_c, ρ the campaign's
+/// `simulated_correlation`), answers drawn from the items' models; the result keeps the targets.
 pub fn simulate_participant(
-    engine: &ProfileEngine,
+    assessor: &Assessor,
     campaign: &Campaign,
     participant: &str,
     seed: u64,
-) -> Result<ParticipantResult, SessionError> {
+) -> Result<ParticipantResult, AssessmentError> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let rho = campaign.simulated_correlation();
     let g: f64 = StandardNormal.sample(&mut rng);
-    let truth: Vec<f64> = engine
-        .competences()
+    let truth: BTreeMap<&str, f64> = campaign
+        .targets()
         .iter()
-        .map(|_| {
+        .map(|t| {
             let e: f64 = StandardNormal.sample(&mut rng);
-            rho.sqrt() * g + (1.0 - rho).sqrt() * e
+            (t.competence.as_str(), rho.sqrt() * g + (1.0 - rho).sqrt() * e)
         })
         .collect();
-    let mut session = engine.start(derive_seed(seed, 1));
+    let mut assessment = assessor.start(derive_seed(seed, 1));
     let mut probs = Vec::new();
-    while let Next::Item(id) = engine.next(&mut session)? {
-        let item = engine
+    while let Some(view) = assessor.current(&mut assessment)? {
+        let item = assessor
             .bank()
-            .item(&id)
-            .unwrap_or_else(|| unreachable!("engines offer bank items"));
-        let c = engine
-            .competences()
-            .iter()
-            .position(|c| item.competence.as_deref() == Some(c.as_str()))
-            .unwrap_or_else(|| unreachable!("items belong to a competence of the test"));
+            .item(&view.item)
+            .unwrap_or_else(|| unreachable!("assessments offer bank items"));
+        let theta = item
+            .competence
+            .as_deref()
+            .and_then(|c| truth.get(c))
+            .ok_or_else(|| {
+                SessionError::UnknownItem(format!("{} (outside the campaign's competences)", view.item))
+            })?;
         probs.resize(item.parameters.n_categories(), 0.0);
-        item.parameters.category_probabilities(truth[c], &mut probs);
+        item.parameters.category_probabilities(*theta, &mut probs);
         let cat = etalon_engine::simulate::draw_category(&probs, rng.random());
-        engine.record(&mut session, &id, item.response_codes()[cat])?;
+        assessor.answer(
+            &mut assessment,
+            &view.item,
+            Response::Code(item.response_codes()[cat]),
+        )?;
     }
-    let result = engine.result(&session);
-    let competences = result
-        .competences
-        .into_iter()
-        .map(|(c, r)| {
-            let i = engine.competences().iter().position(|x| *x == c).unwrap_or(0);
-            (
-                c,
-                ParticipantCompetence {
-                    theta: r.theta,
-                    se: r.se,
-                    level: r.level,
-                    label: r.label,
-                    items: r.items,
-                    true_theta: Some(truth[i]),
-                },
-            )
-        })
-        .collect();
-    Ok(ParticipantResult {
-        campaign: Some(campaign.id().to_string()),
-        participant: participant.to_string(),
-        competences,
-        score: result.score,
-    })
+    let mut result = participant_result(Some(campaign.id()), participant, &assessor.result(&assessment));
+    result.competences.retain(|c, _| truth.contains_key(c.as_str()));
+    for (c, r) in &mut result.competences {
+        r.true_theta = truth.get(c.as_str()).copied();
+    }
+    Ok(result)
 }
 
 /// Per-competence part of a report.

@@ -249,10 +249,12 @@ pub fn campaign_bank_path(campaign_path: &Path, campaign: &Campaign) -> Option<P
 pub fn load_campaign(path: &Path) -> Result<(Campaign, Bank), FileError> {
     let campaign: Campaign = read_json(path, "campaign")?;
     let bank = load_bank(campaign_bank_path(path, &campaign).as_deref())?;
-    campaign.check_bank(&bank).map_err(|source| FileError::Campaign {
+    let refuse = |source| FileError::Campaign {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    campaign.check_bank(&bank).map_err(refuse)?;
+    campaign.design(&bank).map_err(refuse)?;
     Ok((campaign, bank))
 }
 

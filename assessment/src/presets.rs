@@ -83,6 +83,7 @@ pub fn example_campaign() -> Campaign {
         simulated_correlation: 0.5,
         assessment: ProfileConfig::default(),
         feedback: false,
+        design: Default::default(),
     })
     .unwrap_or_else(|e| unreachable!("the example campaign is valid: {e}"))
 }

@@ -294,7 +294,7 @@ pub struct RunSummary {
 pub enum RunError {
     /// A participant's test failed.
     #[error(transparent)]
-    Session(#[from] etalon_engine::session::SessionError),
+    Assessment(#[from] crate::AssessmentError),
     /// The log could not be written.
     #[error(transparent)]
     Log(#[from] ResultsError),
@@ -305,7 +305,7 @@ pub enum RunError {
 /// (counting from the log's existing lines) draws from `derive_seed(seed, i)`.
 pub fn run_simulated(
     log: &mut ResultsLog,
-    engine: &etalon_engine::profile::ProfileEngine,
+    assessor: &crate::Assessor,
     campaign: &crate::campaign::Campaign,
     participants: usize,
     seed: u64,
@@ -320,7 +320,7 @@ pub fn run_simulated(
             .into_par_iter()
             .map(|i| {
                 crate::campaign::simulate_participant(
-                    engine,
+                    assessor,
                     campaign,
                     "",
                     etalon_engine::simulate::derive_seed(seed, (first + i) as u64),

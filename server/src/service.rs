@@ -14,7 +14,7 @@ use crate::storage::{
     AnswerRecord, Appended, BankRecord, CampaignRecord, Org, OrgId, Participation, ResponseRow,
     SessionRecord, Storage, now_ms,
 };
-use etalon_assessment::campaign::{self, Campaign, CampaignSpec, ParticipantResult, Target};
+use etalon_assessment::campaign::{self, Campaign, CampaignDesign, CampaignSpec, ParticipantResult, Target};
 use etalon_assessment::chart::ProfileBar;
 use etalon_assessment::{
     Assessment, AssessmentError, AssessmentResult, Assessor, Design, Feedback, ItemView, Response,
@@ -75,6 +75,9 @@ pub struct CampaignRequest {
     pub targets: Vec<Target>,
     /// Assessment settings (a competence profile).
     pub assessment: Option<ProfileConfig>,
+    /// The test participants take: `auto` (default: multidimensional on a bank with a latent
+    /// structure, else profile), `profile`, `multidimensional` or `general`. Recorded resolved.
+    pub design: Option<CampaignDesign>,
     /// Correlation of simulated participants (campaign files carry it; unused by live sessions).
     pub simulated_correlation: Option<f64>,
     /// Join code (generated when absent): 4 to 32 letters, digits or `-`, case-insensitive.
@@ -338,6 +341,7 @@ impl Service {
                 open: Some(true),
                 // A newcomer learns from the demo: right or wrong, and the tutorial, after each answer.
                 feedback: Some(true),
+                design: None,
             },
         )
         .await?;
@@ -499,13 +503,22 @@ impl Service {
                 .assessment
                 .unwrap_or_else(etalon_assessment::presets::quick_profile),
             feedback: req.feedback.unwrap_or(false),
+            design: req.design.unwrap_or_default(),
         })
         .map_err(|e| ApiError::invalid(field_of(&e.to_string(), "targets"), e.to_string()))?;
         campaign
             .check_bank(&bank)
             .map_err(|e| ApiError::invalid("targets", e.to_string()))?;
-        Assessor::new(&bank, Design::Profile(campaign.profile_config()))
-            .map_err(|e| ApiError::invalid("assessment", e.to_string()))?;
+        let campaign = campaign
+            .resolved(&bank)
+            .map_err(|e| ApiError::invalid("design", e.to_string()))?;
+        Assessor::new(
+            &bank,
+            campaign
+                .design(&bank)
+                .map_err(|e| ApiError::invalid("design", e.to_string()))?,
+        )
+        .map_err(|e| ApiError::invalid("assessment", e.to_string()))?;
         let spec = serde_json::to_string(&campaign).map_err(internal)?;
         let rec = CampaignRecord {
             org: org.id,
@@ -686,8 +699,12 @@ impl Service {
                     return Err(ApiError::conflict("campaign_closed", "this campaign is closed"));
                 }
                 let campaign: Campaign = serde_json::from_str(&c.spec).map_err(internal)?;
-                let design =
-                    serde_json::to_string(&Design::Profile(campaign.profile_config())).map_err(internal)?;
+                // Campaigns record their design resolved; those created before designs existed ran
+                // the per-competence profile.
+                let design = campaign
+                    .recorded_design()
+                    .unwrap_or_else(|| Design::Profile(campaign.profile_config()));
+                let design = serde_json::to_string(&design).map_err(internal)?;
                 feedback = campaign.feedback();
                 (
                     c.org,

@@ -4,11 +4,11 @@ use crate::cli::common::set_threads;
 use crate::cli::output::emit;
 use anyhow::{Context, Result};
 use clap::Subcommand;
+use etalon::assessment::Assessor;
 use etalon::assessment::campaign;
 use etalon::assessment::files::{campaign_bank_path, check_outputs, load_campaign, write_atomically};
 use etalon::assessment::results::{ResultsLog, read_results, run_simulated};
 use etalon::assessment::{chart, presets};
-use etalon::engine::profile::ProfileEngine;
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -85,7 +85,7 @@ pub fn run(cmd: CampaignCommand) -> Result<()> {
             if let Some(b) = campaign_bank_path(&campaign, &c) {
                 check_outputs(&[&out], &[&campaign, &b])?;
             }
-            let engine = ProfileEngine::new(&bank, c.profile_config())?;
+            let assessor = Assessor::new(&bank, c.design(&bank)?)?;
             let mut log = ResultsLog::open(&out)?;
             if log.set_aside_bytes() > 0 {
                 note!(
@@ -95,11 +95,12 @@ pub fn run(cmd: CampaignCommand) -> Result<()> {
                     out.display()
                 );
             }
-            let summary = run_simulated(&mut log, &engine, &c, participants, seed)?;
+            let summary = run_simulated(&mut log, &assessor, &c, participants, seed)?;
             emit(&json!({
                 "participants": summary.participants,
                 "first_participant": summary.first_participant.map(|n| format!("P{n}")),
-                "competences": engine.competences().len(),
+                "competences": c.targets().len(),
+                "design": assessor.design_name(),
                 "exact_level_agreement": summary.exact_level_agreement,
                 "mean_items_per_competence": summary.mean_items_per_competence,
                 "mean_items_per_participant": summary.mean_items_per_participant,

@@ -227,6 +227,12 @@ strings! {
     targets: "Target level per competence", "Niveau visé par compétence";
     feedback_option: "Immediate feedback: after each answer, say whether it was right and show the tutorial",
         "Retour immédiat : après chaque réponse, dire si elle est juste et montrer le tutoriel";
+    design: "Test", "Test";
+    design_auto: "Recommended for this bank", "Recommandé pour cette banque";
+    design_profile: "One short test per competence", "Un court test par compétence";
+    design_multidimensional: "Multidimensional profile (answers inform related competences)",
+        "Profil multidimensionnel (chaque réponse renseigne les compétences liées)";
+    design_general: "One overall level, read per competence (PIX-style)", "Un niveau global, lu par compétence (à la manière de PIX)";
     code_optional: "Join code (optional, 4 to 32 letters or digits)", "Code d'accès (facultatif, 4 à 32 lettres ou chiffres)";
     join_link: "Join link", "Lien d'accès";
     close_campaign: "Close the campaign", "Fermer la campagne";

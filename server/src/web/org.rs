@@ -673,6 +673,17 @@ async fn campaign_form(
                             }
                         }
                     }
+                    div.field {
+                        label for="design" { (t.design) }
+                        select #design name="design" {
+                            option value="auto" selected { (t.design_auto) }
+                            option value="profile" { (t.design_profile) }
+                            @if bank.structure().is_some() {
+                                option value="multidimensional" { (t.design_multidimensional) }
+                            }
+                            option value="general" { (t.design_general) }
+                        }
+                    }
                     div.field.check {
                         input #feedback name="feedback" type="checkbox" value="1";
                         label for="feedback" { (t.feedback_option) }
@@ -689,7 +700,7 @@ async fn campaign_form(
 }
 
 /// `POST /org/campaigns` (form: `csrf`, `bank`, `name`, `target:COMPETENCE` = level or empty,
-/// `feedback`, `code`): create the campaign and open its live view.
+/// `design`, `feedback`, `code`): create the campaign and open its live view.
 pub(super) async fn create_campaign(
     ctx: Ctx,
     State(state): State<AppState>,
@@ -729,6 +740,24 @@ pub(super) async fn create_campaign(
         code: get("code").filter(|c| !c.is_empty()),
         open: Some(true),
         feedback: Some(get("feedback").is_some()),
+        design: match get("design").filter(|d| !d.is_empty()) {
+            None => None,
+            Some(d) => match serde_json::from_value(serde_json::Value::String(d.clone())) {
+                Ok(x) => Some(x),
+                Err(_) => {
+                    let message = format!("unknown test design `{d}`");
+                    return campaign_form(
+                        &ctx,
+                        &state,
+                        &s,
+                        Some(&bank),
+                        Some(&message),
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                    )
+                    .await;
+                }
+            },
+        },
     };
     match state.service.create_campaign(&s.org, req).await {
         Ok(c) => see_other(&format!("/org/campaigns/{}", url_escape(&c.id))),
