@@ -421,6 +421,70 @@ fn calibrate_with_dimensions_writes_a_multidimensional_bank() {
     assert_fails_with(&run(&bad, &[]), &["line 1", "`dimension`"]);
     assert_fails_with(&run(&dims, &["--se"]), &["--se"]);
     assert_fails_with(&run(&dims, &["--model", "rasch"]), &["slope"]);
+    // Scoring with the multidimensional bank: every competence's θ̂ and SE from the posterior under
+    // N(0, R), the general level first.
+    let scores = temp("md_scores.csv");
+    let score = |extra: &[&str]| {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "score".as_ref(),
+            "--bank".as_ref(),
+            out.as_os_str(),
+            "--responses".as_ref(),
+            data.as_os_str(),
+            "--out".as_ref(),
+            scores.as_os_str(),
+        ];
+        args.extend(extra.iter().map(|s| std::ffi::OsStr::new(*s)));
+        etalon_os(&args)
+    };
+    let run = score(&["--method", "map", "--json"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(summary["dimensions"], serde_json::json!(["F1", "F2", "F3"]));
+    assert_eq!(summary["persons"], 2500);
+    let text = std::fs::read_to_string(&scores).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "person,theta,se,theta_F1,se_F1,theta_F2,se_F2,theta_F3,se_F3"
+    );
+    // Person 1's row is the model's MAP of their answers.
+    let first: Vec<f64> = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .skip(1)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let model = etalon::engine::multidim::MultiModel::new(&bank).unwrap();
+    let row = &rows("md_train.csv")[0];
+    let header: Vec<String> = csv::Reader::from_path(&data)
+        .unwrap()
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let answers: Vec<(usize, usize)> = header
+        .iter()
+        .zip(row)
+        .map(|(id, x)| (bank.position(id).unwrap(), x.parse().unwrap()))
+        .collect();
+    let e = model.map(&answers, None);
+    for k in 0..3 {
+        assert!((first[2 + 2 * k] - e.theta[k]).abs() < 1e-12 && (first[3 + 2 * k] - e.se(k)).abs() < 1e-12);
+    }
+    assert!((first[0] - e.general().0).abs() < 1e-12);
+    // A one-θ method or prior is refused with the reason.
+    assert_fails_with(
+        &score(&[]),
+        &["multidimensional", "--method map", "eap would score one θ"],
+    );
+    assert_fails_with(&score(&["--method", "wle"]), &["--method map"]);
+    assert_fails_with(
+        &score(&["--method", "map", "--prior-sd", "2"]),
+        &["--prior-sd", "N(0, R)"],
+    );
 }
 
 #[test]

@@ -1,9 +1,11 @@
 //! Scoring of response files: every person's θ̂ and SE (EAP, MAP, ML or WLE) from a response matrix or
-//! an adaptive-test log, with levels when a level map is given, written as CSV to any writer.
+//! an adaptive-test log, with levels when a level map is given, written as CSV to any writer; on a
+//! multidimensional bank, every competence's θ̂ and SE from the multidimensional posterior.
 
 use etalon_engine::estimate::{
     Answer, Estimate, EstimateKind, EstimationError, Estimator, EstimatorConfig, check_answers,
 };
+use etalon_engine::multidim::{MultiEstimate, MultiModel};
 use etalon_items::levels::LevelMap;
 use etalon_items::quadrature::Prior;
 use etalon_items::{Bank, DataError, Responses};
@@ -33,6 +35,9 @@ pub enum ScoringError {
     /// Invalid estimator settings.
     #[error("estimator: {0}")]
     Estimator(#[from] EstimationError),
+    /// The bank's latent structure cannot be used.
+    #[error(transparent)]
+    Multidimensional(#[from] etalon_engine::multidim::MultiError),
     /// Nobody could be scored.
     #[error("no person could be scored: person {person}: {reason}")]
     NobodyScored {
@@ -159,6 +164,106 @@ pub fn score(bank: &Bank, responses: &Responses, config: EstimatorConfig) -> Res
         });
     }
     Ok(Scores { persons, summary })
+}
+
+/// Every person's multidimensional estimate, in data order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MultiScores {
+    /// The bank's dimensions, in order.
+    pub dimensions: Vec<String>,
+    /// Per person: id and posterior mode with its Laplace covariance.
+    pub persons: Vec<(String, MultiEstimate)>,
+    /// Counts (`mean_theta` is the mean general level).
+    pub summary: ScoreSummary,
+}
+
+/// Score every person of `responses` on a multidimensional bank: the posterior mode of θ under
+/// N(0, R) and its Laplace covariance ([`MultiModel::map`]), in parallel (the numbers do not depend on
+/// the thread count). A person without answers gets the prior (θ̂ = 0, SE 1).
+pub fn score_multidimensional(bank: &Bank, responses: &Responses) -> Result<MultiScores, ScoringError> {
+    let model = MultiModel::new(bank)?;
+    let alignment = responses.align(bank)?;
+    let models: Vec<_> = bank.items().iter().map(|i| i.parameters.clone()).collect();
+    for (&column, categories) in alignment.columns.iter().zip(&alignment.categories) {
+        let answers: Vec<Answer> = categories
+            .iter()
+            .map(|&k| Answer::new(column, k as usize))
+            .collect();
+        check_answers(&models, &answers)?;
+    }
+    let persons: Vec<(String, MultiEstimate)> = (0..responses.n_persons())
+        .into_par_iter()
+        .map_init(Vec::new, |answers, p| {
+            answers.clear();
+            responses.for_each_answer(p, |j, c| {
+                answers.push((alignment.columns[j], alignment.categories[j][c as usize] as usize));
+            });
+            (responses.person_label(p), model.map(answers, None))
+        })
+        .collect();
+    let mean = persons.iter().map(|(_, e)| e.general().0).sum::<f64>() / persons.len().max(1) as f64;
+    Ok(MultiScores {
+        dimensions: model.dimensions().to_vec(),
+        summary: ScoreSummary {
+            persons: persons.len(),
+            items: responses.item_ids().len(),
+            method: "map (multidimensional)".into(),
+            mean_theta: (!persons.is_empty()).then_some(mean),
+            infinite: 0,
+            bounded: 0,
+            unscored: 0,
+        },
+        persons,
+    })
+}
+
+/// Write a multidimensional scoring as CSV: `person,theta,se` (the general level: the mean of the
+/// competences) then `theta_DIM,se_DIM` per dimension; with `levels`, `level,label,level_probability`
+/// after the general level (on the default map) and `level_DIM,label_DIM,level_probability_DIM` after
+/// each dimension (on its competence's map).
+pub fn write_multidimensional_scores_csv(
+    scores: &MultiScores,
+    levels: Option<&etalon_items::levels::Levels>,
+    output: impl Write,
+) -> csv::Result<()> {
+    let mut w = csv::Writer::from_writer(output);
+    let level_cells = |row: &mut Vec<String>, map: &LevelMap, theta: f64, se: f64| {
+        let level = map.level(theta);
+        row.push(level.to_string());
+        row.push(map.label(level).to_string());
+        row.push(map.probabilities(theta, se)[level].to_string());
+    };
+    let mut header: Vec<String> = ["person", "theta", "se"].map(String::from).to_vec();
+    if levels.is_some() {
+        header.extend(["level", "label", "level_probability"].map(String::from));
+    }
+    for d in &scores.dimensions {
+        header.extend([format!("theta_{d}"), format!("se_{d}")]);
+        if levels.is_some() {
+            header.extend([
+                format!("level_{d}"),
+                format!("label_{d}"),
+                format!("level_probability_{d}"),
+            ]);
+        }
+    }
+    w.write_record(&header)?;
+    for (person, e) in &scores.persons {
+        let (theta, se) = e.general();
+        let mut row = vec![person.clone(), theta.to_string(), se.to_string()];
+        if let Some(l) = levels {
+            level_cells(&mut row, &l.default, theta, se);
+        }
+        for (k, d) in scores.dimensions.iter().enumerate() {
+            row.extend([e.theta[k].to_string(), e.se(k).to_string()]);
+            if let Some(l) = levels {
+                level_cells(&mut row, l.for_competence(d), e.theta[k], e.se(k));
+            }
+        }
+        w.write_record(&row)?;
+    }
+    w.flush()?;
+    Ok(())
 }
 
 /// θ and SE as FORMATS.md writes them: `-inf`/`inf` with an empty SE for infinite ML.

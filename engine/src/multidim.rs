@@ -60,6 +60,15 @@ impl MultiEstimate {
     pub fn se(&self, k: usize) -> f64 {
         self.covariance[k * self.theta.len() + k].sqrt()
     }
+
+    /// The general level: the mean of the competences, θ̄ = 1ᵀθ̂ / D, and its SE √(1ᵀC1) / D.
+    pub fn general(&self) -> (f64, f64) {
+        let d = self.theta.len() as f64;
+        (
+            self.theta.iter().sum::<f64>() / d,
+            self.covariance.iter().sum::<f64>().max(0.0).sqrt() / d,
+        )
+    }
 }
 
 /// Why a multidimensional test cannot be built.
@@ -648,8 +657,7 @@ impl MultiEngine {
                 )
             })
             .collect();
-        let general_theta = e.theta.iter().sum::<f64>() / d as f64;
-        let general_se = e.covariance.iter().sum::<f64>().max(0.0).sqrt() / d as f64;
+        let (general_theta, general_se) = e.general();
         Ok(MultiResult {
             score: competences.values().map(|c| c.score).sum(),
             competences,

@@ -113,6 +113,19 @@ pub struct GridArgs {
     theta_range: (f64, f64),
 }
 
+impl GridArgs {
+    /// The prior option given, if any (`--prior-mean` or `--prior-sd`).
+    pub fn prior_option(&self) -> Option<&'static str> {
+        if self.prior_mean.is_some() {
+            Some("--prior-mean")
+        } else if self.prior_sd.is_some() {
+            Some("--prior-sd")
+        } else {
+            None
+        }
+    }
+}
+
 /// Parse a quadrature rule name.
 pub fn parse_quadrature_rule(s: &str) -> Result<Rule, String> {
     serde_json::from_value(serde_json::json!(s))
