@@ -28,6 +28,52 @@ fn dimensions() -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Standard errors (`--se`): the items' and the correlations' against the generating values of the
+/// mirt reference data (`md_train_truth*.csv`): if the SEs are right, z = (estimate − truth) / SE is
+/// about N(0, 1), so the mean z² over 24 slopes, 24 difficulties and 3 correlations is near 1 (a
+/// χ²₅₁ / 51 lies in [0.66, 1.40] with probability 0.95).
+#[test]
+fn standard_errors_cover_the_generating_parameters() {
+    let responses = items::read_responses(toolkit("md_train.csv"), items::DataFormat::Wide).unwrap();
+    let spec = CalibrationSpec {
+        model: ModelKind::TwoPl,
+        items: BTreeMap::new(),
+        em: EmConfig::default(),
+        standard_errors: true,
+    };
+    let fit =
+        calibrate_multidimensional(&responses, &spec, &dimensions(), MultiQuadrature::default(), ()).unwrap();
+    let truth = rows("md_train_truth.csv");
+    let mut z2 = Vec::new();
+    for row in &truth {
+        let (a, d): (f64, f64) = (row[1].parse().unwrap(), row[2].parse().unwrap());
+        let item = fit.calibration.bank.item(&row[0]).unwrap();
+        let se = &item.standard_errors;
+        let (ea, eb) = (item.parameters.slope(), item.parameters.location());
+        assert!(se["a"] > 0.02 && se["a"] < 0.2, "{}: SE a {}", row[0], se["a"]);
+        z2.push(((ea - a) / se["a"]).powi(2));
+        z2.push(((eb + d / a) / se["b"]).powi(2));
+    }
+    let r_true = rows("md_train_truth_cor.csv");
+    let r_se = fit.correlation_se.as_ref().unwrap();
+    for (k, l) in [(0, 1), (0, 2), (1, 2)] {
+        let truth: f64 = r_true[k][l + 1].parse().unwrap();
+        z2.push(((fit.correlations[k][l] - truth) / r_se[k][l]).powi(2));
+        assert!(
+            r_se[k][l] > 0.005 && r_se[k][l] < 0.05,
+            "SE r{k}{l} {}",
+            r_se[k][l]
+        );
+    }
+    let mean = z2.iter().sum::<f64>() / z2.len() as f64;
+    println!(
+        "mean z² {mean:.3} over {} parameters; loading SEs {:?}",
+        z2.len(),
+        fit.loading_se
+    );
+    assert!((0.66..=1.40).contains(&mean), "mean z² {mean}");
+}
+
 #[test]
 fn three_correlated_dimensions_agree_with_mirt() {
     let responses = items::read_responses(toolkit("md_train.csv"), items::DataFormat::Wide).unwrap();

@@ -38,6 +38,9 @@ use etalon_items::{Bank, Framework, Provenance, Responses, Structure};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 
+/// Most nodes per axis ([`calibrate_multidimensional`] refuses more).
+const MAX_NODES: usize = 201;
+
 /// Largest |λ_k|: correlations up to 0.98, ψ_k ≥ 0.14.
 const MAX_LOADING: f64 = 0.99;
 
@@ -73,6 +76,10 @@ pub struct MultiCalibration {
     pub correlations: Vec<Vec<f64>>,
     /// Loadings λ_k of the dimensions on the general factor.
     pub loadings: Vec<f64>,
+    /// Standard errors of the loadings (with `standard_errors` in the spec; the items' are in the bank).
+    pub loading_se: Option<Vec<f64>>,
+    /// Standard errors of the correlations r_kl = λ_k λ_l, by the delta method (0 on the diagonal).
+    pub correlation_se: Option<Vec<Vec<f64>>>,
 }
 
 /// A point of the EM: items, the loadings, and the fixed quadrature.
@@ -102,7 +109,11 @@ impl HigherOrder {
 
     /// θ of each node (i, m) of dimension `k`: λ_k g_i + ψ_k s_m, node index i·S + m.
     fn nodes(&self, k: usize) -> Vec<f64> {
-        let l = self.loadings[k];
+        self.nodes_at(self.loadings[k])
+    }
+
+    /// The nodes λ g_i + √(1 − λ²) s_m of a dimension with loading λ.
+    fn nodes_at(&self, l: f64) -> Vec<f64> {
         let psi = (1.0 - l * l).sqrt();
         self.g
             .iter()
@@ -379,17 +390,20 @@ fn e_step(data: &CalibData, pat: &Patterns, m: &HigherOrder, table: &[f64], offs
             pi.iter_mut().for_each(|x| *x = (*x - norm).exp());
             *ll = norm + mine.iter().map(|&q| scale[q as usize]).sum::<f64>();
         });
-    // 3. Patterns: W_q(i).
-    let mut weight = vec![0.0; pat.len() * ng];
+    // 3. Patterns: W_q(i), in place of log I_q(g_i) (one P × G array). Divided by I_q rather than
+    // multiplied by e^{−log I_q}, which overflows for I_q below ~1e-308; 0 where I_q vanishes.
+    let mut weight = log_integral;
     weight.par_chunks_mut(ng).enumerate().for_each(|(q, wq)| {
+        let mut sum = [0.0; MAX_NODES];
+        let sum = &mut sum[..ng];
         for &p in &pat.persons[pat.persons_start[q]..pat.persons_start[q + 1]] {
             let pi = &post[p as usize * ng..(p as usize + 1) * ng];
-            wq.iter_mut().zip(pi).for_each(|(x, y)| *x += y);
+            sum.iter_mut().zip(pi).for_each(|(x, y)| *x += y);
         }
-        let li = &log_integral[q * ng..(q + 1) * ng];
-        wq.iter_mut()
-            .zip(li)
-            .for_each(|(x, y)| *x = if y.is_finite() { *x * (-y).exp() } else { 0.0 });
+        wq.iter_mut().zip(sum.iter()).for_each(|(x, total)| {
+            let integral = x.exp();
+            *x = if integral > 0.0 { total / integral } else { 0.0 };
+        });
     });
     // Persons without an answer on k: Σ π over them (computed only where there are some).
     let absent: Vec<Vec<f64>> = (0..d)
@@ -526,6 +540,44 @@ fn em_step(data: &CalibData, pat: &Patterns, m: &HigherOrder) -> (HigherOrder, f
     (next, ex.loglik)
 }
 
+/// ∇ log L at `m`, in [`EmPoint::flatten`] order. By Fisher's identity it is the gradient of the
+/// expected complete-data log-likelihood at m's own posterior: for an item, the unidimensional
+/// gradient on its dimension's nodes with the expected counts r_jc; for a loading λ_k — which moves the
+/// nodes θ = λ_k g + √(1 − λ_k²) s, the quadrature over (g, s) staying fixed — the derivative of
+/// Σ_{j∈k} Σ_nodes r_jc log P_jc(θ(λ_k)), by a central difference (step 1e-6).
+fn score(data: &CalibData, pat: &Patterns, m: &HigherOrder) -> Vec<f64> {
+    let (table, offsets) = m.table();
+    let ex = e_step(data, pat, m, &table, &offsets);
+    let nodes: Vec<Vec<f64>> = (0..m.n_dims()).map(|k| m.nodes(k)).collect();
+    let counts = |j: usize| &ex.r[offsets[j]..offsets[j + 1]];
+    let mut out = Vec::new();
+    for (j, st) in m.items.iter().enumerate().filter(|(_, st)| !st.fixed) {
+        let mut g = vec![0.0; st.n_free()];
+        em::item_objective(st, counts(j), &nodes[m.dim[j]], &m.priors, Some(&mut g), None);
+        out.extend(g);
+    }
+    let expected = |k: usize, l: f64| -> f64 {
+        let at = m.nodes_at(l);
+        (0..m.items.len())
+            .filter(|&j| m.dim[j] == k)
+            .map(|j| em::item_objective(&m.items[j], counts(j), &at, &m.priors, None, None))
+            .sum()
+    };
+    let h = 1e-6;
+    let by_loading: Vec<f64> = (0..m.n_dims())
+        .map(|k| {
+            let l = m.loadings[k];
+            (expected(k, l + h) - expected(k, l - h)) / (2.0 * h)
+        })
+        .collect();
+    if m.tied {
+        out.push(by_loading.iter().sum());
+    } else {
+        out.extend(by_loading);
+    }
+    out
+}
+
 /// Gauss–Hermite nodes and weights for a standard normal (∫ f(x) φ(x) dx ≈ Σ w_i f(x_i)).
 fn normal_nodes(n: usize) -> (Vec<f64>, Vec<f64>) {
     let (x, w) = gauss_hermite(n);
@@ -546,9 +598,9 @@ pub fn calibrate_multidimensional(
     quadrature: MultiQuadrature,
     mut observer: impl Observer,
 ) -> Result<MultiCalibration, CalibrationError> {
-    if !(2..=201).contains(&quadrature.general) || !(2..=201).contains(&quadrature.specific) {
+    if !(2..=MAX_NODES).contains(&quadrature.general) || !(2..=MAX_NODES).contains(&quadrature.specific) {
         return Err(CalibrationError::Dimensions(format!(
-            "quadrature points per axis must be in 2..=201 (got {} and {})",
+            "quadrature points per axis must be in 2..={MAX_NODES} (got {} and {})",
             quadrature.general, quadrature.specific
         )));
     }
@@ -629,10 +681,57 @@ pub fn calibrate_multidimensional(
     let model = run.model;
     let (table, offsets) = model.table();
     let loglik = e_step(&data, &patterns, &model, &table, &offsets).loglik;
+    // Standard errors: the inverse observed information (central differences of the score, as the
+    // unidimensional calibration), items by the delta method, correlations r_kl = λ_k λ_l too.
+    let covariance = if spec.standard_errors {
+        let cov = crate::se::observed_covariance(&model, |m| score(&data, &patterns, m));
+        if cov.is_none() {
+            warnings.push(Warning::StandardErrorsUnavailable);
+        }
+        cov
+    } else {
+        None
+    };
+    let item_ses = covariance
+        .as_ref()
+        .map(|c| crate::se::item_standard_errors(&model.items, c, None));
+    let loading_cov = covariance.as_ref().map(|c| {
+        let at = crate::params::n_free_items(&model.items);
+        let d = model.n_dims();
+        // Index of each dimension's loading among the free parameters (one shared when tied).
+        let ix = |k: usize| if model.tied { at } else { at + k };
+        (0..d)
+            .map(|k| (0..d).map(|l| c[(ix(k), ix(l))]).collect::<Vec<f64>>())
+            .collect::<Vec<_>>()
+    });
+    let loading_se = loading_cov.as_ref().map(|v| {
+        (0..v.len())
+            .map(|k| v[k][k].max(0.0).sqrt())
+            .collect::<Vec<f64>>()
+    });
+    let correlation_se = loading_cov.as_ref().map(|v| {
+        let l = &model.loadings;
+        (0..l.len())
+            .map(|k| {
+                (0..l.len())
+                    .map(|m| {
+                        if k == m {
+                            return 0.0;
+                        }
+                        let var = l[m] * l[m] * v[k][k] + l[k] * l[k] * v[m][m] + 2.0 * l[k] * l[m] * v[k][m];
+                        var.max(0.0).sqrt()
+                    })
+                    .collect()
+            })
+            .collect()
+    });
     let mut bank_items = Vec::with_capacity(data.n_items());
     for (j, st) in model.items.iter().enumerate() {
         let mut item = calibrated_item(&data, j, st, &mut warnings)?;
         item.competence = Some(names[model.dim[j]].clone());
+        if let Some(ses) = &item_ses {
+            item.standard_errors = ses[j].clone();
+        }
         bank_items.push(item);
     }
     let n_parameters = model.n_parameters();
@@ -687,5 +786,229 @@ pub fn calibrate_multidimensional(
         dimensions: names,
         correlations,
         loadings: model.loadings,
+        loading_se,
+        correlation_se,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::needless_range_loop)] // the direct sums index nodes as the formulas do
+    use super::*;
+
+    fn log_sum_exp(v: impl Iterator<Item = f64>) -> f64 {
+        let v: Vec<f64> = v.collect();
+        let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if max == f64::NEG_INFINITY {
+            return max;
+        }
+        max + v.iter().map(|x| (x - max).exp()).sum::<f64>().ln()
+    }
+
+    /// The E-step by answer pattern equals the direct sum over persons, computed here in logs node by
+    /// node: with a person who skipped a whole dimension, repeated patterns, and a 200-item dimension
+    /// of steep items whose patterns underflow (the likelihood's log fallback) and leave I_q(g_i)
+    /// vanishing or below 1e-308 on some rows.
+    #[test]
+    fn the_e_step_by_pattern_is_the_sum_over_persons() {
+        let mut csv = String::new();
+        let ids: Vec<String> = (1..=3)
+            .map(|i| format!("A{i}"))
+            .chain((1..=2).map(|i| format!("B{i}")))
+            .chain((1..=200).map(|i| format!("C{i}")))
+            .collect();
+        csv.push_str(&ids.join(","));
+        csv.push('\n');
+        for p in 0..9usize {
+            let row: Vec<String> = (0..ids.len())
+                .map(|j| {
+                    if p == 4 && (3..5).contains(&j) {
+                        String::new() // person 5 skipped dimension B
+                    } else if j >= 5 && p < 2 {
+                        "1".into() // persons 1 and 2: every C item right (one repeated pattern)
+                    } else {
+                        if ((p * 7 + j * 3) % 5) < 2 {
+                            "1".into()
+                        } else {
+                            "0".into()
+                        }
+                    }
+                })
+                .collect();
+            csv.push_str(&row.join(","));
+            csv.push('\n');
+        }
+        let responses =
+            etalon_items::read_responses_from(csv.as_bytes(), etalon_items::DataFormat::Wide, "t.csv")
+                .unwrap();
+        let spec = CalibrationSpec::new(etalon_items::ModelKind::TwoPl);
+        let Start {
+            data,
+            items: start_items,
+            ..
+        } = start(&responses, &spec, None).unwrap();
+        let mut tiny_rows = 0;
+        for (slope, loading) in [
+            (2.0, 0.9),
+            (2.5, 0.9),
+            (3.0, 0.95),
+            (3.5, 0.95),
+            (4.0, 0.9),
+            (4.5, 0.95),
+        ] {
+            let mut items = start_items.clone();
+            let dim: Vec<usize> = (0..items.len())
+                .map(|j| [0, 0, 0, 1, 1].get(j).copied().unwrap_or(2))
+                .collect();
+            for (j, st) in items.iter_mut().enumerate() {
+                st.a = if dim[j] == 2 { slope } else { 1.2 };
+            }
+            let (g, g_weights) = normal_nodes(15);
+            let (s, s_weights) = normal_nodes(9);
+            let m = HigherOrder {
+                items,
+                dim: dim.clone(),
+                loadings: vec![0.6, 0.7, loading],
+                tied: false,
+                priors: spec.em.priors,
+                g,
+                g_weights,
+                s,
+                s_weights,
+            };
+            let pat = Patterns::new(&data, &m.dim, 3);
+            // Rows where I_q(g_i) is positive but below 1e-308 (1 / I_q overflows there).
+            {
+                let (table, offsets) = m.table();
+                let mut l = vec![0.0; m.n_nodes()];
+                let ns = m.s.len();
+                for q in 0..pat.len() {
+                    pat.likelihood(q, &table, &offsets, m.n_nodes(), &mut l);
+                    for i in 0..m.g.len() {
+                        let integral: f64 = l[i * ns..(i + 1) * ns]
+                            .iter()
+                            .zip(&m.s_weights)
+                            .map(|(x, w)| x * w)
+                            .sum();
+                        tiny_rows += usize::from(integral > 0.0 && integral < 1e-308);
+                    }
+                }
+            }
+            let (table, offsets) = m.table();
+            let ex = e_step(&data, &pat, &m, &table, &offsets);
+            // Direct: log L_k(i, m) per person and dimension, everything in logs.
+            let (ng, ns, gs) = (m.g.len(), m.s.len(), m.n_nodes());
+            let log_p: Vec<Vec<f64>> = (0..m.items.len())
+                .map(|j| m.items[j].log_probabilities(&m.nodes(dim[j])))
+                .collect();
+            let mut r = vec![0.0; table.len()];
+            let mut mass = vec![0.0; 3 * gs];
+            let mut loglik = 0.0;
+            for p in 0..data.n_persons() {
+                let mut answers = Vec::new();
+                data.for_each_answer(p, |j, c| answers.push((j, c)));
+                let mut ll = vec![vec![0.0; gs]; 3];
+                for &(j, c) in &answers {
+                    ll[dim[j]]
+                        .iter_mut()
+                        .zip(&log_p[j][c * gs..(c + 1) * gs])
+                        .for_each(|(x, y)| *x += y);
+                }
+                let log_i: Vec<Vec<f64>> = (0..3)
+                    .map(|k| {
+                        (0..ng)
+                            .map(|i| log_sum_exp((0..ns).map(|n| m.s_weights[n].ln() + ll[k][i * ns + n])))
+                            .collect()
+                    })
+                    .collect();
+                let log_joint: Vec<f64> = (0..ng)
+                    .map(|i| m.g_weights[i].ln() + (0..3).map(|k| log_i[k][i]).sum::<f64>())
+                    .collect();
+                let marginal = log_sum_exp(log_joint.iter().copied());
+                loglik += marginal;
+                for k in 0..3 {
+                    for i in 0..ng {
+                        let others: f64 = (0..3).filter(|&l| l != k).map(|l| log_i[l][i]).sum();
+                        for n in 0..ns {
+                            let at = i * ns + n;
+                            let w = (m.g_weights[i].ln() + others + m.s_weights[n].ln() + ll[k][at]
+                                - marginal)
+                                .exp();
+                            mass[k * gs + at] += w;
+                            for &(j, c) in answers.iter().filter(|(j, _)| dim[*j] == k) {
+                                r[offsets[j] + c * gs + at] += w;
+                            }
+                        }
+                    }
+                }
+            }
+            assert!(
+                (ex.loglik - loglik).abs() < 1e-9 * loglik.abs(),
+                "{} vs {loglik}",
+                ex.loglik
+            );
+            for (what, ours, direct) in [("r", &ex.r, &r), ("mass", &ex.mass, &mass)] {
+                for (i, (a, b)) in ours.iter().zip(direct.iter()).enumerate() {
+                    assert!(
+                        a.is_finite() && (a - b).abs() <= 1e-9 * b.abs().max(1e-3),
+                        "{what}[{i}]: {a} vs {b}"
+                    );
+                }
+            }
+        }
+        assert!(tiny_rows > 0, "no row exercised a vanishing I_q");
+    }
+
+    /// The score used for standard errors is the gradient of the marginal log-likelihood: checked
+    /// against central differences of log L itself, away from the maximum (mirt's 3-dimension data).
+    #[test]
+    fn the_score_is_the_gradient_of_the_log_likelihood() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../reference/toolkit");
+        let responses =
+            etalon_items::read_responses(root.join("md_train.csv"), etalon_items::DataFormat::Wide).unwrap();
+        let spec = CalibrationSpec::new(etalon_items::ModelKind::TwoPl);
+        let Start { data, items, .. } = start(&responses, &spec, None).unwrap();
+        let dim: Vec<usize> = (0..items.len()).map(|j| j / 8).collect();
+        let (g, g_weights) = normal_nodes(11);
+        let (s, s_weights) = normal_nodes(11);
+        let mut m = HigherOrder {
+            items,
+            dim,
+            loadings: vec![0.5, 0.6, 0.7],
+            tied: false,
+            priors: spec.em.priors,
+            g,
+            g_weights,
+            s,
+            s_weights,
+        };
+        // Move the items off their starting values so that no gradient is trivially zero.
+        let mut v = m.flatten();
+        for (i, x) in v.iter_mut().enumerate() {
+            *x += 0.05 * ((i % 7) as f64 - 3.0) / 3.0;
+        }
+        m.unflatten(&v);
+        let pat = Patterns::new(&data, &m.dim, 3);
+        let loglik = |m: &HigherOrder| {
+            let (t, o) = m.table();
+            e_step(&data, &pat, m, &t, &o).loglik
+        };
+        let analytic = score(&data, &pat, &m);
+        assert_eq!(analytic.len(), v.len());
+        for i in 0..v.len() {
+            let h = 1e-5;
+            let (mut up, mut dn) = (m.clone(), m.clone());
+            let mut w = v.clone();
+            w[i] += h;
+            up.unflatten(&w);
+            w[i] -= 2.0 * h;
+            dn.unflatten(&w);
+            let numeric = (loglik(&up) - loglik(&dn)) / (2.0 * h);
+            assert!(
+                (analytic[i] - numeric).abs() < 1e-4 * numeric.abs().max(1.0),
+                "parameter {i}: score {} vs numerical {numeric}",
+                analytic[i]
+            );
+        }
+    }
 }

@@ -9,7 +9,8 @@
 //! …) follow by the delta method.
 
 use crate::data::CalibData;
-use crate::em::{Model, item_objective};
+use crate::em::{EmPoint, Model, item_objective};
+use crate::params::ItemState;
 use etalon_items::ModelKind;
 use etalon_items::irt::sigmoid;
 use nalgebra::DMatrix;
@@ -82,6 +83,16 @@ pub fn score(data: &CalibData, model: &Model) -> Vec<f64> {
 
 /// Covariance matrix of the free parameters (inverse observed information), `None` if singular.
 pub fn covariance(data: &CalibData, model: &Model) -> Option<DMatrix<f64>> {
+    observed_covariance(model, |m| score(data, m))
+}
+
+/// The inverse of the observed information −∂S/∂φ, S = `score` (∇ log L in [`EmPoint::flatten`] order),
+/// by central differences of the score (steps 1e-5·max(1, |φ_i|)), symmetrised; `None` if it is not
+/// positive definite.
+pub(crate) fn observed_covariance<M: EmPoint>(
+    model: &M,
+    score: impl Fn(&M) -> Vec<f64>,
+) -> Option<DMatrix<f64>> {
     let p = model.flatten();
     let n = p.len();
     let mut jac = DMatrix::<f64>::zeros(n, n);
@@ -94,7 +105,7 @@ pub fn covariance(data: &CalibData, model: &Model) -> Option<DMatrix<f64>> {
         let mut dn = model.clone();
         v[i] -= 2.0 * h;
         dn.unflatten(&v);
-        let (su, sd) = (score(data, &up), score(data, &dn));
+        let (su, sd) = (score(&up), score(&dn));
         for k in 0..n {
             jac[(k, i)] = (su[k] - sd[k]) / (2.0 * h);
         }
@@ -105,9 +116,8 @@ pub fn covariance(data: &CalibData, model: &Model) -> Option<DMatrix<f64>> {
 
 /// Standard errors of the bank parameters of every item (anchors get none), by parameter name.
 pub fn standard_errors(data: &CalibData, model: &Model) -> Vec<BTreeMap<String, f64>> {
-    let mut out = vec![BTreeMap::new(); model.items.len()];
     let Some(cov) = covariance(data, model) else {
-        return out;
+        return vec![BTreeMap::new(); model.items.len()];
     };
     let shared_index = {
         let k: usize = model.items.iter().filter(|i| !i.fixed).map(|i| i.n_free()).sum();
@@ -117,8 +127,19 @@ pub fn standard_errors(data: &CalibData, model: &Model) -> Vec<BTreeMap<String, 
             .any(|i| i.kind == ModelKind::OnePl && !i.fixed)
             .then_some(k)
     };
+    item_standard_errors(&model.items, &cov, shared_index)
+}
+
+/// The delta method from the free parameters' covariance `cov` (items' free parameters first, in
+/// order, and the shared 1PL slope at `shared_index`) to the bank parameters of every item.
+pub(crate) fn item_standard_errors(
+    items: &[ItemState],
+    cov: &DMatrix<f64>,
+    shared_index: Option<usize>,
+) -> Vec<BTreeMap<String, f64>> {
+    let mut out = vec![BTreeMap::new(); items.len()];
     let mut at = 0;
-    for (j, st) in model.items.iter().enumerate() {
+    for (j, st) in items.iter().enumerate() {
         if st.fixed {
             continue;
         }

@@ -81,6 +81,8 @@ pub enum Warning {
         /// Why.
         reason: crate::fit::FitSkipped,
     },
+    /// Standard errors were asked for but the observed information is not positive definite.
+    StandardErrorsUnavailable,
 }
 
 impl Warning {
@@ -96,7 +98,8 @@ impl Warning {
             | Warning::PersonsWithoutResponses { .. }
             | Warning::NotConverged { .. }
             | Warning::Stopped { .. }
-            | Warning::FitSkipped { .. } => None,
+            | Warning::FitSkipped { .. }
+            | Warning::StandardErrorsUnavailable => None,
         }
     }
 }
@@ -145,6 +148,11 @@ impl fmt::Display for Warning {
                 "calibration stopped by its observer after {cycles} cycles (cancelled or out of time): the parameters are those reached, not converged"
             ),
             Warning::FitSkipped { reason } => write!(f, "S-X² item fit skipped: {reason}"),
+            Warning::StandardErrorsUnavailable => write!(
+                f,
+                "standard errors not computed: the observed information is not positive definite (a parameter \
+                 is not identified by these data, or EM stopped far from the maximum)"
+            ),
         }
     }
 }

@@ -189,11 +189,6 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
                     "--quadrature sets the unidimensional grid; a multidimensional calibration uses 21 × 21 Gauss–Hermite nodes per dimension"
                 );
             }
-            if spec.standard_errors {
-                anyhow::bail!(
-                    "--se is not available with --dimensions yet (multidimensional standard errors are not built)"
-                );
-            }
             Some(etalon::assessment::files::read_dimensions(p)?)
         }
         None => None,
@@ -239,8 +234,12 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         Some(d) => {
             let m = calibrate_multidimensional(&responses, &spec, d, MultiQuadrature::default(), observer)
                 .with_context(|| format!("{}", args.data.display()))?;
-            let structure = json!({"dimensions": m.dimensions, "correlations": m.correlations,
+            let mut structure = json!({"dimensions": m.dimensions, "correlations": m.correlations,
                 "general_loadings": m.loadings});
+            if let (Some(l), Some(r)) = (&m.loading_se, &m.correlation_se) {
+                structure["general_loadings_se"] = json!(l);
+                structure["correlations_se"] = json!(r);
+            }
             (m.calibration, Some(structure))
         }
         None => (
