@@ -465,7 +465,25 @@ fn calibrate_with_dimensions_writes_a_multidimensional_bank() {
     assert_fails_with(&run(&bad, &[]), &["items without a dimension", "M02"]);
     std::fs::write(&bad, "item,dim\nM01,F1\n").unwrap();
     assert_fails_with(&run(&bad, &[]), &["line 1", "`dimension`"]);
-    assert_fails_with(&run(&dims, &["--se"]), &["--se"]);
+    // --se: item SEs in the bank, loading and correlation SEs in the summary.
+    let with_se = run(&dims, &["--se", "--json"]);
+    assert!(
+        with_se.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with_se.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&with_se.stdout).unwrap();
+    assert_eq!(
+        summary["correlations_se"].as_array().unwrap().len(),
+        3,
+        "{summary}"
+    );
+    assert!(
+        summary["general_loadings_se"][0].as_f64().unwrap() > 0.0,
+        "{summary}"
+    );
+    let with_se_bank = items::read_bank(&out).unwrap();
+    assert!(with_se_bank.items()[0].standard_errors["a"] > 0.0);
     assert_fails_with(&run(&dims, &["--model", "rasch"]), &["slope"]);
     // Scoring with the multidimensional bank: every competence's θ̂ and SE from the posterior under
     // N(0, R), the general level first.
@@ -502,6 +520,7 @@ fn calibrate_with_dimensions_writes_a_multidimensional_bank() {
         .skip(1)
         .map(|x| x.parse().unwrap())
         .collect();
+    let bank = items::read_bank(&out).unwrap(); // the last calibration's (with --se)
     let model = etalon::engine::multidim::MultiModel::new(&bank).unwrap();
     let row = &rows("md_train.csv")[0];
     let header: Vec<String> = csv::Reader::from_path(&data)
@@ -715,4 +734,23 @@ fn the_general_design_reads_every_level_from_one_theta() {
         items += v.result.items;
     }
     assert_eq!(items, 12);
+    // Saved, it resumes under the general design only: a plain adaptive design with the same settings
+    // would read the levels differently.
+    let saved = assessor.save(&a);
+    assert!(assessor.resume(&saved).is_ok());
+    let mut config = etalon::engine::SessionConfig::default();
+    config.stopping.max_items = 12;
+    config.stopping.min_items = 12;
+    config.stopping.se_target = None;
+    let adaptive = Assessor::new(&bank, Design::Adaptive(config)).unwrap();
+    let err = adaptive.resume(&saved).unwrap_err().to_string();
+    assert!(err.contains("general"), "{err}");
+    let plain = adaptive.save(&adaptive.start(3));
+    assert!(
+        assessor
+            .resume(&plain)
+            .unwrap_err()
+            .to_string()
+            .contains("adaptive")
+    );
 }

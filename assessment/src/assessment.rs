@@ -264,6 +264,9 @@ pub enum Assessment {
 struct Saved {
     /// [`ASSESSMENT_SCHEMA`].
     schema: u32,
+    /// `general` for a [`Design::General`] assessment (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reading: Option<String>,
     #[serde(flatten)]
     assessment: Assessment,
 }
@@ -400,11 +403,7 @@ impl Assessor {
     }
 
     fn kind(&self) -> &'static str {
-        match &self.engine {
-            Engine::Adaptive(_) => "adaptive",
-            Engine::Profile(_) => "profile",
-            Engine::Multi(_) => "multidimensional",
-        }
+        self.design_name()
     }
 
     fn next(&self, a: &mut Assessment) -> Result<Next, AssessmentError> {
@@ -658,6 +657,7 @@ impl Assessor {
     pub fn save(&self, a: &Assessment) -> String {
         serde_json::to_string(&Saved {
             schema: ASSESSMENT_SCHEMA,
+            reading: self.general.as_ref().map(|_| "general".to_string()),
             assessment: a.clone(),
         })
         .unwrap_or_else(|e| unreachable!("an assessment serialises: {e}"))
@@ -672,6 +672,23 @@ impl Assessor {
                 "format version {} is not supported (this version reads 1 to {ASSESSMENT_SCHEMA})",
                 saved.schema
             )));
+        }
+        // A general (one θ, PIX reading) assessment is saved as an adaptive one with its reading: it
+        // resumes only under the general design, and a plain adaptive one never under it.
+        let found = match (&saved.reading, &saved.assessment) {
+            (Some(r), Assessment::Adaptive(_)) if r == "general" => "general",
+            (Some(r), _) => {
+                return Err(AssessmentError::Saved(format!(
+                    "field `reading`: unknown reading `{r}`"
+                )));
+            }
+            (None, a) => a.kind(),
+        };
+        if found != self.kind() && (found == "general" || self.kind() == "general") {
+            return Err(AssessmentError::WrongKind {
+                found,
+                expected: self.kind(),
+            });
         }
         let mut a = saved.assessment;
         // The engines verify bank, configuration and content by replaying the saved answers from the

@@ -240,9 +240,10 @@ impl Campaign {
             .unwrap_or_else(|| unreachable!("a resolved design is not auto")))
     }
 
-    /// The campaign with `design: auto` resolved on `bank` (what the service records when it creates a
-    /// campaign, so that its sessions never depend on a later bank); refused when the design needs a
-    /// latent structure the bank lacks.
+    /// The campaign with `design: auto` and default level maps resolved on `bank` (what the service
+    /// records when it creates a campaign, so that its sessions never depend on a later bank, and what
+    /// a campaign file runs and reports with); refused when the design needs a latent structure the bank
+    /// lacks, or a target is above the top of the bank's level map.
     pub fn resolved(&self, bank: &Bank) -> Result<Campaign, CampaignError> {
         let structured = bank.structure().is_some();
         let design = match self.spec.design {
@@ -255,7 +256,21 @@ impl Campaign {
         };
         let mut spec = self.spec.clone();
         spec.design = design;
-        Ok(Campaign { spec })
+        // Level maps left at the default read on the bank's, when it has some (as every assessment
+        // does): resolved here once, so that tests, agreement and reports all use the same maps.
+        if let Some(levels) = bank.levels()
+            && spec.assessment.levels == etalon_items::levels::Levels::default()
+        {
+            spec.assessment.levels = levels.clone();
+        }
+        Campaign::new(spec)
+    }
+
+    /// The design of the sessions of a stored campaign: the one it records; campaigns stored before
+    /// designs were recorded ran one test per competence.
+    pub fn session_design(&self) -> Design {
+        self.recorded_design()
+            .unwrap_or_else(|| Design::Profile(self.profile_config()))
     }
 
     /// The design of a campaign whose design is set (`None` for `auto`, which needs the bank:

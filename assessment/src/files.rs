@@ -245,7 +245,8 @@ pub fn campaign_bank_path(campaign_path: &Path, campaign: &Campaign) -> Option<P
     })
 }
 
-/// A campaign file and its bank, checked against each other.
+/// A campaign file and its bank, checked against each other, the campaign resolved on the bank (its
+/// design and default level maps: [`Campaign::resolved`]).
 pub fn load_campaign(path: &Path) -> Result<(Campaign, Bank), FileError> {
     let campaign: Campaign = read_json(path, "campaign")?;
     let bank = load_bank(campaign_bank_path(path, &campaign).as_deref())?;
@@ -254,7 +255,7 @@ pub fn load_campaign(path: &Path) -> Result<(Campaign, Bank), FileError> {
         source,
     };
     campaign.check_bank(&bank).map_err(refuse)?;
-    campaign.design(&bank).map_err(refuse)?;
+    let campaign = campaign.resolved(&bank).map_err(refuse)?;
     Ok((campaign, bank))
 }
 

@@ -699,12 +699,7 @@ impl Service {
                     return Err(ApiError::conflict("campaign_closed", "this campaign is closed"));
                 }
                 let campaign: Campaign = serde_json::from_str(&c.spec).map_err(internal)?;
-                // Campaigns record their design resolved; those created before designs existed ran
-                // the per-competence profile.
-                let design = campaign
-                    .recorded_design()
-                    .unwrap_or_else(|| Design::Profile(campaign.profile_config()));
-                let design = serde_json::to_string(&design).map_err(internal)?;
+                let design = serde_json::to_string(&campaign.session_design()).map_err(internal)?;
                 feedback = campaign.feedback();
                 (
                     c.org,
