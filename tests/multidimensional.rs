@@ -540,12 +540,32 @@ fn calibrate_with_dimensions_writes_a_multidimensional_bank() {
         assert!((first[2 + 2 * k] - e.theta[k]).abs() < 1e-12 && (first[3 + 2 * k] - e.se(k)).abs() < 1e-12);
     }
     assert!((first[0] - e.general().0).abs() < 1e-12);
+    // EAP (the default) on the 21³ grid: the posterior mean, near the mode with 8 answers per dimension.
+    let eap = score(&[]);
+    assert!(eap.status.success(), "{}", String::from_utf8_lossy(&eap.stderr));
+    let text = std::fs::read_to_string(&scores).unwrap();
+    let first_eap: Vec<f64> = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .skip(1)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let eap_model = model.eap(&answers, 21).unwrap();
+    for k in 0..3 {
+        assert!((first_eap[2 + 2 * k] - eap_model.theta[k]).abs() < 1e-12);
+        assert!(
+            (first_eap[2 + 2 * k] - e.theta[k]).abs() < 0.25,
+            "EAP {first_eap:?} vs MAP {:?}",
+            e.theta
+        );
+    }
     // A one-θ method or prior is refused with the reason.
     assert_fails_with(
-        &score(&[]),
-        &["multidimensional", "--method map", "eap would score one θ"],
+        &score(&["--method", "wle"]),
+        &["wle estimates one θ", "eap or map"],
     );
-    assert_fails_with(&score(&["--method", "wle"]), &["--method map"]);
     assert_fails_with(
         &score(&["--method", "map", "--prior-sd", "2"]),
         &["--prior-sd", "N(0, R)"],

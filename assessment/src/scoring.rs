@@ -177,11 +177,34 @@ pub struct MultiScores {
     pub summary: ScoreSummary,
 }
 
-/// Score every person of `responses` on a multidimensional bank: the posterior mode of θ under
-/// N(0, R) and its Laplace covariance ([`MultiModel::map`]), in parallel (the numbers do not depend on
-/// the thread count). A person without answers gets the prior (θ̂ = 0, SE 1).
-pub fn score_multidimensional(bank: &Bank, responses: &Responses) -> Result<MultiScores, ScoringError> {
+/// Gauss–Hermite nodes per dimension of a multidimensional EAP.
+pub const MULTIDIMENSIONAL_EAP_POINTS: usize = 21;
+
+/// Score every person of `responses` on a multidimensional bank under N(0, R), in parallel (the
+/// numbers do not depend on the thread count): `eap`, the posterior mean and covariance on
+/// [`MULTIDIMENSIONAL_EAP_POINTS`] nodes per dimension ([`MultiModel::eap`], up to three dimensions),
+/// or `map`, the posterior mode and its Laplace covariance ([`MultiModel::map`]). ML and WLE estimate
+/// one θ and are refused. A person without answers gets the prior (θ̂ = 0, SE 1).
+pub fn score_multidimensional(
+    bank: &Bank,
+    responses: &Responses,
+    method: etalon_engine::estimate::Method,
+) -> Result<MultiScores, ScoringError> {
+    use etalon_engine::estimate::Method;
     let model = MultiModel::new(bank)?;
+    match method {
+        Method::Map => {}
+        // Refused here, for the whole file, when the dimensions are too many for the grid.
+        Method::Eap => drop(model.eap(&[], MULTIDIMENSIONAL_EAP_POINTS)?),
+        m => {
+            return Err(ScoringError::Multidimensional(
+                etalon_engine::multidim::MultiError::Config(format!(
+                    "{} estimates one θ; a multidimensional bank is scored by eap or map under N(0, R)",
+                    m.name()
+                )),
+            ));
+        }
+    }
     let alignment = responses.align(bank)?;
     let models: Vec<_> = bank.items().iter().map(|i| i.parameters.clone()).collect();
     for (&column, categories) in alignment.columns.iter().zip(&alignment.categories) {
@@ -198,7 +221,13 @@ pub fn score_multidimensional(bank: &Bank, responses: &Responses) -> Result<Mult
             responses.for_each_answer(p, |j, c| {
                 answers.push((alignment.columns[j], alignment.categories[j][c as usize] as usize));
             });
-            (responses.person_label(p), model.map(answers, None))
+            let estimate = match method {
+                Method::Eap => model
+                    .eap(answers, MULTIDIMENSIONAL_EAP_POINTS)
+                    .unwrap_or_else(|_| unreachable!("the grid was checked for the bank")),
+                _ => model.map(answers, None),
+            };
+            (responses.person_label(p), estimate)
         })
         .collect();
     let mean = persons.iter().map(|(_, e)| e.general().0).sum::<f64>() / persons.len().max(1) as f64;
@@ -207,7 +236,7 @@ pub fn score_multidimensional(bank: &Bank, responses: &Responses) -> Result<Mult
         summary: ScoreSummary {
             persons: persons.len(),
             items: responses.item_ids().len(),
-            method: "map (multidimensional)".into(),
+            method: format!("{} (multidimensional)", method.name()),
             mean_theta: (!persons.is_empty()).then_some(mean),
             infinite: 0,
             bounded: 0,

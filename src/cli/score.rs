@@ -19,8 +19,8 @@ pub struct ScoreArgs {
     bank: Option<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
-    /// Estimation method (a multidimensional bank takes map: every competence's θ̂ and SE from the
-    /// posterior under N(0, R)).
+    /// Estimation method (on a multidimensional bank, eap or map: every competence's θ̂ and SE from
+    /// the posterior under N(0, R)).
     #[arg(long, default_value = "eap", value_parser = method_parser())]
     method: Method,
     /// Output CSV: person,theta,se.
@@ -62,7 +62,12 @@ pub fn run(args: ScoreArgs) -> Result<()> {
         .transpose()?;
     let start = Instant::now();
     if let Some(structure) = bank.structure() {
-        return score_multidimensional(&args, &bank, structure.len(), levels.as_ref(), start);
+        let dimensions = structure.len();
+        note!(
+            "bank `{}` is multidimensional ({dimensions} dimensions): scoring every competence under N(0, R)",
+            bank.id()
+        );
+        return score_multidimensional(&args, &bank, levels.as_ref(), start);
     }
     let responses = args.data.read()?;
     let read_s = start.elapsed().as_secs_f64();
@@ -108,24 +113,14 @@ pub fn run(args: ScoreArgs) -> Result<()> {
     emit(&value)
 }
 
-/// `etalon score` on a multidimensional bank: MAP under N(0, R), one θ̂ and SE per competence and the
-/// general level. Options that set a one-θ prior or another method are refused (the prior is the
-/// bank's N(0, R)).
+/// `etalon score` on a multidimensional bank: EAP or MAP under N(0, R), one θ̂ and SE per competence
+/// and the general level. Options that set a one-θ prior are refused (the prior is the bank's N(0, R)).
 fn score_multidimensional(
     args: &ScoreArgs,
     bank: &etalon::items::Bank,
-    dimensions: usize,
     levels: Option<&Levels>,
     start: Instant,
 ) -> Result<()> {
-    if args.method != Method::Map {
-        anyhow::bail!(
-            "bank `{}` is multidimensional ({dimensions} correlated dimensions): score it with --method map \
-             (every competence's θ̂ and SE under N(0, R)); {} would score one θ and ignore the structure",
-            bank.id(),
-            args.method.name()
-        );
-    }
     if let Some(option) = args.grid.prior_option() {
         anyhow::bail!(
             "{option} sets a one-θ prior: a multidimensional bank's prior is its N(0, R) (`latent` in the bank)"
@@ -134,7 +129,7 @@ fn score_multidimensional(
     let responses = args.data.read()?;
     let read_s = start.elapsed().as_secs_f64();
     let t0 = Instant::now();
-    let scores = scoring::score_multidimensional(bank, &responses)
+    let scores = scoring::score_multidimensional(bank, &responses, args.method)
         .with_context(|| args.data.path().display().to_string())?;
     let estimation_s = t0.elapsed().as_secs_f64();
     write_atomically(&args.out, |w| {
