@@ -28,21 +28,25 @@ fn dimensions() -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The 2PL fit of mirt's 3-dimension reference data (with standard errors or not).
+fn fit_reference(standard_errors: bool) -> etalon::calibration::multidim::MultiCalibration {
+    let responses = items::read_responses(toolkit("md_train.csv"), items::DataFormat::Wide).unwrap();
+    let spec = CalibrationSpec {
+        model: ModelKind::TwoPl,
+        items: BTreeMap::new(),
+        em: EmConfig::default(),
+        standard_errors,
+    };
+    calibrate_multidimensional(&responses, &spec, &dimensions(), MultiQuadrature::default(), ()).unwrap()
+}
+
 /// Standard errors (`--se`): the items' and the correlations' against the generating values of the
 /// mirt reference data (`md_train_truth*.csv`): if the SEs are right, z = (estimate − truth) / SE is
 /// about N(0, 1), so the mean z² over 24 slopes, 24 difficulties and 3 correlations is near 1 (a
 /// χ²₅₁ / 51 lies in [0.66, 1.40] with probability 0.95).
 #[test]
 fn standard_errors_cover_the_generating_parameters() {
-    let responses = items::read_responses(toolkit("md_train.csv"), items::DataFormat::Wide).unwrap();
-    let spec = CalibrationSpec {
-        model: ModelKind::TwoPl,
-        items: BTreeMap::new(),
-        em: EmConfig::default(),
-        standard_errors: true,
-    };
-    let fit =
-        calibrate_multidimensional(&responses, &spec, &dimensions(), MultiQuadrature::default(), ()).unwrap();
+    let fit = fit_reference(true);
     let truth = rows("md_train_truth.csv");
     let mut z2 = Vec::new();
     for row in &truth {
@@ -76,15 +80,7 @@ fn standard_errors_cover_the_generating_parameters() {
 
 #[test]
 fn three_correlated_dimensions_agree_with_mirt() {
-    let responses = items::read_responses(toolkit("md_train.csv"), items::DataFormat::Wide).unwrap();
-    let spec = CalibrationSpec {
-        model: ModelKind::TwoPl,
-        items: BTreeMap::new(),
-        em: EmConfig::default(),
-        standard_errors: false,
-    };
-    let fit =
-        calibrate_multidimensional(&responses, &spec, &dimensions(), MultiQuadrature::default(), ()).unwrap();
+    let fit = fit_reference(false);
     assert!(fit.calibration.converged, "{:?}", fit.calibration.warnings);
     assert_eq!(fit.dimensions, ["F1", "F2", "F3"]);
     // mirt's 15-point rectangular grid is coarse; its log-likelihood moves by 0.009 on finer grids

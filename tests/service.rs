@@ -538,13 +538,7 @@ async fn banks_are_versioned_and_sessions_keep_theirs() {
         bank["items"][0]["parameters"]["b"] = json!(2.5);
         let v2 = client.call("POST", "/v1/banks", Some(&key), Some(&bank)).await;
         assert_eq!(v2.json["version"], 2, "{}", v2.text);
-        let row = server
-            .service
-            .store
-            .get_session(s.json["session"].as_str().unwrap())
-            .await
-            .unwrap()
-            .unwrap();
+        let row = stored_session(&server, &s.json).await;
         assert_eq!(row.bank_version, 1);
         let got = client
             .call("GET", "/v1/banks/etalon-example?version=1", Some(&key), None)
@@ -733,13 +727,7 @@ async fn a_campaign_on_a_multidimensional_bank_runs_the_multidimensional_profile
             )
             .await;
         assert_eq!(s.status, 201, "{}", s.text);
-        let row = server
-            .service
-            .store
-            .get_session(s.json["session"].as_str().unwrap())
-            .await
-            .unwrap()
-            .unwrap();
+        let row = stored_session(&server, &s.json).await;
         let design: Value = serde_json::from_str(&row.design).unwrap();
         assert_eq!(
             design["multidimensional"]["competences"],
@@ -767,4 +755,15 @@ async fn a_campaign_on_a_multidimensional_bank_runs_the_multidimensional_profile
         }
         assert!(answered > 0);
     }
+}
+
+/// The stored record of the session a `POST /v1/sessions` reply started.
+async fn stored_session(server: &service::Server, started: &Value) -> etalon_server::storage::SessionRecord {
+    server
+        .service
+        .store
+        .get_session(started["session"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
 }

@@ -228,7 +228,10 @@ impl MultiModel {
                     .map(|&(j, c)| self.models[j].log_prob(theta[n * d + k], c))
                     .sum::<f64>()
             }));
-            log_post.iter_mut().enumerate().for_each(|(n, lp)| *lp += ll[n % span]);
+            log_post
+                .iter_mut()
+                .enumerate()
+                .for_each(|(n, lp)| *lp += ll[n % span]);
         }
         let max = log_post.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let weights: Vec<f64> = log_post.iter().map(|l| (l - max).exp()).collect();
