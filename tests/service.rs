@@ -718,6 +718,8 @@ async fn a_campaign_on_a_multidimensional_bank_runs_the_multidimensional_profile
             )
             .await;
         assert_eq!(c.status, 201, "{}", c.text);
+        // `auto` is recorded resolved: the campaign says which test it runs.
+        assert_eq!(c.json["campaign"]["design"], "multidimensional", "{}", c.text);
         let s = client
             .call(
                 "POST",
