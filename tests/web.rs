@@ -481,3 +481,77 @@ async fn bad_forms_get_a_4xx_page_never_a_5xx() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_campaign_form_offers_the_designs_and_keeps_the_choice_on_an_error() {
+    let s = start(db::TestDb::sqlite()).await;
+    let h = http();
+    let signed = send(
+        h.post(format!("{}/org/signin", s.base))
+            .form(&[("key", &s.demo_key)]),
+    )
+    .await;
+    let org = cookie(&signed, "etalon_org");
+    let form = send(
+        h.get(format!("{}/org/campaigns/new?bank=etalon-example", s.base))
+            .header(COOKIE, &org),
+    )
+    .await;
+    assert_eq!(form.status, 200);
+    // The example bank has no latent structure: no multidimensional option, `auto` chosen.
+    assert!(form.body.contains("value=\"general\"") && !form.body.contains("value=\"multidimensional\""));
+    assert!(form.body.contains("value=\"auto\" selected"), "{}", form.body);
+    let csrf = input(&form.body, "csrf");
+    // No target: refused, and the page keeps the design chosen.
+    let refused = send(
+        h.post(format!("{}/org/campaigns", s.base))
+            .header(COOKIE, &org)
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("bank", "etalon-example"),
+                ("name", "x"),
+                ("design", "general"),
+            ]),
+    )
+    .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.body.contains("value=\"general\" selected"),
+        "{}",
+        refused.body
+    );
+    // An unknown design is named in the error.
+    let unknown = send(
+        h.post(format!("{}/org/campaigns", s.base))
+            .header(COOKIE, &org)
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("bank", "etalon-example"),
+                ("name", "x"),
+                ("target:1.1", "3"),
+                ("design", "tensor"),
+            ]),
+    )
+    .await;
+    assert_eq!(unknown.status, 422);
+    assert!(unknown.body.contains("unknown test design"), "{}", unknown.body);
+    // A general campaign is created and records its design.
+    let made = send(
+        h.post(format!("{}/org/campaigns", s.base))
+            .header(COOKIE, &org)
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("bank", "etalon-example"),
+                ("name", "one theta"),
+                ("target:1.1", "3"),
+                ("design", "general"),
+            ]),
+    )
+    .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let id = made.location.rsplit('/').next().unwrap().to_string();
+    let view = Client::new(&s.base)
+        .call("GET", &format!("/v1/campaigns/{id}"), Some(&s.demo_key), None)
+        .await;
+    assert_eq!(view.json["campaign"]["design"], "general", "{}", view.text);
+}

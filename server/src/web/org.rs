@@ -599,7 +599,7 @@ pub(super) async fn new_campaign(
     Query(q): Query<BankQuery>,
 ) -> Response {
     let s = signed!(ctx, state, jar);
-    campaign_form(&ctx, &state, &s, q.bank.as_deref(), None, StatusCode::OK).await
+    campaign_form(&ctx, &state, &s, q.bank.as_deref(), None, None, StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -614,9 +614,11 @@ async fn campaign_form(
     state: &AppState,
     s: &SignedIn,
     chosen: Option<&str>,
+    design: Option<&str>,
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
+    let design = design.unwrap_or("auto");
     let t = ctx.lang.t();
     let banks = match state.service.banks(&s.org).await {
         Ok(b) => b,
@@ -676,12 +678,12 @@ async fn campaign_form(
                     div.field {
                         label for="design" { (t.design) }
                         select #design name="design" {
-                            option value="auto" selected { (t.design_auto) }
-                            option value="profile" { (t.design_profile) }
+                            option value="auto" selected[design == "auto"] { (t.design_auto) }
+                            option value="profile" selected[design == "profile"] { (t.design_profile) }
                             @if bank.structure().is_some() {
-                                option value="multidimensional" { (t.design_multidimensional) }
+                                option value="multidimensional" selected[design == "multidimensional"] { (t.design_multidimensional) }
                             }
-                            option value="general" { (t.design_general) }
+                            option value="general" selected[design == "general"] { (t.design_general) }
                         }
                     }
                     div.field.check {
@@ -729,6 +731,7 @@ pub(super) async fn create_campaign(
             })
         })
         .collect();
+    let design = get("design").filter(|d| !d.is_empty());
     let req = CampaignRequest {
         id: None,
         name: get("name").unwrap_or_default(),
@@ -740,9 +743,9 @@ pub(super) async fn create_campaign(
         code: get("code").filter(|c| !c.is_empty()),
         open: Some(true),
         feedback: Some(get("feedback").is_some()),
-        design: match get("design").filter(|d| !d.is_empty()) {
+        design: match design.as_deref() {
             None => None,
-            Some(d) => match serde_json::from_value(serde_json::Value::String(d.clone())) {
+            Some(d) => match serde_json::from_value(serde_json::Value::String(d.to_string())) {
                 Ok(x) => Some(x),
                 Err(_) => {
                     let message = format!("unknown test design `{d}`");
@@ -751,6 +754,7 @@ pub(super) async fn create_campaign(
                         &state,
                         &s,
                         Some(&bank),
+                        None,
                         Some(&message),
                         StatusCode::UNPROCESSABLE_ENTITY,
                     )
@@ -767,6 +771,7 @@ pub(super) async fn create_campaign(
                 &state,
                 &s,
                 Some(&bank),
+                design.as_deref(),
                 Some(&e.message),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
