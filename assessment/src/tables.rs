@@ -156,40 +156,18 @@ pub fn wide_responses<T: Cell>(
             format!("{} person ids for {n_persons} rows", ids.len()),
         ));
     }
-    // One pass: every cell a code, and whether each item's codes are exactly 0 … K-1.
-    let mut seen = vec![[false; 256]; n_items];
-    let mut small = true;
-    for (p, row) in cells.chunks(n_items).enumerate() {
-        for (j, &cell) in row.iter().enumerate() {
-            match cell.code() {
-                Ok(None) => {}
-                Ok(Some(code)) => {
-                    if (0..250).contains(&code) {
-                        seen[j][code as usize] = true;
-                    } else {
-                        small = false;
-                    }
-                }
-                Err(()) => {
-                    let person = person_ids.as_ref().map(|ids| ids[p].as_str());
-                    return Err(bad_cell(source, p, person, &item_ids[j], cell));
-                }
-            }
-        }
+    // One pass, in parallel over blocks of rows: every cell a code, its byte (category = code when
+    // each item's codes turn out to be exactly 0 … K-1), each item's smallest and largest code.
+    let mut bytes = vec![0; cells.len()];
+    let scan = scan_cells(cells, &mut bytes, n_items);
+    if let Some(at) = scan.bad {
+        let (p, j) = (at / n_items, at % n_items);
+        let person = person_ids.as_ref().map(|ids| ids[p].as_str());
+        return Err(bad_cell(source, p, person, &item_ids[j], cells[at]));
     }
-    let contiguous = small
-        && seen.iter().all(|s| {
-            let k = s.iter().take_while(|&&x| x).count();
-            k > 0 && s[k..].iter().all(|&x| !x)
-        });
+    let contiguous =
+        scan.small && (0..n_items).all(|j| codes_from_zero(&bytes, n_items, j, scan.min[j], scan.max[j]));
     if contiguous {
-        let bytes: Vec<u8> = cells
-            .iter()
-            .map(|&c| match c.code() {
-                Ok(Some(code)) => code as u8,
-                _ => etalon_items::MISSING,
-            })
-            .collect();
         let matrix = ResponseMatrix::from_categories(item_ids, n_persons, bytes);
         return Ok(Responses::Dense(match person_ids {
             Some(ids) => matrix.with_person_ids(ids),
@@ -220,6 +198,128 @@ pub fn wide_responses<T: Cell>(
         .into_inner()
         .map_err(|e| format_error(source, None, e.to_string()))?;
     ResponseMatrix::read_wide_from(text.as_slice(), source).map(Responses::Dense)
+}
+
+/// What one pass over wide cells finds: each item's smallest and largest code below 250 (`MISSING`
+/// and 0 when it has none), whether every code is below 250, and the first cell (row-major index) that
+/// is not a code.
+struct CellScan {
+    min: Vec<u8>,
+    max: Vec<u8>,
+    small: bool,
+    bad: Option<usize>,
+}
+
+impl CellScan {
+    fn new(n_items: usize) -> Self {
+        CellScan {
+            min: vec![etalon_items::MISSING; n_items],
+            max: vec![0; n_items],
+            small: true,
+            bad: None,
+        }
+    }
+
+    /// Both scans' findings.
+    fn merge(mut self, other: CellScan) -> Self {
+        for (m, &o) in self.min.iter_mut().zip(&other.min) {
+            *m = (*m).min(o);
+        }
+        for (m, &o) in self.max.iter_mut().zip(&other.max) {
+            *m = (*m).max(o);
+        }
+        self.small &= other.small;
+        self.bad = match (self.bad, other.bad) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self
+    }
+}
+
+/// Cells per block of the parallel scan (whole rows).
+const SCAN_BLOCK: usize = 1 << 16;
+
+/// Scan `cells` (rows of `n_items`) and write each cell's byte into `bytes` (a code below 250 as it
+/// is, `MISSING` for missing cells and other codes), in parallel over blocks of rows. The findings do
+/// not depend on the blocks (minima, maxima, conjunction, the smallest bad index). The loop has no
+/// branch, so that the compiler can vectorise it for integer cells; a row with a bad cell is
+/// searched again for the first one.
+fn scan_cells<T: Cell>(cells: &[T], bytes: &mut [u8], n_items: usize) -> CellScan {
+    use etalon_items::MISSING;
+    use rayon::prelude::*;
+    let block = (SCAN_BLOCK / n_items).max(1) * n_items;
+    bytes
+        .par_chunks_mut(block)
+        .zip(cells.par_chunks(block))
+        .enumerate()
+        .fold(
+            || CellScan::new(n_items),
+            |mut scan, (b, (out, cells))| {
+                // A fold takes its blocks in order: a bad cell found, later ones do not matter.
+                if scan.bad.is_some() {
+                    return scan;
+                }
+                let rows = out.chunks_mut(n_items).zip(cells.chunks(n_items));
+                for (r, (out, row)) in rows.enumerate() {
+                    let mut bad = false;
+                    let mut small = true;
+                    let cols = out
+                        .iter_mut()
+                        .zip(row)
+                        .zip(scan.min.iter_mut().zip(&mut scan.max));
+                    for ((o, &cell), (lo, hi)) in cols {
+                        let (byte, fits) = match cell.code() {
+                            Ok(Some(code)) => {
+                                let fits = (0..250).contains(&code);
+                                (if fits { code as u8 } else { MISSING }, fits)
+                            }
+                            Ok(None) => (MISSING, true),
+                            Err(()) => {
+                                bad = true;
+                                (MISSING, true)
+                            }
+                        };
+                        *o = byte;
+                        small &= fits;
+                        *lo = (*lo).min(byte);
+                        *hi = (*hi).max(if byte == MISSING { 0 } else { byte });
+                    }
+                    scan.small &= small;
+                    if bad {
+                        let j = row.iter().position(|c| c.code().is_err()).unwrap_or(0);
+                        scan.bad = Some(b * block + r * n_items + j);
+                        return scan;
+                    }
+                }
+                scan
+            },
+        )
+        .reduce(|| CellScan::new(n_items), CellScan::merge)
+}
+
+/// Whether item `j`'s codes (categories in `bytes`, rows of `n_items`) are exactly 0 … `max`: its
+/// smallest code is 0, and (when `max` > 1) every code between occurs, found by reading the column
+/// until each has appeared.
+fn codes_from_zero(bytes: &[u8], n_items: usize, j: usize, min: u8, max: u8) -> bool {
+    if min != 0 {
+        return false;
+    }
+    if max <= 1 {
+        return true;
+    }
+    let mut seen = [false; 256];
+    let mut missing = usize::from(max) + 1;
+    for &c in bytes.iter().skip(j).step_by(n_items) {
+        if c != etalon_items::MISSING && !seen[usize::from(c)] {
+            seen[usize::from(c)] = true;
+            missing -= 1;
+            if missing == 0 {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// Response data from a long table — one answer per row: `persons[i]` answered `items[i]` with
@@ -305,6 +405,78 @@ mod tests {
             let from_table = wide_responses(ids(&["q1", "q2"]), persons, 3, &cells, "<t>").unwrap();
             assert_eq!(from_table, from_csv, "{with_ids}");
         }
+    }
+
+    /// A table of `n` rows × 3 items as cells and as wide CSV: item 1 binary, item 2 codes 0 … 3, item
+    /// 3 `code3(p)`; with `missing`, row `p` is missing on item 1 when `p % 7 == 3`.
+    fn table(n: usize, missing: bool, code3: impl Fn(usize) -> i64) -> (Vec<f64>, String) {
+        let mut cells = Vec::with_capacity(3 * n);
+        let mut csv = String::from("q1,q2,q3\n");
+        for p in 0..n {
+            let (c1, c2, c3) = ((p * 31 % 5 % 2) as i64, (p * 17 % 4) as i64, code3(p));
+            let missing = missing && p % 7 == 3;
+            cells.extend([if missing { f64::NAN } else { c1 as f64 }, c2 as f64, c3 as f64]);
+            let c1 = if missing { String::new() } else { c1.to_string() };
+            csv.push_str(&format!("{c1},{c2},{c3}\n"));
+        }
+        (cells, csv)
+    }
+
+    #[test]
+    fn tables_over_many_blocks_equal_their_csv() {
+        // More cells than one block of the parallel scan: codes from 0 with every code present (one
+        // byte per cell directly), a code absent or negative or beyond a byte (the CSV reader), as
+        // floats and as integers.
+        let n = 2 * SCAN_BLOCK / 3 + 123;
+        // Item 3's code in row p of n.
+        type Code = fn(usize, usize) -> i64;
+        let cases: [(&str, Code); 4] = [
+            ("0 … 2", |p, _| (p % 3) as i64),
+            ("0 and 2", |p, _| (p % 2 * 2) as i64),
+            ("-1 … 1", |p, _| (p % 3) as i64 - 1),
+            ("0 … 300 at the end", |p, n| {
+                if p + 1 == n { 300 } else { (p % 2) as i64 }
+            }),
+        ];
+        for (what, code3) in cases {
+            for missing in [true, false] {
+                let (cells, csv) = table(n, missing, |p| code3(p, n));
+                let from_csv = read_responses_from(csv.as_bytes(), DataFormat::Wide, "<t>").unwrap();
+                let item_ids = ids(&["q1", "q2", "q3"]);
+                let from_floats = wide_responses(item_ids.clone(), None, n, &cells, "<t>").unwrap();
+                assert_eq!(from_floats, from_csv, "{what}");
+                if !missing {
+                    let ints: Vec<i32> = cells.iter().map(|&c| c as i32).collect();
+                    let from_ints = wide_responses(item_ids.clone(), None, n, &ints, "<t>").unwrap();
+                    assert_eq!(from_ints, from_csv, "{what}");
+                    if cells.iter().all(|&c| c.abs() < 128.0) {
+                        let bytes: Vec<i8> = cells.iter().map(|&c| c as i8).collect();
+                        let from_bytes = wide_responses(item_ids, None, n, &bytes, "<t>").unwrap();
+                        assert_eq!(from_bytes, from_csv, "{what}");
+                    }
+                }
+            }
+        }
+        // The first bad cell is the one reported, wherever the blocks fall.
+        let (mut cells, _) = table(n, true, |p| (p % 3) as i64);
+        cells[3 * (n - 2) + 1] = 0.5;
+        cells[3 * (n / 2) + 2] = f64::INFINITY;
+        cells[3 * 5 + 2] = -0.25;
+        let persons: Vec<String> = (0..n).map(|p| format!("p{p}")).collect();
+        let e = wide_responses(ids(&["q1", "q2", "q3"]), Some(persons), n, &cells, "<t>").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "<t>: column `q3`: row 6 (person `p5`): `-0.25` is not an integer response code"
+        );
+        cells[3 * 5 + 2] = 1.0;
+        let e = wide_responses(ids(&["q1", "q2", "q3"]), None, n, &cells, "<t>").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "<t>: column `q3`: row {}: `inf` is not an integer response code",
+                n / 2 + 1
+            )
+        );
     }
 
     #[test]

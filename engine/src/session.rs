@@ -165,6 +165,9 @@ pub(crate) struct Verified {
     /// Bank position of each history item, in that engine's bank (looked up once, when the answer is
     /// recorded, rather than by id at every step).
     positions: Vec<u32>,
+    /// Bank position of the pending item (set when the engine offers it, so that recording the
+    /// answer looks nothing up).
+    pending: Option<u32>,
 }
 
 impl PartialEq for Verified {
@@ -307,6 +310,11 @@ impl Session {
     /// The item offered and not yet answered.
     pub fn pending(&self) -> Option<&str> {
         self.pending.as_deref()
+    }
+    /// The pending item's bank position, when the engine that offered it (or verified the session)
+    /// recorded it.
+    pub(crate) fn pending_position(&self) -> Option<usize> {
+        self.verified.pending.map(|j| j as usize)
     }
     /// Every answer so far, in order, with θ̂ and SE after each.
     pub fn history(&self) -> &[Record] {
@@ -604,6 +612,7 @@ impl CatEngine {
             verified: Verified {
                 engine: Some(self.id),
                 positions: Vec::new(),
+                pending: None,
             },
         }
     }
@@ -655,9 +664,15 @@ impl CatEngine {
                 ))),
             })
             .collect::<Result<_, _>>()?;
+        let pending = s
+            .pending
+            .as_deref()
+            .and_then(|p| self.bank.position(p))
+            .map(|j| j as u32);
         s.verified = Verified {
             engine: Some(self.id),
             positions,
+            pending,
         };
         Ok(())
     }
@@ -1026,7 +1041,15 @@ impl CatEngine {
         }
         // Administered and set-aside items (a bit per bank item), skills used (a small list): eligibility
         // is checked only for the items the (pruned) selection scan reaches, never for the whole bank.
-        let mut taken = vec![0u64; self.models.len().div_ceil(64)];
+        // On the stack for banks of up to 1024 items.
+        let words = self.models.len().div_ceil(64);
+        let (mut small, mut large) = ([0u64; 16], Vec::new());
+        let taken: &mut [u64] = if words <= small.len() {
+            &mut small[..words]
+        } else {
+            large.resize(words, 0);
+            &mut large
+        };
         let mut take = |j: usize| taken[j / 64] |= 1 << (j % 64);
         let mut used_skill: Vec<u32> = Vec::new();
         let mut counts = vec![0usize; self.competences.len()];
@@ -1060,6 +1083,7 @@ impl CatEngine {
                 let j = pool[s.rng.random_range(0..pool.len())];
                 let id = self.bank.items()[j].id.clone();
                 s.pending = Some(id.clone());
+                s.verified.pending = Some(j as u32);
                 return Ok(Next::Item(id));
             }
         }
@@ -1091,6 +1115,7 @@ impl CatEngine {
         };
         let id = self.bank.items()[chosen].id.clone();
         s.pending = Some(id.clone());
+        s.verified.pending = Some(chosen as u32);
         Ok(Next::Item(id))
     }
 
@@ -1343,7 +1368,9 @@ impl CatEngine {
         if let Some(r) = s.finished {
             return Err(SessionError::Finished(r));
         }
-        let Some(j) = self.bank.position(item) else {
+        // The pending item's position is known since it was offered.
+        let offered = s.verified.pending.filter(|_| s.pending.as_deref() == Some(item));
+        let Some(j) = offered.map(|j| j as usize).or_else(|| self.bank.position(item)) else {
             return Err(SessionError::UnknownItem(item.to_string()));
         };
         if s.pending.as_deref() != Some(item) {
@@ -1386,6 +1413,7 @@ impl CatEngine {
             se: estimate.se,
         });
         s.verified.positions.push(j as u32);
+        s.verified.pending = None;
         s.pending = None;
         Ok(estimate)
     }
@@ -1394,9 +1422,16 @@ impl CatEngine {
     pub fn result(&self, s: &Session) -> SessionResult {
         let (theta, se) = s.estimate();
         let mut per_competence = std::collections::BTreeMap::new();
-        for r in s.history.iter().filter(|r| r.scored) {
-            if let Some(c) = self.bank.item(&r.item).and_then(|i| i.competence.clone()) {
-                *per_competence.entry(c).or_insert(0) += 1;
+        // The items by the positions recorded with the answers, unless another engine built the session.
+        let verified = s.verified.engine == Some(self.id);
+        for (i, r) in s.history.iter().enumerate().filter(|(_, r)| r.scored) {
+            let item = if verified {
+                self.bank.items().get(s.verified.positions[i] as usize)
+            } else {
+                self.bank.item(&r.item)
+            };
+            if let Some(c) = item.and_then(|i| i.competence.as_ref()) {
+                *per_competence.entry(c.clone()).or_insert(0) += 1;
             }
         }
         SessionResult {

@@ -11,7 +11,7 @@ use crate::session::{CatEngine, Next, SessionError, SessionResult, StopReason};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// SplitMix64: decorrelated per-examinee seeds from one run seed.
 pub fn derive_seed(seed: u64, index: u64) -> u64 {
@@ -84,9 +84,9 @@ pub fn simulate_one(
             Next::Finished(_) => break,
             Next::Item(id) => id,
         };
-        let j = engine
-            .bank()
-            .position(&id)
+        let j = session
+            .pending_position()
+            .or_else(|| engine.bank().position(&id))
             .unwrap_or_else(|| unreachable!("the engine offers bank items only"));
         let item = &engine.bank().items()[j];
         let u: f64 = answers_rng.random();
@@ -99,7 +99,7 @@ pub fn simulate_one(
                 draw_category(&probs, u)
             }
         };
-        let code = item.response_codes()[category];
+        let code = item.response_code(category);
         engine.record(&mut session, &id, code)?;
     }
     Ok(SimulatedTest {
@@ -205,12 +205,14 @@ pub fn summarise(engine: &CatEngine, tests: &[SimulatedTest], cuts: Option<&[f64
     let bias = errors.iter().sum::<f64>() / n;
     let rmse = (errors.iter().map(|e| e * e).sum::<f64>() / n).sqrt();
     let mean_se = tests.iter().map(|t| t.result.se).sum::<f64>() / n;
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    // Counted by id without a copy of it per administration; one copy per item used.
+    let mut by_id: HashMap<&str, usize> = HashMap::new();
     for t in tests {
         for id in &t.result.items {
-            *counts.entry(id.clone()).or_insert(0) += 1;
+            *by_id.entry(id.as_str()).or_insert(0) += 1;
         }
     }
+    let counts: BTreeMap<String, usize> = by_id.into_iter().map(|(id, c)| (id.to_string(), c)).collect();
     let active: Vec<&str> = engine
         .bank()
         .items()

@@ -412,11 +412,10 @@ impl ResponseMatrix {
         );
         let n_items = item_ids.len();
         let mut max = vec![0u8; n_items];
+        // Branch-free (a missing cell counts as 0), so that the loop is vectorised.
         for row in cells.chunks(n_items.max(1)) {
             for (m, &c) in max.iter_mut().zip(row) {
-                if c != MISSING && c > *m {
-                    *m = c;
-                }
+                *m = (*m).max(if c == MISSING { 0 } else { c });
             }
         }
         let codes = max.iter().map(|&m| (0..=i64::from(m)).collect()).collect();

@@ -129,6 +129,21 @@ impl Item {
         }
     }
 
+    /// The original response code of category `category` (0 … K-1): `response_codes()[category]`
+    /// without building the list.
+    ///
+    /// # Panics
+    /// If the item has no such category.
+    pub fn response_code(&self, category: usize) -> i64 {
+        match &self.codes {
+            Some(c) => c[category],
+            None => {
+                assert!(category < self.parameters.categories(), "no category {category}");
+                category as i64
+            }
+        }
+    }
+
     /// The category (0 … K-1) of an original response code, if the item has it.
     pub fn category_of(&self, code: i64) -> Option<usize> {
         match &self.codes {

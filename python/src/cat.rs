@@ -2,6 +2,7 @@
 //! and `etalon.simulate` (the library calls `etalon simulate` makes).
 
 use crate::bank::Bank;
+use crate::columns;
 use crate::data::Responses;
 use crate::errors;
 use crate::json;
@@ -275,7 +276,7 @@ pub fn draw_thetas<'py>(py: Python<'py>, n: usize, seed: u64) -> Bound<'py, PyAr
 /// answers drawn from the model (X = 1{P(θ) ≥ U}), or taken from `responses` (pre-drawn, one row per
 /// examinee). `config` is a session configuration (dict, JSON text or file), `None` for `etalon simulate`'s
 /// defaults. Returns a dict of columns `examinee`, `true_theta`, `theta`, `se`, `length`, `items`
-/// (joined by `;`) and `summary` (what `etalon simulate` prints).
+/// (object array of the ids joined by `;`) and `summary` (what `etalon simulate` prints).
 #[pyfunction]
 #[pyo3(signature = (bank, thetas, config = None, responses = None, seed = 1, threads = None))]
 pub fn simulate<'py>(
@@ -303,13 +304,16 @@ pub fn simulate<'py>(
         ),
         None => None,
     };
-    let tests = run::detached(py, threads, || match &predrawn {
-        Some(m) => engine_simulate::simulate(&engine, &thetas, seed, m),
-        None => engine_simulate::simulate(&engine, &thetas, seed, &DrawAll),
+    let cuts = config.stopping.classification.as_ref().map(|c| c.cuts.as_slice());
+    let (tests, summary) = run::detached(py, threads, || {
+        let tests = match &predrawn {
+            Some(m) => engine_simulate::simulate(&engine, &thetas, seed, m),
+            None => engine_simulate::simulate(&engine, &thetas, seed, &DrawAll),
+        }?;
+        let summary = engine_simulate::summarise(&engine, &tests, cuts);
+        Ok((tests, summary))
     })?
     .map_err(errors::session)?;
-    let cuts = config.stopping.classification.as_ref().map(|c| c.cuts.clone());
-    let summary = engine_simulate::summarise(&engine, &tests, cuts.as_deref());
     let out = PyDict::new(py);
     out.set_item(
         "examinee",
@@ -343,10 +347,8 @@ pub fn simulate<'py>(
         "length",
         PyArray1::from_vec(py, tests.iter().map(|t| t.result.length as i64).collect()),
     )?;
-    out.set_item(
-        "items",
-        tests.iter().map(|t| t.result.items.join(";")).collect::<Vec<_>>(),
-    )?;
+    let items: Vec<String> = tests.iter().map(|t| t.result.items.join(";")).collect();
+    out.set_item("items", columns::strings(py, items.iter().map(String::as_str)))?;
     out.set_item("summary", json::ser_to_py(py, &summary)?)?;
     Ok(out)
 }

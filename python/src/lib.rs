@@ -14,6 +14,7 @@
 mod bank;
 mod calibrate;
 mod cat;
+mod columns;
 mod data;
 mod errors;
 mod json;

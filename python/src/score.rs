@@ -1,22 +1,67 @@
 //! `etalon.score`: every person's θ̂ and SE, the library call `etalon score` makes.
 
 use crate::bank::Bank;
+use crate::columns;
 use crate::data::Responses;
 use crate::errors;
 use crate::json;
 use crate::run;
-use etalon_assessment::scoring;
+use etalon_assessment::scoring::{self, PersonScore};
 use etalon_engine::estimate::Method;
-use etalon_items::levels::Levels;
+use etalon_items::levels::{LevelMap, Levels};
 use etalon_items::quadrature::Rule;
 use numpy::PyArray1;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyString};
 
-/// Score `responses` against `bank`. Returns a dict of columns — `person` (list), `theta`, `se`
-/// (float arrays; NaN where a person could not be scored, ±inf θ with NaN SE for ML's extreme
-/// patterns), with `levels` also `level` (int array, −1 unscored), `label` (list) and
-/// `level_probability` — and `summary` (the counts `etalon score` prints, with the prior used).
+/// The numeric columns of the result, built without the GIL: θ̂ and SE (NaN where unscored, NaN SE
+/// for ±inf θ), and with a level map each person's level (−1 unscored) and its probability.
+struct Columns {
+    theta: Vec<f64>,
+    se: Vec<f64>,
+    level: Vec<i64>,
+    probability: Vec<f64>,
+}
+
+impl Columns {
+    fn new(persons: &[PersonScore], map: Option<&LevelMap>) -> Self {
+        let n = persons.len();
+        let mut c = Columns {
+            theta: Vec::with_capacity(n),
+            se: Vec::with_capacity(n),
+            level: Vec::with_capacity(if map.is_some() { n } else { 0 }),
+            probability: Vec::with_capacity(if map.is_some() { n } else { 0 }),
+        };
+        for p in persons {
+            match &p.estimate {
+                Ok(e) => {
+                    c.theta.push(e.theta);
+                    c.se.push(if e.se.is_finite() { e.se } else { f64::NAN });
+                    if let Some(m) = map {
+                        let l = m.level(e.theta);
+                        c.level.push(l as i64);
+                        c.probability.push(m.probabilities(e.theta, e.se)[l]);
+                    }
+                }
+                Err(_) => {
+                    c.theta.push(f64::NAN);
+                    c.se.push(f64::NAN);
+                    if map.is_some() {
+                        c.level.push(-1);
+                        c.probability.push(f64::NAN);
+                    }
+                }
+            }
+        }
+        c
+    }
+}
+
+/// Score `responses` against `bank`. Returns a dict of columns — `person` (object array of str),
+/// `theta`, `se` (float arrays; NaN where a person could not be scored, ±inf θ with NaN SE for ML's
+/// extreme patterns), with `levels` also `level` (int array, −1 unscored), `label` (object array,
+/// `None` unscored) and `level_probability` — and `summary` (the counts `etalon score` prints, with
+/// the prior used).
 #[pyfunction]
 #[pyo3(signature = (bank, responses, method = "eap", quadrature = 61, rule = "rectangle",
     theta_range = (-6.0, 6.0), prior_mean = None, prior_sd = None, levels = None, threads = None))]
@@ -53,46 +98,37 @@ pub fn score<'py>(
         }
         None => None,
     };
-    let scores =
-        run::detached(py, threads, || scoring::score(bank, data, config))?.map_err(errors::scoring)?;
-    let n = scores.persons.len();
-    let mut theta = Vec::with_capacity(n);
-    let mut se = Vec::with_capacity(n);
-    let mut person = Vec::with_capacity(n);
     let map = levels.as_ref().map(|l| &l.default);
-    let (mut level, mut label, mut probability) = (Vec::new(), Vec::new(), Vec::new());
-    for p in scores.persons {
-        person.push(p.person);
-        match p.estimate {
-            Ok(e) => {
-                theta.push(e.theta);
-                se.push(if e.se.is_finite() { e.se } else { f64::NAN });
-                if let Some(m) = map {
-                    let l = m.level(e.theta);
-                    level.push(l as i64);
-                    label.push(Some(m.label(l).to_string()));
-                    probability.push(m.probabilities(e.theta, e.se)[l]);
-                }
-            }
-            Err(_) => {
-                theta.push(f64::NAN);
-                se.push(f64::NAN);
-                if map.is_some() {
-                    level.push(-1);
-                    label.push(None);
-                    probability.push(f64::NAN);
-                }
-            }
-        }
-    }
+    let (scores, numbers) = run::detached(py, threads, || {
+        scoring::score(bank, data, config).map(|s| {
+            let c = Columns::new(&s.persons, map);
+            (s, c)
+        })
+    })?
+    .map_err(errors::scoring)?;
     let out = PyDict::new(py);
-    out.set_item("person", person)?;
-    out.set_item("theta", PyArray1::from_vec(py, theta))?;
-    out.set_item("se", PyArray1::from_vec(py, se))?;
-    if map.is_some() {
-        out.set_item("level", PyArray1::from_vec(py, level))?;
-        out.set_item("label", label)?;
-        out.set_item("level_probability", PyArray1::from_vec(py, probability))?;
+    out.set_item(
+        "person",
+        columns::strings(py, scores.persons.iter().map(|p| p.person.as_str())),
+    )?;
+    out.set_item("theta", PyArray1::from_vec(py, numbers.theta))?;
+    out.set_item("se", PyArray1::from_vec(py, numbers.se))?;
+    if let Some(m) = map {
+        // One string per level, shared by the persons at that level.
+        let names: Vec<Py<PyAny>> = (0..m.n_levels())
+            .map(|l| PyString::new(py, m.label(l)).into_any().unbind())
+            .collect();
+        let label: Vec<Py<PyAny>> = numbers
+            .level
+            .iter()
+            .map(|&l| match usize::try_from(l) {
+                Ok(l) => names[l].clone_ref(py),
+                Err(_) => py.None(),
+            })
+            .collect();
+        out.set_item("level", PyArray1::from_vec(py, numbers.level))?;
+        out.set_item("label", columns::objects(py, label))?;
+        out.set_item("level_probability", PyArray1::from_vec(py, numbers.probability))?;
     }
     let summary = json::ser_to_py(py, &scores.summary)?;
     let prior = PyDict::new(py);
