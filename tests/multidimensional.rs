@@ -830,3 +830,24 @@ fn five_correlated_dimensions_recover_the_generating_values() {
     assert_eq!(z2.len(), 110);
     assert!((0.74..=1.27).contains(&mean), "mean z² {mean}");
 }
+
+#[test]
+fn eap_on_four_dimensions_is_refused_before_reading_the_data() {
+    let bank = temp("four.json");
+    std::fs::write(
+        &bank,
+        etalon::engine::multidim::synthetic_bank(4, 3, 0.5, 0.7, 2).to_json(),
+    )
+    .unwrap();
+    // The data file does not exist: the method is refused first, naming the way out.
+    let out = etalon_os(&[
+        "score".as_ref(),
+        "--bank".as_ref(),
+        bank.as_os_str(),
+        "--responses".as_ref(),
+        temp("no-such-data.csv").as_os_str(),
+        "--out".as_ref(),
+        temp("four-scores.csv").as_os_str(),
+    ]);
+    assert_fails_with(&out, &["--method eap", "21^4", "--method map"]);
+}

@@ -968,47 +968,50 @@ mod tests {
             etalon_items::read_responses(root.join("md_train.csv"), etalon_items::DataFormat::Wide).unwrap();
         let spec = CalibrationSpec::new(etalon_items::ModelKind::TwoPl);
         let Start { data, items, .. } = start(&responses, &spec, None).unwrap();
-        let dim: Vec<usize> = (0..items.len()).map(|j| j / 8).collect();
-        let (g, g_weights) = normal_nodes(11);
-        let (s, s_weights) = normal_nodes(11);
-        let mut m = HigherOrder {
-            items,
-            dim,
-            loadings: vec![0.5, 0.6, 0.7],
-            tied: false,
-            priors: spec.em.priors,
-            g,
-            g_weights,
-            s,
-            s_weights,
-        };
-        // Move the items off their starting values so that no gradient is trivially zero.
-        let mut v = m.flatten();
-        for (i, x) in v.iter_mut().enumerate() {
-            *x += 0.05 * ((i % 7) as f64 - 3.0) / 3.0;
-        }
-        m.unflatten(&v);
-        let pat = Patterns::new(&data, &m.dim, 3);
-        let loglik = |m: &HigherOrder| {
-            let (t, o) = m.table();
-            e_step(&data, &pat, m, &t, &o).loglik
-        };
-        let analytic = score(&data, &pat, &m);
-        assert_eq!(analytic.len(), v.len());
-        for i in 0..v.len() {
-            let h = 1e-5;
-            let (mut up, mut dn) = (m.clone(), m.clone());
-            let mut w = v.clone();
-            w[i] += h;
-            up.unflatten(&w);
-            w[i] -= 2.0 * h;
-            dn.unflatten(&w);
-            let numeric = (loglik(&up) - loglik(&dn)) / (2.0 * h);
-            assert!(
-                (analytic[i] - numeric).abs() < 1e-4 * numeric.abs().max(1.0),
-                "parameter {i}: score {} vs numerical {numeric}",
-                analytic[i]
-            );
+        // Three dimensions, and two (one loading for both: the tied case).
+        for (per, loadings, tied) in [(8, vec![0.5, 0.6, 0.7], false), (12, vec![0.6, 0.6], true)] {
+            let dim: Vec<usize> = (0..items.len()).map(|j| j / per).collect();
+            let (g, g_weights) = normal_nodes(11);
+            let (s, s_weights) = normal_nodes(11);
+            let mut m = HigherOrder {
+                items: items.clone(),
+                dim,
+                loadings: loadings.clone(),
+                tied,
+                priors: spec.em.priors,
+                g,
+                g_weights,
+                s,
+                s_weights,
+            };
+            // Move the items off their starting values so that no gradient is trivially zero.
+            let mut v = m.flatten();
+            for (i, x) in v.iter_mut().enumerate() {
+                *x += 0.05 * ((i % 7) as f64 - 3.0) / 3.0;
+            }
+            m.unflatten(&v);
+            let pat = Patterns::new(&data, &m.dim, loadings.len());
+            let loglik = |m: &HigherOrder| {
+                let (t, o) = m.table();
+                e_step(&data, &pat, m, &t, &o).loglik
+            };
+            let analytic = score(&data, &pat, &m);
+            assert_eq!(analytic.len(), v.len());
+            for i in 0..v.len() {
+                let h = 1e-5;
+                let (mut up, mut dn) = (m.clone(), m.clone());
+                let mut w = v.clone();
+                w[i] += h;
+                up.unflatten(&w);
+                w[i] -= 2.0 * h;
+                dn.unflatten(&w);
+                let numeric = (loglik(&up) - loglik(&dn)) / (2.0 * h);
+                assert!(
+                    (analytic[i] - numeric).abs() < 1e-4 * numeric.abs().max(1.0),
+                    "parameter {i}: score {} vs numerical {numeric}",
+                    analytic[i]
+                );
+            }
         }
     }
 }

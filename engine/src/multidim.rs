@@ -178,10 +178,11 @@ impl MultiModel {
         }
     }
 
-    /// The posterior mean and covariance (EAP) given `answers`, on a tensor product of `points`
-    /// Gauss–Hermite nodes per dimension mapped through the prior's Cholesky factor, θ = L z with
-    /// R = L Lᵀ and z on the standard normal's nodes (so the prior is integrated exactly and only the
-    /// likelihood is approximated): E[θ | x] ≈ Σ_n w_n θ_n L(x | θ_n) / Σ_n w_n L(x | θ_n), the
+    /// The posterior mean and covariance (EAP) given `answers`, by adaptive Gauss–Hermite quadrature
+    /// (Naylor & Smith 1982; Schilling & Bock 2005): a tensor product of `points` nodes per dimension
+    /// centred on the posterior mode and spread by the Cholesky factor of its Laplace covariance,
+    /// θ_n = μ + L z_n, each weighted by the posterior over the normal the nodes are placed on:
+    /// E[θ | x] ≈ Σ_n ω_n θ_n / Σ_n ω_n, ω_n = w_n e^{z_nᵀz_n/2} L(x | θ_n) e^{−θ_nᵀR⁻¹θ_n/2}; the
     /// covariance likewise. `points`^D nodes: refused beyond [`MAX_EAP_NODES`] (use [`MultiModel::map`]).
     pub fn eap(&self, answers: &[(usize, usize)], points: usize) -> Result<MultiEstimate, MultiError> {
         let d = self.dimensions.len();
@@ -198,7 +199,14 @@ impl MultiModel {
         let (z, w) = etalon_items::quadrature::gauss_hermite(points);
         let z: Vec<f64> = z.iter().map(|x| x * std::f64::consts::SQRT_2).collect();
         let log_w: Vec<f64> = w.iter().map(|w| (w / std::f64::consts::PI.sqrt()).ln()).collect();
-        let factor = Spd::new(&self.correlations, d).unwrap_or_else(|| unreachable!("a validated R"));
+        // Adaptive quadrature: the nodes are centred on the posterior mode μ and spread by the Cholesky
+        // factor of its Laplace covariance C, θ = μ + L z, and weighted by posterior / proposal:
+        // w(z) · e^{zᵀz/2} · L(x | θ) · e^{−θᵀR⁻¹θ/2} (the normal constants cancel). A fixed grid on the
+        // prior would leave a narrow posterior (40 answers per dimension) between its nodes.
+        let mode = self.map(answers, None);
+        let factor = Spd::new(&mode.covariance, d)
+            .or_else(|| Spd::new(&self.correlations, d))
+            .unwrap_or_else(|| unreachable!("a validated R"));
         let (mut zi, mut theta) = (vec![0.0; d], vec![0.0; nodes * d]);
         let mut log_post = vec![0.0; nodes];
         for (n, lp) in log_post.iter_mut().enumerate() {
@@ -208,12 +216,18 @@ impl MultiModel {
                 let i = rest % points;
                 rest /= points;
                 *zk = z[i];
-                lw += log_w[i];
+                lw += log_w[i] + 0.5 * z[i] * z[i];
             }
-            factor.lower_times(&zi, &mut theta[n * d..(n + 1) * d]);
-            *lp = lw;
+            let t = &mut theta[n * d..(n + 1) * d];
+            factor.lower_times(&zi, t);
+            t.iter_mut().zip(&mode.theta).for_each(|(x, m)| *x += m);
+            let mut quad = 0.0;
+            for k in 0..d {
+                quad += t[k] * (0..d).map(|l| self.precision[k * d + l] * t[l]).sum::<f64>();
+            }
+            *lp = lw - 0.5 * quad;
         }
-        // θ_k = Σ_{l≤k} L_kl z_l depends on the first k + 1 digits of the node index only (the fastest
+        // θ_k = μ_k + Σ_{l≤k} L_kl z_l depends on the first k + 1 digits of the node index only (the fastest
         // ones): its distinct values are those of nodes 0 … points^{k+1} − 1, where the likelihood of
         // dimension k's answers is computed once.
         let mut ll = Vec::new();
@@ -952,6 +966,31 @@ mod tests {
                 (e.se(k) - sd).abs() < 0.01,
                 "SE_{k}: EAP {} vs Monte Carlo {sd}",
                 e.se(k)
+            );
+        }
+        // A long test (40 answers on each of two dimensions, posterior SD about 0.25): the adaptive
+        // grid has converged — 21 and 41 nodes per dimension agree — where a fixed grid on the prior
+        // would not.
+        let long = synthetic_bank(2, 40, 0.6, 0.6, 12);
+        let long_model = MultiModel::new(&long).unwrap();
+        let answers: Vec<(usize, usize)> = (0..80).map(|j| (j, usize::from(j % 3 != 0))).collect();
+        let (coarse, fine) = (
+            long_model.eap(&answers, 21).unwrap(),
+            long_model.eap(&answers, 41).unwrap(),
+        );
+        for k in 0..2 {
+            assert!(fine.se(k) < 0.4, "{}", fine.se(k));
+            assert!(
+                (coarse.theta[k] - fine.theta[k]).abs() < 1e-4,
+                "{:?} vs {:?}",
+                coarse.theta,
+                fine.theta
+            );
+            assert!(
+                (coarse.se(k) - fine.se(k)).abs() < 1e-4,
+                "{} vs {}",
+                coarse.se(k),
+                fine.se(k)
             );
         }
         // The unanswered third dimension still moves with the others (correlated prior).

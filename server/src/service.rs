@@ -511,7 +511,7 @@ impl Service {
             .map_err(|e| ApiError::invalid("targets", e.to_string()))?;
         let campaign = campaign
             .resolved(&bank)
-            .map_err(|e| ApiError::invalid("design", e.to_string()))?;
+            .map_err(|e| ApiError::invalid(field_of(&e.to_string(), "design"), e.to_string()))?;
         Assessor::new(
             &bank,
             campaign

@@ -126,6 +126,13 @@ fn score_multidimensional(
             "{option} sets a one-θ prior: a multidimensional bank's prior is its N(0, R) (`latent` in the bank)"
         );
     }
+    // Settings the bank cannot take are refused before the data are read.
+    let model = etalon::engine::multidim::MultiModel::new(bank)?;
+    if args.method == Method::Eap
+        && let Err(e) = model.eap(&[], scoring::MULTIDIMENSIONAL_EAP_POINTS)
+    {
+        anyhow::bail!("--method eap: {e} (--method map)");
+    }
     let responses = args.data.read()?;
     let read_s = start.elapsed().as_secs_f64();
     let t0 = Instant::now();
