@@ -520,34 +520,26 @@ async fn the_campaign_form_offers_the_designs_and_keeps_the_choice_on_an_error()
         "{}",
         refused.body
     );
+    // A campaign on competence 1.1 with this design.
+    let create = |design: &'static str| {
+        send(
+            h.post(format!("{}/org/campaigns", s.base))
+                .header(COOKIE, &org)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("bank", "etalon-example"),
+                    ("name", "one theta"),
+                    ("target:1.1", "3"),
+                    ("design", design),
+                ]),
+        )
+    };
     // An unknown design is named in the error.
-    let unknown = send(
-        h.post(format!("{}/org/campaigns", s.base))
-            .header(COOKIE, &org)
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("bank", "etalon-example"),
-                ("name", "x"),
-                ("target:1.1", "3"),
-                ("design", "tensor"),
-            ]),
-    )
-    .await;
+    let unknown = create("tensor").await;
     assert_eq!(unknown.status, 422);
     assert!(unknown.body.contains("unknown test design"), "{}", unknown.body);
     // A general campaign is created and records its design.
-    let made = send(
-        h.post(format!("{}/org/campaigns", s.base))
-            .header(COOKIE, &org)
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("bank", "etalon-example"),
-                ("name", "one theta"),
-                ("target:1.1", "3"),
-                ("design", "general"),
-            ]),
-    )
-    .await;
+    let made = create("general").await;
     assert_eq!(made.status, 303, "{}", made.body);
     let id = made.location.rsplit('/').next().unwrap().to_string();
     let view = Client::new(&s.base)
