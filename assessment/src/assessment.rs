@@ -310,17 +310,13 @@ impl Assessor {
                 *l = levels.clone();
             }
         };
-        let mut general = None;
+        // The general design reads its levels from the one θ of an adaptive test.
+        let general = match &design {
+            Design::General(config) => Some(config.content.competences.clone()),
+            _ => None,
+        };
         let (engine, estimator) = match design {
-            Design::General(config) => {
-                general = Some(config.content.competences.clone());
-                let estimator = config.estimator;
-                (
-                    Engine::Adaptive(Box::new(CatEngine::new(bank, config)?)),
-                    estimator,
-                )
-            }
-            Design::Adaptive(config) => {
+            Design::General(config) | Design::Adaptive(config) => {
                 let estimator = config.estimator;
                 (
                     Engine::Adaptive(Box::new(CatEngine::new(bank, config)?)),

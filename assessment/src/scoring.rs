@@ -180,6 +180,32 @@ pub struct MultiScores {
 /// Gauss–Hermite nodes per dimension of a multidimensional EAP.
 pub const MULTIDIMENSIONAL_EAP_POINTS: usize = 21;
 
+/// The model of a multidimensional bank, once `method` is known to apply to it (checked before any
+/// data are read): `map`, or `eap` when the dimensions are few enough for the grid; ML and WLE
+/// estimate one θ and are refused.
+pub fn multidimensional_model(
+    bank: &Bank,
+    method: etalon_engine::estimate::Method,
+) -> Result<MultiModel, ScoringError> {
+    use etalon_engine::estimate::Method;
+    use etalon_engine::multidim::MultiError;
+    let model = MultiModel::new(bank)?;
+    match method {
+        Method::Map => {}
+        Method::Eap => {
+            model.eap(&[], MULTIDIMENSIONAL_EAP_POINTS)?;
+        }
+        m => {
+            return Err(MultiError::Config(format!(
+                "{} estimates one θ; a multidimensional bank is scored by eap or map under N(0, R)",
+                m.name()
+            ))
+            .into());
+        }
+    }
+    Ok(model)
+}
+
 /// Score every person of `responses` on a multidimensional bank under N(0, R), in parallel (the
 /// numbers do not depend on the thread count): `eap`, the posterior mean and covariance on
 /// [`MULTIDIMENSIONAL_EAP_POINTS`] nodes per dimension ([`MultiModel::eap`], up to three dimensions),
@@ -191,20 +217,7 @@ pub fn score_multidimensional(
     method: etalon_engine::estimate::Method,
 ) -> Result<MultiScores, ScoringError> {
     use etalon_engine::estimate::Method;
-    let model = MultiModel::new(bank)?;
-    match method {
-        Method::Map => {}
-        // Refused here, for the whole file, when the dimensions are too many for the grid.
-        Method::Eap => drop(model.eap(&[], MULTIDIMENSIONAL_EAP_POINTS)?),
-        m => {
-            return Err(ScoringError::Multidimensional(
-                etalon_engine::multidim::MultiError::Config(format!(
-                    "{} estimates one θ; a multidimensional bank is scored by eap or map under N(0, R)",
-                    m.name()
-                )),
-            ));
-        }
-    }
+    let model = multidimensional_model(bank, method)?;
     let alignment = responses.align(bank)?;
     let models: Vec<_> = bank.items().iter().map(|i| i.parameters.clone()).collect();
     for (&column, categories) in alignment.columns.iter().zip(&alignment.categories) {

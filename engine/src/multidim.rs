@@ -783,11 +783,7 @@ impl MultiEngine {
             &self.fingerprint,
             s.config == self.config,
         )?;
-        if s.checked.0 {
-            return Ok(());
-        }
-        *s = self.replay(s).map_err(|m| SessionError::Corrupt(m.to_string()))?;
-        Ok(())
+        crate::session::adopt_replay(s, s.checked.0, |s| self.replay(s))
     }
 
     /// The replay of [`Self::verify`]: the replayed session, or the first mismatch.

@@ -434,12 +434,7 @@ impl ProfileEngine {
             &self.fingerprint,
             s.competences == self.competences,
         )?;
-        if s.checked.0 {
-            return Ok(());
-        }
-        let replayed = self.replay(s).map_err(|m| SessionError::Corrupt(m.to_string()))?;
-        *s = replayed;
-        Ok(())
+        crate::session::adopt_replay(s, s.checked.0, |s| self.replay(s))
     }
 
     /// The verification of [`Self::verify`]: the replayed session, or the first mismatch.

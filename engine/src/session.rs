@@ -79,6 +79,20 @@ pub(crate) fn schema_v1() -> u32 {
 }
 
 /// Refuse a session saved in a format this version does not know.
+/// A session from outside (`checked` false) becomes its replay, the first mismatch being
+/// [`SessionError::Corrupt`]; one the engine built or verified is left as it is. Call after
+/// [`check_identity`].
+pub(crate) fn adopt_replay<S>(
+    s: &mut S,
+    checked: bool,
+    replay: impl FnOnce(&S) -> Result<S, Mismatch>,
+) -> Result<(), SessionError> {
+    if !checked {
+        *s = replay(s).map_err(|m| SessionError::Corrupt(m.to_string()))?;
+    }
+    Ok(())
+}
+
 /// A saved session's identity: its format version, then its bank (the id and fingerprint it recorded
 /// must be those of the engine's `bank`, whose fingerprint is `fingerprint`), then its configuration
 /// (`same_config`: whether it is the engine's).
@@ -649,8 +663,7 @@ impl CatEngine {
         }
         self.check_identity(s)?;
         if s.verified.engine.is_none() {
-            *s = self.replay(s).map_err(|m| SessionError::Corrupt(m.to_string()))?;
-            return Ok(());
+            return adopt_replay(s, false, |s| self.replay(s));
         }
         let positions = s
             .history

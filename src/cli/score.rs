@@ -127,11 +127,11 @@ fn score_multidimensional(
         );
     }
     // Settings the bank cannot take are refused before the data are read.
-    let model = etalon::engine::multidim::MultiModel::new(bank)?;
-    if args.method == Method::Eap
-        && let Err(e) = model.eap(&[], scoring::MULTIDIMENSIONAL_EAP_POINTS)
-    {
-        anyhow::bail!("--method eap: {e} (--method map)");
+    if let Err(e) = scoring::multidimensional_model(bank, args.method) {
+        anyhow::bail!(
+            "--method {}: {e} (--method map scores any number of dimensions)",
+            args.method.name()
+        );
     }
     let responses = args.data.read()?;
     let read_s = start.elapsed().as_secs_f64();
