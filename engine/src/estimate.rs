@@ -280,6 +280,37 @@ pub struct EapTable {
     models: Vec<ItemModel>,
     /// Largest distance between neighbouring grid points (the spacing of an equally spaced grid).
     max_spacing: f64,
+    sufficient: Sufficient,
+}
+
+/// The weighted-score form of the log posterior, for the items whose log-odds against category 0 are
+/// linear in θ ([`ItemModel::log_odds_line`]: Rasch, 1PL, 2PL, GPCM): for a set A of such answers,
+///
+/// log π(θ_q) + Σ_{j∈A} log P_{j,x_j}(θ_q) = log π(θ_q) + Σ_{j∈A} log P_{j0}(θ_q) + θ_q Σ_{j∈A} α_{j,x_j} + const,
+///
+/// so a person's posterior on the grid costs one addition per answer (the weighted score
+/// S = Σ α_{j,x_j}) plus one multiply-add per grid point, instead of one addition per answer and
+/// grid point — the sum Σ log P_{j0} being tabulated once over all such items and corrected for the
+/// items a person did not answer (or summed directly when they answered fewer than half).
+#[derive(Debug, Clone, Default)]
+struct Sufficient {
+    /// α_jk at `start[j] + k`, for the items of `items`.
+    alpha: Vec<f64>,
+    start: Vec<usize>,
+    /// Whether item j is one of them.
+    linear: Vec<bool>,
+    /// The items whose log-odds are linear, in bank order.
+    items: Vec<u32>,
+    /// log π(θ_q) (with the quadrature weight) + Σ over `items` of log P_{j0}(θ_q).
+    complete: Vec<f64>,
+}
+
+/// Scratch space of [`EapTable::eap_by_score`], one per thread: reuse it across persons.
+#[derive(Debug, Clone, Default)]
+pub struct ScoreScratch {
+    log_post: Vec<f64>,
+    seen: Vec<u64>,
+    rows: Vec<Answer>,
 }
 
 /// Points of each refined grid (see [`EapTable::try_eap`]); arrays of this size live on the stack.
@@ -313,13 +344,46 @@ impl EapTable {
             }
         }
         let max_spacing = grid.points().windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
-        EapTable {
+        let mut table = EapTable {
             grid,
             offsets,
             log_p,
             models: models.to_vec(),
             max_spacing,
+            sufficient: Sufficient::default(),
+        };
+        table.sufficient = table.tabulate_sufficient();
+        table
+    }
+
+    /// The weighted-score tables of [`Sufficient`]. An item joins only if its lines are finite on the
+    /// grid (α θ_q and every log P_{jk}(θ_q)), so that adding and removing its rows cannot meet ∞ − ∞.
+    fn tabulate_sufficient(&self) -> Sufficient {
+        let points = self.grid.points();
+        let reach = points.iter().fold(0.0f64, |m, t| m.max(t.abs()));
+        let mut s = Sufficient {
+            complete: self.grid.log_weights().to_vec(),
+            ..Sufficient::default()
+        };
+        for (j, m) in self.models.iter().enumerate() {
+            let lines: Option<Vec<f64>> = (0..m.categories())
+                .map(|k| m.log_odds_line(k).map(|(alpha, _)| alpha))
+                .collect();
+            let usable = lines.as_ref().is_some_and(|alpha| {
+                alpha.iter().all(|a| (a * reach).is_finite())
+                    && (0..m.categories()).all(|k| self.row(j, k).iter().all(|l| l.is_finite()))
+            });
+            s.start.push(s.alpha.len());
+            s.linear.push(usable);
+            if let (true, Some(alpha)) = (usable, lines) {
+                s.alpha.extend(alpha);
+                s.items.push(j as u32);
+                for (c, l) in s.complete.iter_mut().zip(self.row(j, 0)) {
+                    *c += l;
+                }
+            }
         }
+        s
     }
 
     /// The grid.
@@ -413,6 +477,72 @@ impl EapTable {
                 *sum += l;
             }
         }
+    }
+
+    /// As [`EapTable::try_eap`], computing the log posterior from the weighted score ([`Sufficient`])
+    /// for the items whose log-odds are linear in θ — the rows of the others (3PL, 4PL, graded) are
+    /// added as usual. The same posterior as `try_eap`'s, summed in another order: the two agree to
+    /// about 1e-13 in θ̂ and SE, not bit for bit. For many persons at a time ([`Estimator::estimate_many`]);
+    /// a person who answered an item twice is scored by `try_eap`.
+    pub fn eap_by_score(
+        &self,
+        answers: &[Answer],
+        scratch: &mut ScoreScratch,
+    ) -> Result<Estimate, EstimationError> {
+        let suff = &self.sufficient;
+        if suff.items.is_empty() {
+            return self.try_eap(answers, &mut scratch.log_post);
+        }
+        let ScoreScratch { log_post, seen, rows } = scratch;
+        seen.clear();
+        seen.resize(self.n_items().div_ceil(64), 0);
+        rows.clear();
+        let (mut score, mut linear) = (0.0, 0usize);
+        for a in answers {
+            let j = a.item as usize;
+            let bit = 1u64 << (j % 64);
+            if seen[j / 64] & bit != 0 {
+                return self.try_eap(answers, log_post);
+            }
+            seen[j / 64] |= bit;
+            if suff.linear[j] {
+                score += suff.alpha[suff.start[j] + a.category as usize];
+                linear += 1;
+            } else {
+                rows.push(*a);
+            }
+        }
+        log_post.clear();
+        if 2 * linear >= suff.items.len() {
+            // Σ over all linear items, less those not answered.
+            log_post.extend_from_slice(&suff.complete);
+            for &j in &suff.items {
+                let j = j as usize;
+                if seen[j / 64] & (1u64 << (j % 64)) == 0 {
+                    for (l, r) in log_post.iter_mut().zip(self.row(j, 0)) {
+                        *l -= r;
+                    }
+                }
+            }
+        } else {
+            log_post.extend_from_slice(self.grid.log_weights());
+            rows.extend(
+                answers
+                    .iter()
+                    .filter(|a| suff.linear[a.item as usize])
+                    .map(|a| Answer::new(a.item as usize, 0)),
+            );
+        }
+        self.add_rows(log_post, rows);
+        for (l, t) in log_post.iter_mut().zip(self.grid.points()) {
+            *l += t * score;
+        }
+        // The weights by a vectorised exponential (relative error below 2e-15).
+        let e = moments_by(self.grid.points(), log_post, crate::irt::fast_exp);
+        if e.se >= 0.5 * self.max_spacing {
+            return Ok(e);
+        }
+        self.refine(answers, log_post, e).map_err(|(e, _)| e)
     }
 
     /// The EAP, or the error with the moments on the finest grid tried.
@@ -532,10 +662,16 @@ fn support(weights: &[f64]) -> (usize, usize) {
 
 /// Posterior mean and SD from unnormalised log posterior values (overwritten by the weights).
 pub fn posterior_moments(points: &[f64], log_post: &mut [f64]) -> Estimate {
+    moments_by(points, log_post, f64::exp)
+}
+
+/// [`posterior_moments`] with the weights exp(log π_q − max) computed by `exp`.
+#[inline(always)]
+fn moments_by(points: &[f64], log_post: &mut [f64], exp: impl Fn(f64) -> f64) -> Estimate {
     let max = log_post.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let (mut s0, mut s1) = (0.0, 0.0);
     for (lp, &t) in log_post.iter_mut().zip(points) {
-        let w = (*lp - max).exp();
+        let w = exp(*lp - max);
         *lp = w;
         s0 += w;
         s1 += w * t;
@@ -1013,6 +1149,9 @@ impl Estimator {
 impl Estimator {
     /// Estimate `n` persons in parallel (rayon); `fill(p, answers)` writes person p's answers into the
     /// (cleared) buffer. Results come back in person order, identical whatever the number of threads.
+    /// EAP goes by the weighted score ([`EapTable::eap_by_score`]): the same posterior as
+    /// [`Estimator::estimate`]'s, within rounding (about 1e-13), and several times faster on
+    /// Rasch, 2PL and GPCM banks.
     pub fn estimate_many(
         &self,
         n: usize,
@@ -1048,15 +1187,18 @@ impl Estimator {
         let persons = crate::serial::MapInit((0..n).into_iter());
         persons
             .map_init(
-                || (Vec::new(), Vec::with_capacity(self.table.grid().len())),
-                |(answers, buf), p| {
+                || (Vec::new(), ScoreScratch::default()),
+                |(answers, scratch), p| {
                     answers.clear();
                     fill(p, answers);
                     if check {
-                        self.estimate(answers, buf)
+                        check_answers(&self.models, answers)?;
                     } else {
                         debug_assert_eq!(check_answers(&self.models, answers), Ok(()));
-                        self.estimate_checked(answers, buf)
+                    }
+                    match self.config.method {
+                        Method::Eap => self.table.eap_by_score(answers, scratch),
+                        _ => self.estimate_checked(answers, &mut scratch.log_post),
                     }
                 },
             )
