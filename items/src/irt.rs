@@ -135,6 +135,22 @@ pub fn logistic_terms(l: &Logistic, theta: f64, correct: bool) -> LogLikTerms {
     }
 }
 
+/// log P(X = k | θ) of a dichotomous response alone: [`logistic_terms`]' `log_p`, by the same
+/// expressions (so bit for bit), without the derivatives' exponentials. What tabulating a bank on a
+/// grid needs.
+#[inline]
+pub fn logistic_log_prob(l: &Logistic, theta: f64, correct: bool) -> f64 {
+    let (c, d) = (l.c(), l.d());
+    let z = l.a() * (theta - l.b());
+    let span = d - c;
+    match (correct, c == 0.0, d == 1.0) {
+        (true, true, _) => d.ln() + log_sigmoid(z),
+        (true, false, _) => (c + span * sigmoid(z)).ln(),
+        (false, _, true) => (1.0 - c).ln() + log_sigmoid(-z),
+        (false, _, false) => ((1.0 - d) + span * sigmoid(-z)).ln(),
+    }
+}
+
 /// P(X = 1 | θ) of a dichotomous item.
 #[inline]
 pub fn logistic_prob(l: &Logistic, theta: f64) -> f64 {
@@ -295,6 +311,14 @@ impl ResponseFunction for ItemModel {
             | ItemModel::FourPl(l) => logistic_terms(l, theta, k == 1),
             ItemModel::Graded(p) => graded_terms(p, theta, k),
             ItemModel::Gpcm(p) => gpcm_terms(p, theta, k),
+        }
+    }
+
+    #[inline]
+    fn log_prob(&self, theta: f64, k: usize) -> f64 {
+        match self.logistic() {
+            Some(l) => logistic_log_prob(l, theta, k == 1),
+            None => self.log_lik_terms(theta, k).log_p,
         }
     }
 

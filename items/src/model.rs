@@ -759,5 +759,29 @@ mod tests {
                 proptest::prop_assert_eq!(m.log_odds_line(1), None);
             }
         }
+
+        /// `log_prob` alone (what grid tables are built from) is `log_lik_terms`' log P bit for bit,
+        /// for every dichotomous model, guessing and slipping included, far into the tails.
+        #[test]
+        fn log_prob_alone_is_the_terms_log_prob_bit_for_bit(
+            a in 0.05f64..4.0, b in -5.0f64..5.0, c in 0.0f64..0.4, d in 0.6f64..1.0,
+            theta in -60.0f64..60.0,
+        ) {
+            use crate::irt::ResponseFunction;
+            for m in [
+                ItemModel::rasch(b).unwrap(),
+                ItemModel::two_pl(a, b).unwrap(),
+                ItemModel::two_pl(-a, b).unwrap(),
+                ItemModel::three_pl(a, b, c).unwrap(),
+                ItemModel::four_pl(a, b, c, d).unwrap(),
+                ItemModel::four_pl(a, b, 0.0, d).unwrap(),
+                ItemModel::four_pl(a, b, c, 1.0).unwrap(),
+            ] {
+                for k in 0..2 {
+                    let (alone, terms) = (m.log_prob(theta, k), m.log_lik_terms(theta, k).log_p);
+                    proptest::prop_assert_eq!(alone.to_bits(), terms.to_bits(), "{:?} k={}", m, k);
+                }
+            }
+        }
     }
 }
