@@ -2,7 +2,7 @@
 
 use etalon_engine::estimate::{self, Answer, EapTable, Estimator, EstimatorConfig, Method, Posterior};
 use etalon_engine::irt::{ResponseFunction, sigmoid};
-use etalon_engine::quadrature::{Grid, GridSpec, Prior};
+use etalon_engine::quadrature::{Grid, GridSpec, Prior, Rule};
 use etalon_items::ItemModel;
 use proptest::prelude::*;
 
@@ -115,8 +115,10 @@ proptest! {
     }
 
     /// Batch EAP by the weighted score equals the EAP of the summed rows, on mixed banks (the 3PL,
-    /// 4PL and graded items keep their rows), for complete, nearly complete and sparse patterns, a
-    /// repeated item, and long tests whose posterior needs the refined grid.
+    /// 4PL and graded items keep their rows) and on banks of weighted-score items only (whose
+    /// complete patterns are walked from the mode by ratios on equally spaced grids), on the three
+    /// grids, for complete, nearly complete and sparse patterns, a repeated item, and long tests
+    /// whose posterior needs the refined grid.
     #[test]
     fn eap_by_the_weighted_score_is_the_eap(
         items in prop::collection::vec(model(), 1..40),
@@ -124,9 +126,18 @@ proptest! {
         missing in 0usize..4,
         repeat in any::<bool>(),
         copies in 1usize..40,
+        linear_only in any::<bool>(),
+        rule in prop_oneof![Just(Rule::Rectangle), Just(Rule::Trapezoid), Just(Rule::GaussHermite)],
+        points in 15usize..81,
     ) {
-        let bank: Vec<ItemModel> = items.iter().cycle().take(items.len() * copies).cloned().collect();
-        let grid = Grid::new(GridSpec::default(), Prior::default()).unwrap();
+        let bank: Vec<ItemModel> = items.iter().cycle().take(items.len() * copies)
+            .map(|m| match (linear_only, m.log_odds_line(1)) {
+                (true, None) => ItemModel::two_pl(m.slope(), m.location()).unwrap(),
+                _ => m.clone(),
+            })
+            .collect();
+        let spec = GridSpec { lower: -5.0, upper: 5.0, points, rule };
+        let grid = Grid::new(spec, Prior::default()).unwrap();
         let table = EapTable::new(&bank, grid);
         let mut scratch = estimate::ScoreScratch::default();
         let mut buf = Vec::new();
@@ -149,6 +160,52 @@ proptest! {
             }
             (Err(d), Err(s)) => prop_assert_eq!(d, s),
             (d, s) => prop_assert!(false, "{d:?} vs {s:?}"),
+        }
+    }
+
+    /// The running posterior of an adaptive test (one multiplication per grid point and answer)
+    /// gives the EAP of the summed log-probabilities, answer after answer, on the three grids; built
+    /// answer by answer or again from the start it is the same bits; items too far from the grid for
+    /// products are refused and leave it unchanged.
+    #[test]
+    fn the_running_posterior_is_the_eap(
+        items in prop::collection::vec(model(), 1..60),
+        seed in any::<u64>(),
+        rule in prop_oneof![Just(Rule::Rectangle), Just(Rule::Trapezoid), Just(Rule::GaussHermite)],
+        far in any::<bool>(),
+    ) {
+        let mut bank = items.clone();
+        if far {
+            bank.push(ItemModel::two_pl(50.0, 40.0).unwrap());
+        }
+        let spec = GridSpec { lower: -4.0, upper: 4.0, points: 33, rule };
+        let table = EapTable::new(&bank, Grid::new(spec, Prior::default()).unwrap());
+        let answers: Vec<Answer> = items.iter().enumerate()
+            .map(|(j, m)| Answer::new(j, ((seed >> (j % 60)) as usize ^ j) % m.n_categories()))
+            .collect();
+        let mut post = table.start_posterior();
+        let mut buf = Vec::new();
+        for n in 1..=answers.len() {
+            prop_assert!(table.multiply(&mut post, answers[n - 1]));
+            let running = table.running_eap(&post, &answers[..n]);
+            let summed = table.eap(&answers[..n], &mut buf);
+            prop_assert!(
+                (running.theta - summed.theta).abs() < 1e-11 && (running.se - summed.se).abs() < 1e-11,
+                "after {n}: {running:?} vs {summed:?}"
+            );
+        }
+        let mut again = table.start_posterior();
+        for a in &answers {
+            table.multiply(&mut again, *a);
+        }
+        prop_assert_eq!(
+            again.weights().iter().map(|w| w.to_bits()).collect::<Vec<_>>(),
+            post.weights().iter().map(|w| w.to_bits()).collect::<Vec<_>>()
+        );
+        if far {
+            let before = post.clone();
+            prop_assert!(!table.multiply(&mut post, Answer::new(bank.len() - 1, 1)));
+            prop_assert_eq!(post, before);
         }
     }
 
