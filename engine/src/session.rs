@@ -28,13 +28,14 @@
 //! ```
 
 use crate::config::{ConfigError, Exposure, SelectionRule, SessionConfig, StartConfig};
-use crate::estimate::{self, Answer, EapTable, Estimate, EstimateKind, Method};
+use crate::estimate::{self, Answer, EapTable, Estimate, EstimateKind, Method, RunningPosterior};
 use crate::irt::ResponseFunction;
 use crate::quadrature::Grid;
 use etalon_items::{Bank, Item, ItemModel, Status};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -182,6 +183,10 @@ pub(crate) struct Verified {
     /// Bank position of the pending item (set when the engine offers it, so that recording the
     /// answer looks nothing up).
     pending: Option<u32>,
+    /// The posterior weights of the scored answers (so that recording an answer costs one
+    /// multiplication per grid point); empty until the first answer, or when an item does not
+    /// allow the product form, and then rebuilt from the history as needed.
+    posterior: RunningPosterior,
 }
 
 impl PartialEq for Verified {
@@ -441,6 +446,24 @@ pub struct SessionResult {
     pub per_competence: std::collections::BTreeMap<String, usize>,
 }
 
+/// Buffers of the per-step calls, one set per thread and reused from step to step, so that a step
+/// allocates only the item ids it hands out and records.
+#[derive(Default)]
+struct Scratch {
+    /// The scored answers ([`CatEngine::record`]).
+    answers: Vec<Answer>,
+    /// The log posterior on the grid ([`CatEngine::record`]).
+    log_post: Vec<f64>,
+    /// The best candidates ([`CatEngine::next`]).
+    ranked: Vec<(f64, usize)>,
+    /// The posterior being updated ([`CatEngine::record`]).
+    posterior: RunningPosterior,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
 /// A bank and a configuration, with everything precomputed for fast selection.
 #[derive(Debug, Clone)]
 pub struct CatEngine {
@@ -611,6 +634,8 @@ impl CatEngine {
             StartConfig::Fixed { theta } => theta,
             StartConfig::Random { lower, upper } => lower + (upper - lower) * rng.random::<f64>(),
         };
+        // Room for the whole test (up to a point), so answers never move the history.
+        let capacity = self.config.stopping.max_items.saturating_add(1).min(128);
         Session {
             schema: SCHEMA_VERSION,
             bank_id: self.bank.id().to_string(),
@@ -620,13 +645,14 @@ impl CatEngine {
             rng,
             start_theta,
             pending: None,
-            history: Vec::new(),
+            history: Vec::with_capacity(capacity),
             set_aside: Vec::new(),
             finished: None,
             verified: Verified {
                 engine: Some(self.id),
-                positions: Vec::new(),
+                positions: Vec::with_capacity(capacity),
                 pending: None,
+                posterior: RunningPosterior::default(),
             },
         }
     }
@@ -686,6 +712,7 @@ impl CatEngine {
             engine: Some(self.id),
             positions,
             pending,
+            posterior: RunningPosterior::default(),
         };
         Ok(())
     }
@@ -987,11 +1014,9 @@ impl CatEngine {
 
     /// θ̂ and SE from scored answers, with ML/WLE kept inside the bounds (an infinite ML estimate
     /// becomes the bound, as catR does) so that selection always has a finite θ.
-    fn estimate_answers(&self, answers: &[Answer]) -> Result<Estimate, SessionError> {
+    /// `eap`: the answers' EAP, which is the estimate itself, and the modal estimators' starting point.
+    fn estimate_answers(&self, answers: &[Answer], eap: Estimate) -> Result<Estimate, SessionError> {
         let cfg = &self.config.estimator;
-        let mut buf = Vec::with_capacity(self.table.grid().len());
-        // EAP is the estimate itself, and the modal estimators' starting point.
-        let eap = self.table.eap(answers, &mut buf);
         let start = eap.theta;
         let e = match cfg.method {
             Method::Eap => eap,
@@ -1248,7 +1273,15 @@ impl CatEngine {
         } else {
             Vec::new()
         };
-        let ranked = self.top_k(rule, theta, &weights, candidate, k);
+        SCRATCH.with_borrow_mut(|scratch| {
+            let ranked = &mut scratch.ranked;
+            self.top_k(rule, theta, &weights, candidate, k, ranked);
+            self.pick(s, ranked)
+        })
+    }
+
+    /// The item chosen among the `ranked` candidates (best first) by the exposure control.
+    fn pick(&self, s: &mut Session, ranked: &[(f64, usize)]) -> Option<usize> {
         if ranked.is_empty() {
             return None;
         }
@@ -1268,7 +1301,7 @@ impl CatEngine {
                 ranked[ranked.len() - 1].1
             }
             Exposure::SympsonHetter => {
-                for &(_, j) in &ranked {
+                for &(_, j) in ranked {
                     if s.rng.random::<f64>() < self.exposure[j] {
                         return Some(j);
                     }
@@ -1330,8 +1363,9 @@ impl CatEngine {
         weights: &[f64],
         candidate: &impl Fn(usize) -> bool,
         k: usize,
-    ) -> Vec<(f64, usize)> {
-        let mut best: Vec<(f64, usize)> = Vec::with_capacity(k.min(self.models.len()) + 1);
+        best: &mut Vec<(f64, usize)>,
+    ) {
+        best.clear();
         let better = |x: &(f64, usize), y: &(f64, usize)| x.0 > y.0 || (x.0 == y.0 && x.1 < y.1);
         let offer = |best: &mut Vec<(f64, usize)>, item: (f64, usize)| {
             if best.len() == k && !better(&item, &best[k - 1]) {
@@ -1351,26 +1385,27 @@ impl CatEngine {
                 if bound < kth {
                     break;
                 }
-                // MFI: s·t = 1/(2 + 2 cosh z) ≤ 1/(4 + z²), so I(θ) ≤ a²/(4 + a²(θ - b)²) without an exp.
+                // MFI: s·t = 1/(2 + 2 cosh z) ≤ 1/(4 + z²), so I(θ) ≤ a²/(4 + a²(θ - b)²) without an exp;
+                // compared without dividing, and with a margin of 10⁻¹² so that rounding never skips
+                // an item the exact bound would keep.
                 if rule == SelectionRule::Mfi {
                     let a2 = 4.0 * bound;
                     let z = self.location[j] - theta;
-                    if a2 / (4.0 + a2 * z * z) < kth {
+                    if a2 * (1.0 + 1e-12) < kth * (4.0 + a2 * z * z) {
                         continue;
                     }
                 }
             }
             if candidate(j) {
-                offer(&mut best, (self.criterion(rule, j, theta, weights), j));
+                offer(best, (self.criterion(rule, j, theta, weights), j));
             }
         }
         for &j in &self.polytomous {
             let j = j as usize;
             if candidate(j) {
-                offer(&mut best, (self.criterion(rule, j, theta, weights), j));
+                offer(best, (self.criterion(rule, j, theta, weights), j));
             }
         }
-        best
     }
 
     /// Record the answer `response` (an original response code) to the pending item; returns the new
@@ -1405,10 +1440,43 @@ impl CatEngine {
         };
         let scored = it.status == Status::Active;
         let estimate = if scored {
-            let mut answers = Vec::with_capacity(s.history.len() + 1);
-            answers.extend(self.answers(s));
-            answers.push(Answer::new(j, category));
-            self.estimate_answers(&answers)?
+            SCRATCH.with_borrow_mut(
+                |Scratch {
+                     answers,
+                     log_post,
+                     posterior,
+                     ..
+                 }| {
+                    answers.clear();
+                    answers.extend(self.answers(s));
+                    let answer = Answer::new(j, category);
+                    answers.push(answer);
+                    // The session's running posterior times the new answer (rebuilt from the
+                    // history if the session has none); the sum of log-probabilities for items
+                    // that do not allow the product form.
+                    let earlier = &answers[..answers.len() - 1];
+                    let cached = &s.verified.posterior;
+                    let running = if cached.is_started() && cached.answers() == earlier.len() {
+                        posterior.clone_from(cached);
+                        self.table.multiply(posterior, answer)
+                    } else {
+                        *posterior = self.table.start_posterior();
+                        answers.iter().all(|&a| self.table.multiply(posterior, a))
+                    };
+                    let eap = if running {
+                        self.table.running_eap(posterior, answers)
+                    } else {
+                        self.table.eap(answers, log_post)
+                    };
+                    let estimate = self.estimate_answers(answers, eap)?;
+                    if running {
+                        std::mem::swap(&mut s.verified.posterior, posterior);
+                    } else {
+                        s.verified.posterior = RunningPosterior::default();
+                    }
+                    Ok::<_, SessionError>(estimate)
+                },
+            )?
         } else {
             let (theta, se) = s.estimate();
             Estimate {
@@ -1417,8 +1485,10 @@ impl CatEngine {
                 kind: EstimateKind::Finite,
             }
         };
+        // The pending item's id is the answered one (checked above): it moves into the history.
+        let item = s.pending.take().unwrap_or_else(|| item.to_string());
         s.history.push(Record {
-            item: item.to_string(),
+            item,
             response,
             category: category as u8,
             scored,
