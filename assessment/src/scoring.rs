@@ -113,9 +113,22 @@ pub fn score(bank: &Bank, responses: &Responses, config: EstimatorConfig) -> Res
             check_answers(&models, &answers).map(|()| answers)
         })
         .collect::<Result<_, _>>()?;
+    // The same table flat, `stride` answers per data item (the hot loop reads it for every answer).
+    let stride = answers_of.iter().map(Vec::len).max().unwrap_or(0);
+    let flat: Vec<Answer> = answers_of
+        .iter()
+        .flat_map(|a| {
+            a.iter()
+                .copied()
+                .chain(std::iter::repeat_n(Answer::new(0, 0), stride - a.len()))
+        })
+        .collect();
     let estimator = Estimator::new(models, config)?;
     let results = estimator.estimate_many_checked(responses.n_persons(), |p, answers| {
-        responses.for_each_answer(p, |j, c| answers.push(answers_of[j][c as usize]));
+        responses.for_each_answer(p, |j, c| {
+            debug_assert!(usize::from(c) < answers_of[j].len());
+            answers.push(flat[j * stride + usize::from(c)]);
+        });
     });
     let persons: Vec<PersonScore> = results
         .into_par_iter()
