@@ -272,6 +272,58 @@ pub fn score_multidimensional(
     })
 }
 
+/// One group of columns of a multidimensional scoring: the general level (`suffix` empty) or one
+/// dimension (`suffix` `_DIM`), with θ̂ and SE per person and, with levels, the level on the group's
+/// map (the default map for the general level, the competence's for a dimension), its label and
+/// its probability P(level | θ̂, SE).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MultiColumns {
+    /// `""` for the general level, `_DIM` for dimension DIM.
+    pub suffix: String,
+    /// θ̂ per person.
+    pub theta: Vec<f64>,
+    /// SE per person.
+    pub se: Vec<f64>,
+    /// With levels: per person the level (0-based), its label and its probability.
+    pub levels: Option<(Vec<usize>, Vec<String>, Vec<f64>)>,
+}
+
+impl MultiScores {
+    /// The column groups `etalon score` writes (see [`write_multidimensional_scores_csv`]): the
+    /// general level, then each dimension in the bank's order.
+    pub fn columns(&self, levels: Option<&etalon_items::levels::Levels>) -> Vec<MultiColumns> {
+        let group =
+            |suffix: String, map: Option<&LevelMap>, estimate: &dyn Fn(&MultiEstimate) -> (f64, f64)| {
+                let (theta, se): (Vec<f64>, Vec<f64>) = self.persons.iter().map(|(_, e)| estimate(e)).unzip();
+                let levels = map.map(|m| {
+                    let level: Vec<usize> = theta.iter().map(|&t| m.level(t)).collect();
+                    let label = level.iter().map(|&l| m.label(l).to_string()).collect();
+                    let probability = level
+                        .iter()
+                        .zip(theta.iter().zip(&se))
+                        .map(|(&l, (&t, &s))| m.probabilities(t, s)[l])
+                        .collect();
+                    (level, label, probability)
+                });
+                MultiColumns {
+                    suffix,
+                    theta,
+                    se,
+                    levels,
+                }
+            };
+        let mut groups = vec![group(String::new(), levels.map(|l| &l.default), &|e| e.general())];
+        for (k, d) in self.dimensions.iter().enumerate() {
+            groups.push(group(
+                format!("_{d}"),
+                levels.map(|l| l.for_competence(d)),
+                &|e| (e.theta[k], e.se(k)),
+            ));
+        }
+        groups
+    }
+}
+
 /// Write a multidimensional scoring as CSV: `person,theta,se` (the general level: the mean of the
 /// competences) then `theta_DIM,se_DIM` per dimension; with `levels`, `level,label,level_probability`
 /// after the general level (on the default map) and `level_DIM,label_DIM,level_probability_DIM` after
@@ -282,37 +334,21 @@ pub fn write_multidimensional_scores_csv(
     output: impl Write,
 ) -> csv::Result<()> {
     let mut w = csv::Writer::from_writer(output);
-    let level_cells = |row: &mut Vec<String>, map: &LevelMap, theta: f64, se: f64| {
-        let level = map.level(theta);
-        row.push(level.to_string());
-        row.push(map.label(level).to_string());
-        row.push(map.probabilities(theta, se)[level].to_string());
-    };
-    let mut header: Vec<String> = ["person", "theta", "se"].map(String::from).to_vec();
-    if levels.is_some() {
-        header.extend(["level", "label", "level_probability"].map(String::from));
-    }
-    for d in &scores.dimensions {
-        header.extend([format!("theta_{d}"), format!("se_{d}")]);
-        if levels.is_some() {
-            header.extend([
-                format!("level_{d}"),
-                format!("label_{d}"),
-                format!("level_probability_{d}"),
-            ]);
+    let groups = scores.columns(levels);
+    let mut header = vec!["person".to_string()];
+    for g in &groups {
+        header.extend([format!("theta{}", g.suffix), format!("se{}", g.suffix)]);
+        if g.levels.is_some() {
+            header.extend(["level", "label", "level_probability"].map(|c| format!("{c}{}", g.suffix)));
         }
     }
     w.write_record(&header)?;
-    for (person, e) in &scores.persons {
-        let (theta, se) = e.general();
-        let mut row = vec![person.clone(), theta.to_string(), se.to_string()];
-        if let Some(l) = levels {
-            level_cells(&mut row, &l.default, theta, se);
-        }
-        for (k, d) in scores.dimensions.iter().enumerate() {
-            row.extend([e.theta[k].to_string(), e.se(k).to_string()]);
-            if let Some(l) = levels {
-                level_cells(&mut row, l.for_competence(d), e.theta[k], e.se(k));
+    for (p, (person, _)) in scores.persons.iter().enumerate() {
+        let mut row = vec![person.clone()];
+        for g in &groups {
+            row.extend([g.theta[p].to_string(), g.se[p].to_string()]);
+            if let Some((level, label, probability)) = &g.levels {
+                row.extend([level[p].to_string(), label[p].clone(), probability[p].to_string()]);
             }
         }
         w.write_record(&row)?;
