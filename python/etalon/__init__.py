@@ -325,6 +325,15 @@ def score(
     Returns a DataFrame ``person, theta, se`` (NaN for persons who could not be scored), with a level
     map (``levels``: dict ``{"cuts": [...], "labels": [...]}``, JSON text or file) also ``level,
     label, level_probability``; ``df.attrs["summary"]`` holds the counts ``etalon score`` prints.
+
+    A multidimensional bank (its ``latent`` names dimensions and their correlations R) is scored as
+    ``etalon score`` scores it: ``eap`` (the posterior mean and covariance on 21 Gauss–Hermite nodes
+    per dimension, up to three dimensions) or ``map`` (the posterior mode and its Laplace covariance)
+    under N(0, R); the columns are ``theta, se`` for the general level (the mean of the competences,
+    SE √(1ᵀC1)/D) then ``theta_DIM, se_DIM`` per dimension, each followed by ``level, label,
+    level_probability`` with levels (a dimension on its competence's map). ``ml``, ``wle`` and a
+    ``prior_mean``/``prior_sd`` are refused; ``quadrature``, ``rule`` and ``theta_range`` apply to
+    one-θ banks only.
     """
     r = responses(data, format=format)
     out = _etalon.score(

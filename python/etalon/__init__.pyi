@@ -154,7 +154,8 @@ def score(
     format: Optional[str] = None,
 ) -> pd.DataFrame:
     """``person, theta, se`` (+ ``level, label, level_probability``): EAP = ∫θ L π / ∫L π (SE =
-    posterior SD), MAP, ML (SE = 1/√I(θ̂)), WLE (root of ∂log L/∂θ + J/(2I))."""
+    posterior SD), MAP, ML (SE = 1/√I(θ̂)), WLE (root of ∂log L/∂θ + J/(2I)). On a multidimensional
+    bank: EAP or MAP under N(0, R), ``theta, se`` (the general level) then ``theta_DIM, se_DIM``."""
 
 def draw_thetas(n: int, seed: int = 1) -> npt.NDArray[np.float64]: ...
 def simulate(

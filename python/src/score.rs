@@ -88,8 +88,6 @@ pub fn score<'py>(
         ))
     })?;
     let rule = parse_rule(rule)?;
-    let config = scoring::estimator_config(bank, method, prior_mean, prior_sd, quadrature, rule, theta_range)
-        .map_err(errors::estimation)?;
     let levels: Option<Levels> = match json::json_arg(levels)? {
         Some(text) => {
             let value: serde_json::Value =
@@ -98,6 +96,19 @@ pub fn score<'py>(
         }
         None => None,
     };
+    if bank.structure().is_some() {
+        return score_multidimensional(
+            py,
+            bank,
+            data,
+            method,
+            prior_mean.or(prior_sd),
+            levels.as_ref(),
+            threads,
+        );
+    }
+    let config = scoring::estimator_config(bank, method, prior_mean, prior_sd, quadrature, rule, theta_range)
+        .map_err(errors::estimation)?;
     let map = levels.as_ref().map(|l| &l.default);
     let (scores, numbers) = run::detached(py, threads, || {
         scoring::score(bank, data, config).map(|s| {
@@ -135,6 +146,60 @@ pub fn score<'py>(
     prior.set_item("mean", config.prior.mean)?;
     prior.set_item("sd", config.prior.sd)?;
     summary.set_item("prior", prior)?;
+    out.set_item("summary", summary)?;
+    Ok(out)
+}
+
+/// [`score`] on a multidimensional bank: every competence's θ̂ and SE under the bank's N(0, R), and
+/// the general level (their mean), as `etalon score` writes them (`theta, se` then `theta_DIM,
+/// se_DIM`; with levels `level, label, level_probability` after each). A one-θ prior (`prior`: the
+/// value of `prior_mean` or `prior_sd` if given) is refused, as the command refuses its options.
+fn score_multidimensional<'py>(
+    py: Python<'py>,
+    bank: &etalon_items::Bank,
+    data: &etalon_items::Responses,
+    method: Method,
+    prior: Option<f64>,
+    levels: Option<&Levels>,
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyDict>> {
+    if prior.is_some() {
+        return Err(errors::config_msg(
+            "prior_mean and prior_sd set a one-θ prior: a multidimensional bank's prior is its N(0, R) \
+             (`latent` in the bank)",
+        ));
+    }
+    scoring::multidimensional_model(bank, method).map_err(errors::scoring)?;
+    let (scores, groups) = run::detached(py, threads, || {
+        scoring::score_multidimensional(bank, data, method).map(|s| {
+            let groups = s.columns(levels);
+            (s, groups)
+        })
+    })?
+    .map_err(errors::scoring)?;
+    let out = PyDict::new(py);
+    out.set_item(
+        "person",
+        columns::strings(py, scores.persons.iter().map(|(p, _)| p.as_str())),
+    )?;
+    for g in groups {
+        out.set_item(format!("theta{}", g.suffix), PyArray1::from_vec(py, g.theta))?;
+        out.set_item(format!("se{}", g.suffix), PyArray1::from_vec(py, g.se))?;
+        if let Some((level, label, probability)) = g.levels {
+            let level: Vec<i64> = level.into_iter().map(|l| l as i64).collect();
+            out.set_item(format!("level{}", g.suffix), PyArray1::from_vec(py, level))?;
+            out.set_item(
+                format!("label{}", g.suffix),
+                columns::strings(py, label.iter().map(String::as_str)),
+            )?;
+            out.set_item(
+                format!("level_probability{}", g.suffix),
+                PyArray1::from_vec(py, probability),
+            )?;
+        }
+    }
+    let summary = json::ser_to_py(py, &scores.summary)?;
+    summary.set_item("dimensions", scores.dimensions.clone())?;
     out.set_item("summary", summary)?;
     Ok(out)
 }

@@ -21,6 +21,7 @@ REFERENCE = REPO / "reference"
 DATA = REFERENCE / "data"
 MIRT = REFERENCE / "mirt"
 CATR = REFERENCE / "catR"
+TOOLKIT = REFERENCE / "toolkit"
 
 
 def read_csv(path, **kwargs):

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import etalon
-from conftest import DATA, MIRT, read_csv
+from conftest import DATA, MIRT, TOOLKIT, read_csv
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +71,36 @@ def test_scoring_errors():
         etalon.score(bank, DATA / "LSAT7.csv", quadrature=1)
     with pytest.raises(etalon.DataError, match="items not in the bank"):
         etalon.score(bank, DATA / "SAT12.csv")
+
+
+def test_a_multidimensional_bank_is_scored_per_competence_as_the_command_line(cli, tmp_path):
+    # A bank of three correlated competences (calibrated by the command line), scored under its N(0, R):
+    # the general level then every competence, with levels, the same numbers as `etalon score`.
+    bank_path = tmp_path / "md.json"
+    cli("calibrate", TOOLKIT / "md_train.csv", "--model", "2pl", "--dimensions", TOOLKIT / "md_train_dims.csv",
+        "--max-cycles", "5", "--out", bank_path)
+    bank = etalon.Bank.read(bank_path)
+    levels = {"cuts": [-0.5, 0.5], "labels": ["low", "mid", "high"]}
+    (tmp_path / "levels.json").write_text(__import__("json").dumps(levels))
+    for method in ("eap", "map"):
+        out = tmp_path / f"{method}.csv"
+        printed = cli("score", "--bank", bank_path, "--responses", TOOLKIT / "md_train.csv", "--method", method,
+                      "--levels", tmp_path / "levels.json", "--out", out)
+        expected = read_csv(out, dtype={"person": str})
+        got = etalon.score(bank, TOOLKIT / "md_train.csv", method, levels=levels)
+        assert list(got.columns) == list(expected.columns), method
+        assert list(got.columns)[:9] == ["person", "theta", "se", "level", "label", "level_probability",
+                                         "theta_F1", "se_F1", "level_F1"]
+        for column in expected.columns:
+            if column == "person" or column.startswith("label"):
+                assert got[column].tolist() == expected[column].tolist(), (method, column)
+            else:
+                assert np.array_equal(got[column].to_numpy(dtype=float), expected[column].to_numpy(dtype=float)), (
+                    method, column)
+        assert got.attrs["summary"]["dimensions"] == ["F1", "F2", "F3"] == printed["dimensions"]
+        assert got.attrs["summary"]["mean_theta"] == printed["mean_theta"]
+    # One-θ methods and priors do not apply to it.
+    with pytest.raises(etalon.ScoringError, match="estimates one θ"):
+        etalon.score(bank, TOOLKIT / "md_train.csv", "ml")
+    with pytest.raises(etalon.ConfigError, match="one-θ prior"):
+        etalon.score(bank, TOOLKIT / "md_train.csv", prior_mean=0.5)
