@@ -210,13 +210,26 @@ class Calibration:
         self.warnings: list = list(result["warnings"])
         self.warning_details: list = list(result["warning_details"])
         self.items: pd.DataFrame = self.bank.to_dataframe()
+        # Multidimensional fits (``dimensions=``): the dimensions, their correlations and loadings on
+        # the general factor (with their SEs when ``se=True``); None otherwise.
+        self.dimensions: Optional[list] = result.get("dimensions")
+        self.correlations: Optional[np.ndarray] = (
+            np.array(result["correlations"]) if "correlations" in result else None
+        )
+        self.general_loadings: Optional[np.ndarray] = (
+            np.array(result["general_loadings"]) if "general_loadings" in result else None
+        )
+        self.general_loadings_se = result.get("general_loadings_se")
+        self.correlations_se = result.get("correlations_se")
 
     def __repr__(self) -> str:
         state = "converged" if self.converged else "NOT converged"
         return (
             f"<etalon.Calibration {self.model}: {self.n_items} items, {self.persons} persons, "
             f"log-likelihood {self.log_likelihood:.4f}, AIC {self.aic:.2f}, BIC {self.bic:.2f}, "
-            f"{self.cycles} EM cycles, {state}, {len(self.warnings)} warnings>"
+            f"{self.cycles} EM cycles, {state}, {len(self.warnings)} warnings"
+            + (f", dimensions {', '.join(self.dimensions)}" if self.dimensions else "")
+            + ">"
         )
 
 
@@ -251,6 +264,7 @@ def calibrate(
     threads: Optional[int] = None,
     progress: Union[None, bool, Callable[[int, float, float], Any]] = None,
     format: Optional[str] = None,
+    dimensions: Union[None, str, os.PathLike, Mapping[str, str]] = None,
 ) -> Calibration:
     """Fit item parameters by marginal maximum likelihood with EM (Bock & Aitkin 1981), as
     ``etalon calibrate`` does, on mirt's defaults.
@@ -273,6 +287,12 @@ def calibrate(
         threads: worker threads (default all cores; results do not depend on it).
         progress: ``progress(cycle, log_likelihood, largest_change)`` after every EM cycle, or
             ``True`` for a line on stderr. KeyboardInterrupt (Ctrl-C) stops the fit and is raised.
+        dimensions: item → dimension (a dict, or an ``item,dimension`` CSV file as ``etalon calibrate
+            --dimensions`` reads), each item measuring one dimension: the between-item
+            multidimensional model, its dimensions correlated through a general factor
+            (r_kl = λ_k λ_l), on 21 × 21 Gauss–Hermite nodes per dimension (``quadrature`` does not
+            apply; ``anchor`` is refused). The bank records the dimensions and correlations (write it
+            as JSON to keep them); :func:`score` then scores every competence.
 
     Returns:
         :class:`Calibration`.
@@ -288,8 +308,18 @@ def calibrate(
     callback = _text_progress if progress is True else (progress or None)
     import json
 
+    if dimensions is not None:
+        if int(quadrature) != 61:
+            raise CalibrationError(
+                "quadrature sets the unidimensional grid; a multidimensional calibration uses 21 × 21 "
+                "Gauss–Hermite nodes per dimension"
+            )
+        if isinstance(dimensions, (str, os.PathLike)):
+            dimensions = _etalon.read_dimensions(os.fspath(dimensions))
+        else:
+            dimensions = {str(k): str(v) for k, v in dict(dimensions).items()}
     try:
-        result = _etalon.calibrate(r, json.dumps(spec), anchor, threads, callback)
+        result = _etalon.calibrate(r, json.dumps(spec), anchor, threads, callback, dimensions)
     finally:
         if progress is True:
             sys.stderr.write("\n")

@@ -120,6 +120,11 @@ class Calibration:
     item_fit: pd.DataFrame
     warnings: List[str]
     warning_details: List[Dict[str, Any]]
+    dimensions: Optional[List[str]]
+    correlations: Optional[npt.NDArray[np.float64]]
+    general_loadings: Optional[npt.NDArray[np.float64]]
+    general_loadings_se: Optional[List[float]]
+    correlations_se: Optional[List[List[float]]]
 
 def calibrate(
     data: Any,
@@ -135,9 +140,12 @@ def calibrate(
     threads: Optional[int] = None,
     progress: Union[None, bool, Callable[[int, float, float], Any]] = None,
     format: Optional[str] = None,
+    dimensions: Union[None, _Path, Mapping[str, str]] = None,
 ) -> Calibration:
     """Marginal maximum likelihood by EM (Bock & Aitkin), mirt's defaults: 61 points on [-6, 6],
-    N(0, 1), stop when the largest parameter change < ``tol``. Ctrl-C stops it (KeyboardInterrupt)."""
+    N(0, 1), stop when the largest parameter change < ``tol``. Ctrl-C stops it (KeyboardInterrupt).
+    ``dimensions`` (item → dimension, or an ``item,dimension`` file): the between-item
+    multidimensional model, dimensions correlated through a general factor (r_kl = λ_k λ_l)."""
 
 def score(
     bank: Bank,

@@ -36,6 +36,7 @@ fn _etalon(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(data::responses_wide, m)?)?;
     m.add_function(wrap_pyfunction!(data::responses_long, m)?)?;
     m.add_function(wrap_pyfunction!(calibrate::calibrate, m)?)?;
+    m.add_function(wrap_pyfunction!(calibrate::read_dimensions, m)?)?;
     m.add_function(wrap_pyfunction!(score::score, m)?)?;
     m.add_function(wrap_pyfunction!(cat::simulate, m)?)?;
     m.add_function(wrap_pyfunction!(cat::draw_thetas, m)?)?;

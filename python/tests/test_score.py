@@ -73,13 +73,32 @@ def test_scoring_errors():
         etalon.score(bank, DATA / "SAT12.csv")
 
 
-def test_a_multidimensional_bank_is_scored_per_competence_as_the_command_line(cli, tmp_path):
+def test_multidimensional_calibration_and_scoring_reproduce_the_command_line(cli, tmp_path):
     # A bank of three correlated competences (calibrated by the command line), scored under its N(0, R):
     # the general level then every competence, with levels, the same numbers as `etalon score`.
     bank_path = tmp_path / "md.json"
-    cli("calibrate", TOOLKIT / "md_train.csv", "--model", "2pl", "--dimensions", TOOLKIT / "md_train_dims.csv",
-        "--max-cycles", "5", "--out", bank_path)
+    printed = cli("calibrate", TOOLKIT / "md_train.csv", "--model", "2pl", "--dimensions",
+                  TOOLKIT / "md_train_dims.csv", "--max-cycles", "5", "--se", "--out", bank_path)
     bank = etalon.Bank.read(bank_path)
+    # The package's multidimensional calibration is the command line's, number for number (from the
+    # file or from a dict).
+    dims = read_csv(TOOLKIT / "md_train_dims.csv")
+    for given in (TOOLKIT / "md_train_dims.csv", dict(zip(dims["item"], dims["dimension"]))):
+        fit = etalon.calibrate(TOOLKIT / "md_train.csv", model="2pl", dimensions=given, max_cycles=5, se=True)
+        assert fit.bank.to_dataframe().equals(bank.to_dataframe())
+        assert fit.log_likelihood == printed["log_likelihood"] and fit.cycles == printed["cycles"] == 5
+        assert fit.dimensions == printed["dimensions"] == ["F1", "F2", "F3"]
+        assert np.array_equal(fit.correlations, np.array(printed["correlations"]))
+        assert np.array_equal(fit.general_loadings, np.array(printed["general_loadings"]))
+        assert fit.correlations_se == printed["correlations_se"]
+    with pytest.raises(etalon.CalibrationError, match="anchor"):
+        etalon.calibrate(TOOLKIT / "md_train.csv", dimensions=given, anchor=bank)
+    with pytest.raises(etalon.CalibrationError, match="21 × 21"):
+        etalon.calibrate(TOOLKIT / "md_train.csv", dimensions=given, quadrature=31)
+    bad = tmp_path / "bad_dims.csv"
+    bad.write_text("item,dimension\nM01,F1\nM01,F2\n")
+    with pytest.raises(etalon.CalibrationError, match="line 3"):
+        etalon.calibrate(TOOLKIT / "md_train.csv", dimensions=bad)
     levels = {"cuts": [-0.5, 0.5], "labels": ["low", "mid", "high"]}
     (tmp_path / "levels.json").write_text(__import__("json").dumps(levels))
     for method in ("eap", "map"):
