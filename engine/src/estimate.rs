@@ -538,7 +538,7 @@ impl EapTable {
 
     /// EAP of a set of answers (already checked), using `buf` (grid-sized) as scratch.
     ///
-    /// The posterior mean and SD on the table's grid — mirt's and catR's EAP, bit for bit — unless the
+    /// The posterior mean and SD on the table's grid — mirt's and catR's EAP, the same sums — unless the
     /// grid is too coarse for the posterior: its SD is below half the local grid spacing h (the larger
     /// distance from the highest grid point to its neighbours). Why h/2: a posterior the grid sees on
     /// one or two points has an SD of at most h/2 (two points at equal weight), so the criterion holds
@@ -681,7 +681,8 @@ impl EapTable {
         self.refine(answers, log_post, e).map_err(|(e, _)| e)
     }
 
-    /// The prior's weights on the grid: the start of a [`RunningPosterior`].
+    /// The prior's weights on the grid: the start of a [`RunningPosterior`] (one whose first
+    /// [`EapTable::multiply`] fails if the prior itself spans more than 2^−1000 on the grid).
     pub fn start_posterior(&self) -> RunningPosterior {
         let log_weights = self.grid.log_weights();
         let (max, _) = largest(log_weights);
@@ -693,10 +694,18 @@ impl EapTable {
         post
     }
 
-    /// Multiply a (checked) answer into `post`: w_q ← w_q · P_{j,x_j}(θ_q), then rescale. False, and
-    /// `post` unchanged, for an item whose probabilities on the grid go below e^−600 (items far from
-    /// the grid): use [`EapTable::eap`] for answers that include it.
+    /// Multiply a (checked) answer into `post`: w_q ← w_q · P_{j,x_j}(θ_q), then rescale. False when
+    /// the product form no longer holds the posterior, and then [`EapTable::eap`] (the sum of
+    /// logarithms) is needed for these answers:
+    ///
+    /// - an item whose probabilities on the grid go below e^−600 (far from the grid): `post` is left
+    ///   unchanged;
+    /// - a weight falling below 2^−1000 of the largest (a long or aberrant pattern whose posterior
+    ///   spans more than e^−693 on the grid; or a prior that narrow): such a weight could no longer
+    ///   be held as a normal number and would be lost for good, where the sum of logarithms keeps it;
+    ///   `post` is then emptied ([`RunningPosterior::is_started`] false).
     pub fn multiply(&self, post: &mut RunningPosterior, answer: Answer) -> bool {
+        const FLOOR: f64 = 9.332_636_185_032_189e-302; // 2^-1000
         let j = answer.item as usize;
         if !self.multiplicative[j] || post.weights.len() != self.grid.len() {
             return false;
@@ -707,6 +716,11 @@ impl EapTable {
             *w *= p;
         }
         post.rescale();
+        // The largest is now in [1, 2): every weight must stay a normal number well above 0.
+        if post.weights.iter().any(|&w| w < FLOOR || w.is_nan()) {
+            *post = RunningPosterior::default();
+            return false;
+        }
         post.answers += 1;
         true
     }
@@ -791,14 +805,15 @@ impl EapTable {
                         .map(|a| self.models[a.item as usize].log_prob(*tq, a.category as usize))
                         .sum::<f64>();
             }
+            // Piled against an end of the range: the density (the end weight is halved) does not fall
+            // from that end to its neighbour, so the mode lies at or beyond the end. Read on the log
+            // posterior (the moments set weights far below the mode to 0, and 0 ≥ 0).
+            let last = REFINE_POINTS - 1;
+            let piled = (x0 == range_lo && w[0] + std::f64::consts::LN_2 >= w[1])
+                || (x1 == range_hi && w[last] + std::f64::consts::LN_2 >= w[last - 1]);
             let e = posterior_moments(&t, &mut w);
             finest = (h, e);
             if e.se >= 2.0 * h {
-                // Piled against an end of the range: the density (the end weight is halved) does not
-                // fall from that end to its neighbour, so the mode lies at or beyond the end.
-                let last = REFINE_POINTS - 1;
-                let piled = (x0 == range_lo && 2.0 * w[0] >= w[1])
-                    || (x1 == range_hi && 2.0 * w[last] >= w[last - 1]);
                 return Ok(Estimate {
                     kind: EstimateKind::from_bounded(piled),
                     ..e

@@ -147,6 +147,38 @@ fn eap_keeps_its_prior_and_flags_a_posterior_piled_on_the_range_end() {
     }
 }
 
+#[test]
+fn a_narrow_posterior_near_the_range_end_is_not_flagged_bounded() {
+    // 250 answers to items at b = ∓5.45 (half right): the posterior, SD ≈ 0.05, sits 0.55 inside the
+    // range, close enough for the refinement to start at the range end. Weights that far below the
+    // mode are 0 in the moments: the piled-at-the-end test reads the log posterior, not 0 ≥ 0.
+    for sign in [-1.0, 1.0] {
+        let models: Vec<ItemModel> = (0..250)
+            .map(|_| ItemModel::two_pl(2.5, sign * 5.45).unwrap())
+            .collect();
+        let pattern: Vec<usize> = (0..250).map(|j| j % 2).collect();
+        for rule in [Rule::Rectangle, Rule::Trapezoid] {
+            let est = Estimator::new(
+                models.clone(),
+                EstimatorConfig {
+                    grid: GridSpec {
+                        rule,
+                        ..GridSpec::default()
+                    },
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            let e = est.estimate(&answers(&pattern), &mut Vec::new()).unwrap();
+            assert_eq!(e.kind, EstimateKind::Finite, "{rule:?} {e:?}");
+            assert!(
+                (e.theta - sign * 5.45).abs() < 0.05 && e.se < 0.1,
+                "{rule:?} {e:?}"
+            );
+        }
+    }
+}
+
 /// 5000 answers to 2PL items (a = 1.5): posterior SD ≈ 0.025, an eighth of mirt's grid spacing.
 fn long_test() -> (Vec<ItemModel>, Vec<Answer>) {
     let b = |j: usize| ((j % 41) as f64 - 20.0) / 10.0;
