@@ -499,12 +499,7 @@ impl EapTable {
             *wq = w;
             add(t, w);
         }
-        let shift = s1 / s0;
-        Estimate {
-            theta: centre + shift,
-            se: (s2 / s0 - shift * shift).max(0.0).sqrt(),
-            kind: EstimateKind::Finite,
-        }
+        moments_about(centre, s0, s1, s2)
     }
 
     /// The grid.
@@ -675,10 +670,7 @@ impl EapTable {
             }
             posterior_moments(self.grid.points(), log_post)
         };
-        if e.se >= 0.5 * self.max_spacing {
-            return Ok(e);
-        }
-        self.refine(answers, log_post, e).map_err(|(e, _)| e)
+        self.resolved(answers, log_post, e).map_err(|(e, _)| e)
     }
 
     /// The prior's weights on the grid: the start of a [`RunningPosterior`] (one whose first
@@ -730,10 +722,7 @@ impl EapTable {
     pub fn running_eap(&self, post: &RunningPosterior, answers: &[Answer]) -> Estimate {
         debug_assert_eq!(post.answers, answers.len());
         let e = weighted_moments(self.grid.points(), &post.weights);
-        if e.se >= 0.5 * self.max_spacing {
-            return e;
-        }
-        match self.refine(answers, &post.weights, e) {
+        match self.resolved(answers, &post.weights, e) {
             Ok(e) | Err((_, e)) => e,
         }
     }
@@ -748,11 +737,23 @@ impl EapTable {
         buf.extend_from_slice(self.grid.log_weights());
         self.add_rows(buf, answers);
         let e = posterior_moments(self.grid.points(), buf);
+        self.resolved(answers, buf, e)
+    }
+
+    /// The grid's moments `e` of `answers` (whose posterior `weights` are), or, for a posterior the
+    /// grid may not resolve, [`EapTable::refine`]'s.
+    #[inline]
+    fn resolved(
+        &self,
+        answers: &[Answer],
+        weights: &[f64],
+        e: Estimate,
+    ) -> Result<Estimate, (EstimationError, Estimate)> {
         // Fast path: the SD is at least half of every spacing.
         if e.se >= 0.5 * self.max_spacing {
             return Ok(e);
         }
-        self.refine(answers, buf, e)
+        self.refine(answers, weights, e)
     }
 
     /// The refinement of [`EapTable::try_eap`]; `weights` are the posterior weights on the table's grid
@@ -766,7 +767,7 @@ impl EapTable {
     ) -> Result<Estimate, (EstimationError, Estimate)> {
         let points = self.grid.points();
         let n = points.len();
-        let mode = argmax(weights);
+        let mode = largest(weights).1;
         let local = match mode {
             0 => points[1] - points[0],
             m if m + 1 == n => points[n - 1] - points[n - 2],
@@ -828,17 +829,6 @@ impl EapTable {
         let (spacing, e) = finest;
         Err((EstimationError::GridTooCoarse { spacing, sd: e.se }, e))
     }
-}
-
-/// Index of the largest value (the first one).
-fn argmax(v: &[f64]) -> usize {
-    v.iter()
-        .enumerate()
-        .fold(
-            (0, f64::NEG_INFINITY),
-            |(im, m), (i, &x)| if x > m { (i, x) } else { (im, m) },
-        )
-        .0
 }
 
 /// Mark the items of `answers` on the bitmap `seen` (cleared and sized for `n_items` items first);
@@ -947,6 +937,11 @@ fn weighted_moments(points: &[f64], weights: &[f64]) -> Estimate {
         s1.iter().sum::<f64>(),
         s2.iter().sum::<f64>(),
     );
+    moments_about(centre, s0, s1, s2)
+}
+
+/// Mean and SD from the sums Σw, Σw d, Σw d² of the deviations d = θ − `centre`.
+fn moments_about(centre: f64, s0: f64, s1: f64, s2: f64) -> Estimate {
     let shift = s1 / s0;
     Estimate {
         theta: centre + shift,
