@@ -124,12 +124,18 @@ pub fn score(bank: &Bank, responses: &Responses, config: EstimatorConfig) -> Res
         })
         .collect();
     let estimator = Estimator::new(models, config)?;
-    let results = estimator.estimate_many_checked(responses.n_persons(), |p, answers| {
-        responses.for_each_answer(p, |j, c| {
-            debug_assert!(usize::from(c) < answers_of[j].len());
-            answers.push(flat[j * stride + usize::from(c)]);
-        });
-    });
+    let results = match responses {
+        // A matrix's rows straight from its cells (MISSING, 255, is above every stride).
+        Responses::Dense(m) if m.n_items() > 0 => {
+            estimator.estimate_rows(m.cells(), m.n_items(), &flat, stride)
+        }
+        _ => estimator.estimate_many_checked(responses.n_persons(), |p, answers| {
+            responses.for_each_answer(p, |j, c| {
+                debug_assert!(usize::from(c) < answers_of[j].len());
+                answers.push(flat[j * stride + usize::from(c)]);
+            });
+        }),
+    };
     let persons: Vec<PersonScore> = results
         .into_par_iter()
         .enumerate()

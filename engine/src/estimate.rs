@@ -310,9 +310,19 @@ struct Sufficient {
     /// The grid spacing h when the grid is equally spaced and neighbouring `complete` values differ
     /// by at most [`PRODUCT_LOG`] (see [`EapTable::moments_by_ratios`]).
     step: Option<f64>,
-    /// exp(C_{q+1} − C_q) and exp(C_q − C_{q+1}) for C = `complete`, q = 0 … Q − 2.
+    /// D_q = C_{q+1} − C_q for C = `complete`, q = 0 … Q − 2 (decreasing: C is concave).
+    increments: Vec<f64>,
+    /// exp(D_q) and exp(−D_q).
     up: Vec<f64>,
     down: Vec<f64>,
+}
+
+/// α_{j,c} of every (column j, category c) of a response matrix, `stride` per column: see
+/// [`EapTable::row_form`].
+#[derive(Debug, Clone)]
+pub struct RowForm {
+    alpha: Vec<f64>,
+    stride: usize,
 }
 
 /// [`Sufficient::start`] of an item outside the weighted-score form.
@@ -441,65 +451,92 @@ impl EapTable {
         let moderate = s.complete.windows(2).all(|c| (c[1] - c[0]).abs() <= PRODUCT_LOG);
         if equal && moderate && h > 0.0 {
             s.step = Some(h);
-            s.up = s.complete.windows(2).map(|c| (c[1] - c[0]).exp()).collect();
-            s.down = s.complete.windows(2).map(|c| (c[0] - c[1]).exp()).collect();
+            s.increments = s.complete.windows(2).map(|c| c[1] - c[0]).collect();
+            s.up = s.increments.iter().map(|d| d.exp()).collect();
+            s.down = s.increments.iter().map(|d| (-d).exp()).collect();
         }
         s
     }
 
     /// The EAP moments of a person who answered every weighted-score item and no other, on an
     /// equally spaced grid (spacing h): the log posterior is C_q + θ_q S (C: [`Sufficient`]'s
-    /// `complete`, S: the weighted score), a concave function of θ, so from its mode m the weights
-    /// w_q = exp(C_q + θ_q S − max) follow by
+    /// `complete`, S: the weighted score), a concave function of θ. Its mode m is where the increments
+    /// D_q + hS (D_q = C_{q+1} − C_q, decreasing in q) turn negative, found by bisection on the
+    /// tabulated D; from m the weights w_q = exp(C_q + θ_q S − C_m − θ_m S) follow by
     ///
-    ///   w_{q+1} = w_q · exp(C_{q+1} − C_q) · e^{hS},   w_{q−1} = w_q · exp(C_{q−1} − C_q) · e^{−hS}
+    ///   w_{q+1} = w_q · exp(D_q) · e^{hS},   w_{q−1} = w_q · exp(−D_{q−1}) · e^{−hS}
     ///
-    /// (the first factors tabulated): two exponentials a person instead of one a grid point. The walk
-    /// stops where the weights fall below 2⁻⁶⁶ (they only fall further). Each step rounds once or
-    /// twice, so a weight 30 points from the mode is within about 10⁻¹⁴ of exp's. `weights` receives
-    /// the weights (0 outside the walk) for the refinement.
-    fn moments_by_ratios(&self, score: f64, h: f64, weights: &mut Vec<f64>) -> Estimate {
+    /// (the first factors tabulated): two exponentials a person instead of one a grid point, and the
+    /// two walks, up and down from m, interleaved (they are independent chains of multiplications).
+    /// Each walk stops where the weights fall below 2⁻⁶⁶ (they only fall further). Each step rounds
+    /// once or twice, so a weight 30 points from the mode is within about 10⁻¹⁴ of exp's. A
+    /// posterior the grid may not resolve is left to the caller ([`EapTable::score_weights`]).
+    fn moments_by_ratios(&self, score: f64, h: f64) -> Estimate {
         const TINY: f64 = 1.0 / (1u128 << 66) as f64;
         let suff = &self.sufficient;
         let points = self.grid.points();
-        weights.clear();
-        weights.extend(suff.complete.iter().zip(points).map(|(c, t)| c + t * score));
-        let (max, m) = largest(weights);
-        if !max.is_finite() {
-            return posterior_moments(points, weights);
-        }
-        weights.fill(0.0);
-        weights[m] = 1.0;
+        let n = points.len();
+        let hs = h * score;
+        let m = suff
+            .increments
+            .iter()
+            .map(|&d| usize::from(d + hs > 0.0))
+            .sum::<usize>();
         let centre = points[m];
-        let (mut s0, mut s1, mut s2) = (1.0, 0.0, 0.0);
-        let mut add = |t: f64, w: f64| {
+        let (rise, fall) = (hs.exp(), (-hs).exp());
+        // Sums of w, w·d and w·d² (d = θ_q − θ_m) above the mode (with it) and below it.
+        let (mut above, mut below) = ([1.0, 0.0, 0.0], [0.0; 3]);
+        let add = |sums: &mut [f64; 3], t: f64, w: f64| {
             let d = t - centre;
-            s0 += w;
-            s1 += w * d;
-            s2 += w * d * d;
+            sums[0] += w;
+            sums[1] += w * d;
+            sums[2] += w * d * d;
         };
-        let (rise, fall) = ((h * score).exp(), (-h * score).exp());
-        let (left, right) = weights.split_at_mut(m + 1);
-        let mut w = 1.0;
-        for ((wq, up), &t) in right.iter_mut().zip(&suff.up[m..]).zip(&points[m + 1..]) {
-            w *= up * rise;
-            if w < TINY {
-                break;
+        let (mut up, mut down) = (m + 1, m);
+        let (mut w_up, mut w_down) = (1.0, 1.0);
+        while up < n || down > 0 {
+            if up < n {
+                w_up *= suff.up[up - 1] * rise;
+                if w_up < TINY {
+                    up = n;
+                } else {
+                    add(&mut above, points[up], w_up);
+                    up += 1;
+                }
             }
-            *wq = w;
-            add(t, w);
-        }
-        w = 1.0;
-        let below = left[..m].iter_mut().rev().zip(suff.down[..m].iter().rev());
-        for ((wq, down), &t) in below.zip(points[..m].iter().rev()) {
-            w *= down * fall;
-            if w < TINY {
-                break;
+            if down > 0 {
+                w_down *= suff.down[down - 1] * fall;
+                if w_down < TINY {
+                    down = 0;
+                } else {
+                    down -= 1;
+                    add(&mut below, points[down], w_down);
+                }
             }
-            *wq = w;
-            add(t, w);
         }
-        moments_about(centre, s0, s1, s2)
+        moments_about(
+            centre,
+            above[0] + below[0],
+            above[1] + below[1],
+            above[2] + below[2],
+        )
+    }
+
+    /// The posterior weights (1 at the mode, 0 where the log posterior is below it by more than 45)
+    /// of a complete set of weighted-score answers of score S, for the refinement of a posterior
+    /// [`EapTable::moments_by_ratios`] leaves unresolved.
+    #[cold]
+    fn score_weights(&self, score: f64, weights: &mut Vec<f64>) -> Estimate {
+        weights.clear();
+        let points = self.grid.points();
+        weights.extend(
+            self.sufficient
+                .complete
+                .iter()
+                .zip(points)
+                .map(|(c, t)| c + t * score),
+        );
+        posterior_moments(points, weights)
     }
 
     /// The grid.
@@ -636,7 +673,12 @@ impl EapTable {
         }
         let e = if let (true, true, Some(h)) = (rows.is_empty(), linear == suff.items.len(), suff.step) {
             // Complete answers to weighted-score items only.
-            self.moments_by_ratios(score, h, log_post)
+            let e = self.moments_by_ratios(score, h);
+            if e.se >= 0.5 * self.max_spacing {
+                return Ok(e);
+            }
+            self.score_weights(score, log_post);
+            e
         } else {
             log_post.clear();
             if 2 * linear >= suff.items.len() {
@@ -671,6 +713,56 @@ impl EapTable {
             posterior_moments(self.grid.points(), log_post)
         };
         self.resolved(answers, log_post, e).map_err(|(e, _)| e)
+    }
+
+    /// The weighted-score form of a response matrix's rows, when it has one: `answers[j * stride + c]`
+    /// is the (checked) bank answer of column j's category c. It exists when every column's item is a
+    /// weighted-score item, no item has two columns, every weighted-score item has one, and the grid
+    /// is equally spaced — so that a row without a missing cell is a complete set of weighted-score
+    /// answers, whose EAP [`EapTable::eap_of_row`] takes from S = Σ_j α_{j,x_j} alone.
+    pub fn row_form(&self, answers: &[Answer], stride: usize) -> Option<RowForm> {
+        let suff = &self.sufficient;
+        suff.step?;
+        if stride == 0 || !answers.len().is_multiple_of(stride) || answers.len() / stride != suff.items.len() {
+            return None;
+        }
+        let mut alpha = Vec::with_capacity(answers.len());
+        let mut seen = vec![false; self.n_items()];
+        for column in answers.chunks_exact(stride) {
+            let j = column[0].item as usize;
+            let start = *suff.start.get(j)?;
+            if start == NOT_LINEAR || std::mem::replace(&mut seen[j], true) {
+                return None;
+            }
+            let categories = self.models[j].categories();
+            for a in column {
+                // The padding after an item's last category is never read; α = 0 keeps it finite.
+                let same = a.item as usize == j && (a.category as usize) < categories;
+                alpha.push(if same {
+                    suff.alpha[start as usize + a.category as usize]
+                } else {
+                    0.0
+                });
+            }
+        }
+        Some(RowForm { alpha, stride })
+    }
+
+    /// The EAP of a row of a response matrix with a [`RowForm`] (one category per column, as
+    /// [`EapTable::row_form`]'s `answers` index them): `None` when the row has a missing cell (a
+    /// category ≥ the stride) or a posterior the grid may not resolve — score those by
+    /// [`EapTable::eap_by_score`] on the row's answers. Otherwise the same bits as `eap_by_score`
+    /// (S summed in column order, then [`EapTable::moments_by_ratios`]) without making the answers.
+    #[inline]
+    pub fn eap_of_row(&self, form: &RowForm, row: &[u8]) -> Option<Estimate> {
+        let stride = form.stride;
+        debug_assert_eq!(row.len() * stride, form.alpha.len());
+        let mut score = 0.0;
+        for (&c, alpha) in row.iter().zip(form.alpha.chunks_exact(stride)) {
+            score += *alpha.get(c as usize)?;
+        }
+        let e = self.moments_by_ratios(score, self.sufficient.step?);
+        (e.se >= 0.5 * self.max_spacing).then_some(e)
     }
 
     /// The prior's weights on the grid: the start of a [`RunningPosterior`] (one whose first
@@ -1478,6 +1570,48 @@ impl Estimator {
         self.estimate_all(n, fill, false)
     }
 
+    /// As [`Estimator::estimate_many_checked`], for the rows of a response matrix: `cells` row-major,
+    /// `width` cells (columns) a row, the category c of column j being the answer
+    /// `answers[j * stride + category]` (checked, as [`check_answers`] requires) and any category of
+    /// `stride` or more a missing cell. The same results as `estimate_many_checked` given each row's
+    /// answers in column order, bit for bit; for EAP on a [`RowForm`] ([`EapTable::row_form`]), rows
+    /// without a missing cell are scored from their weighted score without making their answers.
+    pub fn estimate_rows(
+        &self,
+        cells: &[u8],
+        width: usize,
+        answers: &[Answer],
+        stride: usize,
+    ) -> Vec<Result<Estimate, EstimationError>> {
+        assert!(width > 0 && cells.len().is_multiple_of(width) && answers.len() == width * stride);
+        let form = match self.config.method {
+            Method::Eap => self.table.row_form(answers, stride),
+            _ => None,
+        };
+        let row = |p: usize| &cells[p * width..(p + 1) * width];
+        let fill = |p: usize, out: &mut Vec<Answer>| {
+            for (j, &c) in row(p).iter().enumerate() {
+                if usize::from(c) < stride {
+                    out.push(answers[j * stride + usize::from(c)]);
+                }
+            }
+        };
+        let n = cells.len() / width;
+        let Some(form) = form else {
+            return self.estimate_all(n, fill, false);
+        };
+        each_person(n, |(list, scratch), p| {
+            match self.table.eap_of_row(&form, row(p)) {
+                Some(e) => Ok(e),
+                None => {
+                    list.clear();
+                    fill(p, list);
+                    self.table.eap_by_score(list, scratch)
+                }
+            }
+        })
+    }
+
     /// [`Estimator::estimate_many`], checking each person's answers when `check` is set.
     fn estimate_all(
         &self,
@@ -1485,29 +1619,35 @@ impl Estimator {
         fill: impl Fn(usize, &mut Vec<Answer>) + Sync,
         check: bool,
     ) -> Vec<Result<Estimate, EstimationError>> {
-        #[cfg(feature = "parallel")]
-        use rayon::prelude::*;
-        #[cfg(feature = "parallel")]
-        let persons = (0..n).into_par_iter();
-        #[cfg(not(feature = "parallel"))]
-        let persons = crate::serial::MapInit((0..n).into_iter());
-        persons
-            .map_init(
-                || (Vec::new(), ScoreScratch::default()),
-                |(answers, scratch), p| {
-                    answers.clear();
-                    fill(p, answers);
-                    if check {
-                        check_answers(&self.models, answers)?;
-                    } else {
-                        debug_assert_eq!(check_answers(&self.models, answers), Ok(()));
-                    }
-                    match self.config.method {
-                        Method::Eap => self.table.eap_by_score(answers, scratch),
-                        _ => self.estimate_checked(answers, &mut scratch.log_post),
-                    }
-                },
-            )
-            .collect()
+        each_person(n, |(answers, scratch), p| {
+            answers.clear();
+            fill(p, answers);
+            if check {
+                check_answers(&self.models, answers)?;
+            } else {
+                debug_assert_eq!(check_answers(&self.models, answers), Ok(()));
+            }
+            match self.config.method {
+                Method::Eap => self.table.eap_by_score(answers, scratch),
+                _ => self.estimate_checked(answers, &mut scratch.log_post),
+            }
+        })
     }
+}
+
+/// `f(scratch, p)` for p = 0 … n − 1, in parallel (rayon) with one scratch space per worker, the
+/// results in person order.
+fn each_person<R: Send>(
+    n: usize,
+    f: impl Fn(&mut (Vec<Answer>, ScoreScratch), usize) -> R + Sync + Send,
+) -> Vec<R> {
+    #[cfg(feature = "parallel")]
+    use rayon::prelude::*;
+    #[cfg(feature = "parallel")]
+    let persons = (0..n).into_par_iter();
+    #[cfg(not(feature = "parallel"))]
+    let persons = crate::serial::MapInit((0..n).into_iter());
+    persons
+        .map_init(|| (Vec::new(), ScoreScratch::default()), f)
+        .collect()
 }

@@ -163,6 +163,69 @@ proptest! {
         }
     }
 
+    /// Estimating the rows of a response matrix ([`Estimator::estimate_rows`]) gives, bit for bit,
+    /// the estimates of their answers in column order ([`Estimator::estimate_many_checked`]): on
+    /// banks of weighted-score items only whose columns are the bank's items in another order (where
+    /// complete rows are scored from their weighted score alone — the row form is checked to exist),
+    /// on mixed banks, with missing cells, a column left out, an item given two columns, every
+    /// method and the three grids; long copies of the bank need the refined grid.
+    #[test]
+    fn estimating_the_rows_is_estimating_their_answers(
+        items in prop::collection::vec(model(), 1..30),
+        seed in any::<u64>(),
+        copies in 1usize..30,
+        linear_only in any::<bool>(),
+        layout in 0usize..4,
+        method in prop_oneof![Just(Method::Eap), Just(Method::Map), Just(Method::Ml), Just(Method::Wle)],
+        rule in prop_oneof![Just(Rule::Rectangle), Just(Rule::Trapezoid), Just(Rule::GaussHermite)],
+        persons in 1usize..12,
+    ) {
+        let bank: Vec<ItemModel> = items.iter().cycle().take(items.len() * copies)
+            .map(|m| match (linear_only, m.log_odds_line(1)) {
+                (true, None) => ItemModel::two_pl(m.slope(), m.location()).unwrap(),
+                _ => m.clone(),
+            })
+            .collect();
+        let n = bank.len();
+        // layout 0: every item once, in reverse order, no missing cell; 1: the same with missing
+        // cells; 2: the last item left out; 3: item 0 given a second column.
+        let mut columns: Vec<usize> = (0..n).rev().collect();
+        match layout {
+            2 if n > 1 => { columns.pop(); }
+            3 => columns.push(0),
+            _ => {}
+        }
+        let stride = bank.iter().map(ItemModel::n_categories).max().unwrap();
+        let answers: Vec<Answer> = columns.iter()
+            .flat_map(|&j| {
+                let top = bank[j].n_categories() - 1;
+                (0..stride).map(move |k| Answer::new(j, k.min(top)))
+            })
+            .collect();
+        let width = columns.len();
+        let cell = |p: usize, c: usize| {
+            let r = (seed ^ (p as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)).rotate_left((c % 64) as u32) as usize ^ c;
+            if layout == 1 && r.is_multiple_of(5) { etalon_items::data::MISSING } else { (r % bank[columns[c]].n_categories()) as u8 }
+        };
+        let cells: Vec<u8> = (0..persons * width).map(|i| cell(i / width, i % width)).collect();
+        let spec = GridSpec { lower: -5.0, upper: 5.0, points: 41, rule };
+        let config = EstimatorConfig { method, grid: spec, ..EstimatorConfig::default() };
+        let estimator = Estimator::new(bank.clone(), config).unwrap();
+        if method == Method::Eap && linear_only && rule != Rule::GaussHermite && layout < 2 {
+            prop_assert!(estimator.table().row_form(&answers, stride).is_some());
+        }
+        let by_rows = estimator.estimate_rows(&cells, width, &answers, stride);
+        let by_answers = estimator.estimate_many_checked(persons, |p, out| {
+            for (c, &x) in cells[p * width..(p + 1) * width].iter().enumerate() {
+                if x != etalon_items::data::MISSING {
+                    out.push(answers[c * stride + usize::from(x)]);
+                }
+            }
+        });
+        // Debug text: equal bits, NaN SEs (ML's infinite estimates) included.
+        prop_assert_eq!(format!("{by_rows:?}"), format!("{by_answers:?}"));
+    }
+
     /// The running posterior of an adaptive test (one multiplication per grid point and answer)
     /// gives the EAP of the summed log-probabilities, answer after answer, on the three grids; built
     /// answer by answer or again from the start it is the same bits; items too far from the grid for
