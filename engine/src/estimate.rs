@@ -723,7 +723,8 @@ impl EapTable {
     pub fn row_form(&self, answers: &[Answer], stride: usize) -> Option<RowForm> {
         let suff = &self.sufficient;
         suff.step?;
-        if stride == 0 || !answers.len().is_multiple_of(stride) || answers.len() / stride != suff.items.len() {
+        if stride == 0 || !answers.len().is_multiple_of(stride) || answers.len() / stride != suff.items.len()
+        {
             return None;
         }
         let mut alpha = Vec::with_capacity(answers.len());
