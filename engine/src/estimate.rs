@@ -380,9 +380,20 @@ impl EapTable {
         }
         let points = grid.points();
         let fill = |(m, logs, probs, flag): Part| {
-            for (k, row) in logs.chunks_exact_mut(q).enumerate() {
-                for (v, &t) in row.iter_mut().zip(points) {
-                    *v = m.log_prob(t, k);
+            match m.logistic() {
+                // Both categories at once (one exponential and one logarithm a point for c = 0, d = 1).
+                Some(l) => {
+                    let (wrong, correct) = logs.split_at_mut(q);
+                    for ((w, c), &t) in wrong.iter_mut().zip(correct.iter_mut()).zip(points) {
+                        (*w, *c) = etalon_items::irt::logistic_log_probs(l, t);
+                    }
+                }
+                None => {
+                    for (k, row) in logs.chunks_exact_mut(q).enumerate() {
+                        for (v, &t) in row.iter_mut().zip(points) {
+                            *v = m.log_prob(t, k);
+                        }
+                    }
                 }
             }
             for (p, l) in probs.iter_mut().zip(logs.iter()) {

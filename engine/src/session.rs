@@ -1355,7 +1355,7 @@ impl CatEngine {
     /// The `k` best candidates, best first, ties to the lower bank position. Logistic items are
     /// scanned by decreasing information bound and the scan stops once the bound falls below the
     /// k-th best criterion (MFI and MPWI: both are ≤ a²/4); for MFI, items whose distance bound
-    /// ([`CatEngine::distance_bound`]) is below it are skipped without evaluating their information.
+    /// ([`CatEngine::distance_terms`]) is below it are skipped without evaluating their information.
     ///
     /// For MFI a first scan, without an exponential, finds the k candidates of largest distance
     /// bound; the k-th largest of their informations — the k-th best criterion of some k candidates,
@@ -1388,11 +1388,18 @@ impl CatEngine {
         let mut floor = f64::NEG_INFINITY;
         if rule == SelectionRule::Mfi && (1..=FLOOR_PROBES).contains(&k) {
             for &(bound, j) in &self.by_bound {
-                if best.len() == k && bound < best[k - 1].0 {
-                    break;
+                let j = j as usize;
+                let (a2, denominator) = self.distance_terms(bound, j, theta);
+                // Any k candidates give a floor: the test is by multiplying, the division only for
+                // the few that enter the k best.
+                if best.len() == k && (bound < best[k - 1].0 || a2 <= best[k - 1].0 * denominator) {
+                    if bound < best[k - 1].0 {
+                        break;
+                    }
+                    continue;
                 }
-                if candidate(j as usize) {
-                    offer(best, (self.distance_bound(bound, j as usize, theta), j as usize));
+                if candidate(j) {
+                    offer(best, (a2 / denominator, j));
                 }
             }
             if best.len() == k {
@@ -1444,14 +1451,9 @@ impl CatEngine {
     ///   I(θ) ≤ a² / (4 + z² + z⁴/12),
     ///
     /// within 0.1 % of a²P*(1 − P*) for |z| ≤ 1 and 2 % at |z| = 2.
-    #[inline]
-    fn distance_bound(&self, bound: f64, j: usize, theta: f64) -> f64 {
-        let (a2, denominator) = self.distance_terms(bound, j, theta);
-        a2 / denominator
-    }
-
-    /// The numerator a² and denominator 4 + z² + z⁴/12 of [`CatEngine::distance_bound`] (compared
-    /// by multiplying where a division would cost more).
+    ///
+    /// Returned as the numerator a² and the denominator 4 + z² + z⁴/12, to be compared by
+    /// multiplying where a division would cost more.
     #[inline]
     fn distance_terms(&self, bound: f64, j: usize, theta: f64) -> (f64, f64) {
         let a2 = 4.0 * bound;

@@ -763,7 +763,7 @@ mod tests {
         /// `log_prob` alone (what grid tables are built from) is `log_lik_terms`' log P bit for bit,
         /// for every dichotomous model, guessing and slipping included, far into the tails.
         #[test]
-        fn log_prob_alone_is_the_terms_log_prob_bit_for_bit(
+        fn log_prob_alone_or_in_pairs_is_the_terms_log_prob_bit_for_bit(
             a in 0.05f64..4.0, b in -5.0f64..5.0, c in 0.0f64..0.4, d in 0.6f64..1.0,
             theta in -60.0f64..60.0,
         ) {
@@ -777,9 +777,11 @@ mod tests {
                 ItemModel::four_pl(a, b, 0.0, d).unwrap(),
                 ItemModel::four_pl(a, b, c, 1.0).unwrap(),
             ] {
-                for k in 0..2 {
+                let pair = crate::irt::logistic_log_probs(m.logistic().unwrap(), theta);
+                for (k, both) in [pair.0, pair.1].into_iter().enumerate() {
                     let (alone, terms) = (m.log_prob(theta, k), m.log_lik_terms(theta, k).log_p);
                     proptest::prop_assert_eq!(alone.to_bits(), terms.to_bits(), "{:?} k={}", m, k);
+                    proptest::prop_assert_eq!(both.to_bits(), terms.to_bits(), "{:?} k={} (pair)", m, k);
                 }
             }
         }
