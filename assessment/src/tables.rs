@@ -168,7 +168,8 @@ pub fn wide_responses<T: Cell>(
     let contiguous =
         scan.small && (0..n_items).all(|j| codes_from_zero(&bytes, n_items, j, scan.min[j], scan.max[j]));
     if contiguous {
-        let matrix = ResponseMatrix::from_categories(item_ids, n_persons, bytes);
+        // The scan's largest codes are the largest categories (codes 0 … K-1).
+        let matrix = ResponseMatrix::from_categories_with_max(item_ids, n_persons, bytes, &scan.max);
         return Ok(Responses::Dense(match person_ids {
             Some(ids) => matrix.with_person_ids(ids),
             None => matrix,

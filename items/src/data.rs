@@ -402,6 +402,18 @@ pub fn read_responses_from(
     }
 }
 
+/// Each item's largest category in row-major `cells` of `n_items` columns (0 where all are missing).
+fn largest_categories(cells: &[u8], n_items: usize) -> Vec<u8> {
+    let mut max = vec![0u8; n_items];
+    // Branch-free (a missing cell counts as 0), so that the loop is vectorised.
+    for row in cells.chunks(n_items.max(1)) {
+        for (m, &c) in max.iter_mut().zip(row) {
+            *m = (*m).max(if c == MISSING { 0 } else { c });
+        }
+    }
+    max
+}
+
 impl ResponseMatrix {
     /// Build from categories already coded 0 … K-1 (`MISSING` for missing). Codes default to 0 … max.
     pub fn from_categories(item_ids: Vec<String>, n_persons: usize, cells: Vec<u8>) -> Self {
@@ -410,14 +422,31 @@ impl ResponseMatrix {
             n_persons * item_ids.len(),
             "cells must be n_persons × n_items"
         );
+        let max = largest_categories(&cells, item_ids.len());
+        Self::from_categories_with_max(item_ids, n_persons, cells, &max)
+    }
+
+    /// As [`ResponseMatrix::from_categories`], given each item's largest category (0 for an item
+    /// without answers) by a caller that has already scanned the cells, so that they are not read
+    /// again.
+    ///
+    /// # Panics
+    /// If `cells` is not n_persons × n_items or `max` does not hold one value per item; in debug
+    /// builds, if `max` is not the cells' largest categories.
+    pub fn from_categories_with_max(
+        item_ids: Vec<String>,
+        n_persons: usize,
+        cells: Vec<u8>,
+        max: &[u8],
+    ) -> Self {
         let n_items = item_ids.len();
-        let mut max = vec![0u8; n_items];
-        // Branch-free (a missing cell counts as 0), so that the loop is vectorised.
-        for row in cells.chunks(n_items.max(1)) {
-            for (m, &c) in max.iter_mut().zip(row) {
-                *m = (*m).max(if c == MISSING { 0 } else { c });
-            }
-        }
+        assert_eq!(
+            cells.len(),
+            n_persons * n_items,
+            "cells must be n_persons × n_items"
+        );
+        assert_eq!(max.len(), n_items, "one largest category per item");
+        debug_assert_eq!(largest_categories(&cells, n_items), max);
         let codes = max.iter().map(|&m| (0..=i64::from(m)).collect()).collect();
         ResponseMatrix {
             item_ids,
