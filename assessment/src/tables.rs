@@ -169,7 +169,7 @@ pub fn wide_responses<T: Cell>(
         scan.small && (0..n_items).all(|j| codes_from_zero(&bytes, n_items, j, scan.min[j], scan.max[j]));
     if contiguous {
         // The scan's largest codes are the largest categories (codes 0 … K-1).
-        let matrix = ResponseMatrix::from_categories_with_max(item_ids, n_persons, bytes, &scan.max);
+        let matrix = ResponseMatrix::from_categories_unchecked(item_ids, n_persons, bytes, &scan.max);
         return Ok(Responses::Dense(match person_ids {
             Some(ids) => matrix.with_person_ids(ids),
             None => matrix,

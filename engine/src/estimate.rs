@@ -472,8 +472,8 @@ impl EapTable {
     /// The EAP moments of a person who answered every weighted-score item and no other, on an
     /// equally spaced grid (spacing h): the log posterior is C_q + θ_q S (C: [`Sufficient`]'s
     /// `complete`, S: the weighted score), a concave function of θ. Its mode m is where the increments
-    /// D_q + hS (D_q = C_{q+1} − C_q, decreasing in q) turn negative, found by bisection on the
-    /// tabulated D; from m the weights w_q = exp(C_q + θ_q S − C_m − θ_m S) follow by
+    /// D_q + hS (D_q = C_{q+1} − C_q, decreasing in q) turn negative, counted over the tabulated D
+    /// (one comparison each, no exponential); from m the weights w_q = exp(C_q + θ_q S − C_m − θ_m S) follow by
     ///
     ///   w_{q+1} = w_q · exp(D_q) · e^{hS},   w_{q−1} = w_q · exp(−D_{q−1}) · e^{−hS}
     ///
@@ -748,12 +748,13 @@ impl EapTable {
             }
             let categories = self.models[j].categories();
             for a in column {
-                // The padding after an item's last category is never read; α = 0 keeps it finite.
-                let same = a.item as usize == j && (a.category as usize) < categories;
-                alpha.push(if same {
+                // An answer to another item (padding after the column's last category) gets α = NaN:
+                // a row holding it is left to the general path, which scores the answer as given.
+                let own = a.item as usize == j && (a.category as usize) < categories;
+                alpha.push(if own {
                     suff.alpha[start as usize + a.category as usize]
                 } else {
-                    0.0
+                    f64::NAN
                 });
             }
         }
@@ -772,6 +773,9 @@ impl EapTable {
         let mut score = 0.0;
         for (&c, alpha) in row.iter().zip(form.alpha.chunks_exact(stride)) {
             score += *alpha.get(c as usize)?;
+        }
+        if score.is_nan() {
+            return None;
         }
         let e = self.moments_by_ratios(score, self.sufficient.step?);
         (e.se >= 0.5 * self.max_spacing).then_some(e)
@@ -1584,10 +1588,14 @@ impl Estimator {
 
     /// As [`Estimator::estimate_many_checked`], for the rows of a response matrix: `cells` row-major,
     /// `width` cells (columns) a row, the category c of column j being the answer
-    /// `answers[j * stride + category]` (checked, as [`check_answers`] requires) and any category of
+    /// `answers[j * stride + c]` (checked, as [`check_answers`] requires) and any category of
     /// `stride` or more a missing cell. The same results as `estimate_many_checked` given each row's
     /// answers in column order, bit for bit; for EAP on a [`RowForm`] ([`EapTable::row_form`]), rows
     /// without a missing cell are scored from their weighted score without making their answers.
+    ///
+    /// # Panics
+    /// If `width` is 0, `cells` is not whole rows or `answers` does not hold `stride` answers per
+    /// column.
     pub fn estimate_rows(
         &self,
         cells: &[u8],

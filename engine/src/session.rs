@@ -1361,8 +1361,9 @@ impl CatEngine {
     /// bound; the k-th largest of their informations — the k-th best criterion of some k candidates,
     /// so at most that of all — is a floor the second scan prunes by from its first item on, where
     /// the k-th best found so far would start low. The bound being within a few percent of the
-    /// information near θ, the second scan evaluates few items besides the winners (about 25
-    /// informations a step fell to a handful on the adaptive bench).
+    /// information near θ, the second scan evaluates few items besides the winners (25 informations
+    /// a step fell to one on the adaptive workload bench). Only for k ≤ [`FLOOR_PROBES`] (so not for
+    /// Sympson–Hetter, which ranks every candidate, nor a randomesque k above it).
     fn top_k(
         &self,
         rule: SelectionRule,
@@ -1419,11 +1420,12 @@ impl CatEngine {
                 floor
             };
             if prunable && kth > f64::NEG_INFINITY {
-                if bound < kth {
+                // Compared with a margin of 10⁻¹², so that rounding never skips an item the exact
+                // bound would keep (a computed information may round above its item's a²/4: the
+                // floor is one from the first item on).
+                if bound * (1.0 + 1e-12) < kth {
                     break;
                 }
-                // Compared with a margin of 10⁻¹², so that rounding never skips an item the exact
-                // bound would keep.
                 if rule == SelectionRule::Mfi {
                     let (a2, denominator) = self.distance_terms(bound, j, theta);
                     if a2 * (1.0 + 1e-12) < kth * denominator {
@@ -1645,6 +1647,29 @@ mod selection {
             all.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
             all.truncate(k);
             prop_assert_eq!(ranked, all);
+        }
+    }
+
+    /// An information that rounds above its item's bound a²/4 (a Rasch item at θ = b + 2⁻⁵²:
+    /// 0.25000000000000006 > 0.25) as the floor does not end the scan before the item it came from:
+    /// an all-Rasch bank with b = 0 still offers its first item.
+    #[test]
+    fn an_information_rounded_above_its_bound_does_not_end_the_selection() {
+        let items: Vec<Item> = (0..5)
+            .map(|j| Item::new(format!("i{j}"), ItemModel::rasch(0.0).unwrap()))
+            .collect();
+        let bank = Bank::new("t", Framework::default(), items, Provenance::default()).unwrap();
+        let engine = CatEngine::new(&bank, SessionConfig::default()).unwrap();
+        let theta = f64::EPSILON;
+        assert!(
+            engine.criterion(SelectionRule::Mfi, 0, theta, &[]) > 0.25,
+            "the case needs the rounding"
+        );
+        for k in [1, 3] {
+            let mut ranked = Vec::new();
+            engine.top_k(SelectionRule::Mfi, theta, &[], &|_| true, k, &mut ranked);
+            let expected: Vec<usize> = (0..k).collect();
+            assert_eq!(ranked.iter().map(|&(_, j)| j).collect::<Vec<_>>(), expected);
         }
     }
 }

@@ -423,17 +423,18 @@ impl ResponseMatrix {
             "cells must be n_persons × n_items"
         );
         let max = largest_categories(&cells, item_ids.len());
-        Self::from_categories_with_max(item_ids, n_persons, cells, &max)
+        Self::from_categories_unchecked(item_ids, n_persons, cells, &max)
     }
 
     /// As [`ResponseMatrix::from_categories`], given each item's largest category (0 for an item
     /// without answers) by a caller that has already scanned the cells, so that they are not read
-    /// again.
+    /// again. The caller vouches for `max`: it is checked in debug builds only, and a wrong one gives
+    /// items the wrong number of codes.
     ///
     /// # Panics
     /// If `cells` is not n_persons × n_items or `max` does not hold one value per item; in debug
     /// builds, if `max` is not the cells' largest categories.
-    pub fn from_categories_with_max(
+    pub fn from_categories_unchecked(
         item_ids: Vec<String>,
         n_persons: usize,
         cells: Vec<u8>,
