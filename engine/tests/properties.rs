@@ -27,6 +27,20 @@ fn model() -> impl Strategy<Value = ItemModel> {
     ]
 }
 
+/// `copies` copies of `items` one after the other, with `linear_only` the 3PL, 4PL and graded items
+/// replaced by 2PL items of the same slope and location (a bank of weighted-score items only).
+fn repeated(items: &[ItemModel], copies: usize, linear_only: bool) -> Vec<ItemModel> {
+    items
+        .iter()
+        .cycle()
+        .take(items.len() * copies)
+        .map(|m| match (linear_only, m.log_odds_line(1)) {
+            (true, None) => ItemModel::two_pl(m.slope(), m.location()).unwrap(),
+            _ => m.clone(),
+        })
+        .collect()
+}
+
 fn bounds_of(m: &ItemModel) -> (f64, f64) {
     m.logistic().map_or((0.0, 1.0), |l| (l.c(), l.d()))
 }
@@ -130,12 +144,7 @@ proptest! {
         rule in prop_oneof![Just(Rule::Rectangle), Just(Rule::Trapezoid), Just(Rule::GaussHermite)],
         points in 15usize..81,
     ) {
-        let bank: Vec<ItemModel> = items.iter().cycle().take(items.len() * copies)
-            .map(|m| match (linear_only, m.log_odds_line(1)) {
-                (true, None) => ItemModel::two_pl(m.slope(), m.location()).unwrap(),
-                _ => m.clone(),
-            })
-            .collect();
+        let bank = repeated(&items, copies, linear_only);
         let spec = GridSpec { lower: -5.0, upper: 5.0, points, rule };
         let grid = Grid::new(spec, Prior::default()).unwrap();
         let table = EapTable::new(&bank, grid);
@@ -180,12 +189,7 @@ proptest! {
         rule in prop_oneof![Just(Rule::Rectangle), Just(Rule::Trapezoid), Just(Rule::GaussHermite)],
         persons in 1usize..12,
     ) {
-        let bank: Vec<ItemModel> = items.iter().cycle().take(items.len() * copies)
-            .map(|m| match (linear_only, m.log_odds_line(1)) {
-                (true, None) => ItemModel::two_pl(m.slope(), m.location()).unwrap(),
-                _ => m.clone(),
-            })
-            .collect();
+        let bank = repeated(&items, copies, linear_only);
         let n = bank.len();
         // layout 0: every item once, in reverse order, no missing cell; 1: the same with missing
         // cells; 2: the last item left out; 3: item 0 given a second column; 4: every item once,
