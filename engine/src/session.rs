@@ -488,6 +488,9 @@ pub struct CatEngine {
     by_bound: Vec<(f64, u32)>,
     polytomous: Vec<u32>,
     location: Vec<f64>,
+    /// The [`STEEPEST`] logistic items of largest a, by location (b, then bank position): where
+    /// [`CatEngine::top_k`] looks for its floor.
+    steepest: Vec<(f64, u32)>,
     exposure: Vec<f64>,
     /// Item statuses, compact (the selection scan reads them).
     status: Vec<Status>,
@@ -562,6 +565,13 @@ impl CatEngine {
             }
         }
         by_bound.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+        let location: Vec<f64> = models.iter().map(ItemModel::location).collect();
+        let mut steepest: Vec<(f64, u32)> = by_bound
+            .iter()
+            .take(STEEPEST)
+            .map(|&(_, j)| (location[j as usize], j))
+            .collect();
+        steepest.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
         let z = match &config.stopping.classification {
             Some(c) => {
                 use statrs::distribution::{ContinuousCDF, Normal};
@@ -585,7 +595,8 @@ impl CatEngine {
                 .collect(),
             by_competence,
             fingerprint: bank.fingerprint(),
-            location: models.iter().map(ItemModel::location).collect(),
+            location,
+            steepest,
             exposure: bank.items().iter().map(|i| i.exposure.unwrap_or(1.0)).collect(),
             bank: bank.clone(),
             config,
@@ -1357,13 +1368,14 @@ impl CatEngine {
     /// k-th best criterion (MFI and MPWI: both are ≤ a²/4); for MFI, items whose distance bound
     /// ([`CatEngine::distance_terms`]) is below it are skipped without evaluating their information.
     ///
-    /// For MFI a first scan, without an exponential, finds the k candidates of largest distance
-    /// bound; the k-th largest of their informations — the k-th best criterion of some k candidates,
-    /// so at most that of all — is a floor the second scan prunes by from its first item on, where
-    /// the k-th best found so far would start low. The bound being within a few percent of the
-    /// information near θ, the second scan evaluates few items besides the winners (25 informations
-    /// a step fell to one on the adaptive workload bench). Only for k ≤ [`FLOOR_PROBES`] (so not for
-    /// Sympson–Hetter, which ranks every candidate, nor a randomesque k above it).
+    /// For MFI, first the informations of up to 2k candidates: those located nearest θ on either
+    /// side among the [`STEEPEST`] items of largest a (a bisection in `steepest`), the items an MFI
+    /// test prefers. The k-th largest — the k-th best criterion of some k candidates, so at most
+    /// that of all — is a floor the scan prunes by from its first item on, where the k-th best found
+    /// so far would start low. The distance bound being within a few percent of the information near
+    /// θ, the scan then evaluates few items besides the winners (25 informations a step fell to about
+    /// one on the adaptive workload bench). Only for k ≤ [`FLOOR_PROBES`] (so not for Sympson–
+    /// Hetter, which ranks every candidate, nor a randomesque k above it).
     fn top_k(
         &self,
         rule: SelectionRule,
@@ -1387,27 +1399,27 @@ impl CatEngine {
         };
         let prunable = matches!(rule, SelectionRule::Mfi | SelectionRule::Mpwi);
         let mut floor = f64::NEG_INFINITY;
-        if rule == SelectionRule::Mfi && (1..=FLOOR_PROBES).contains(&k) {
-            for &(bound, j) in &self.by_bound {
+        if rule == SelectionRule::Mfi && (1..=FLOOR_PROBES).contains(&k) && !theta.is_nan() {
+            // The k candidates located nearest θ on either side among the steepest items.
+            let at = self.steepest.partition_point(|&(b, _)| b < theta);
+            let below = self.steepest[..at]
+                .iter()
+                .rev()
+                .filter(|&&(_, j)| candidate(j as usize))
+                .take(k);
+            let above = self.steepest[at..]
+                .iter()
+                .filter(|&&(_, j)| candidate(j as usize))
+                .take(k);
+            for &(_, j) in below.chain(above) {
                 let j = j as usize;
-                let (a2, denominator) = self.distance_terms(bound, j, theta);
-                // Any k candidates give a floor: the test is by multiplying, the division only for
-                // the few that enter the k best.
-                if best.len() == k && (bound < best[k - 1].0 || a2 <= best[k - 1].0 * denominator) {
-                    if bound < best[k - 1].0 {
-                        break;
-                    }
-                    continue;
-                }
-                if candidate(j) {
-                    offer(best, (a2 / denominator, j));
-                }
+                offer(best, (self.criterion(rule, j, theta, weights), j));
             }
             if best.len() == k {
-                let mut informations = best.iter().map(|&(_, j)| self.criterion(rule, j, theta, weights));
-                // A NaN information (θ NaN) sets no floor.
-                floor = informations
-                    .try_fold(f64::INFINITY, |m, i| (!i.is_nan()).then_some(m.min(i)))
+                // The k-th best of these informations (a NaN one sets no floor).
+                floor = best
+                    .iter()
+                    .try_fold(f64::INFINITY, |m, &(i, _)| (!i.is_nan()).then_some(m.min(i)))
                     .unwrap_or(f64::NEG_INFINITY);
             }
             best.clear();
@@ -1587,6 +1599,9 @@ impl CatEngine {
 /// Largest k for which [`CatEngine::top_k`] first finds the floor of the k-th best criterion (Sympson–
 /// Hetter ranks every candidate).
 const FLOOR_PROBES: usize = 16;
+
+/// Logistic items of largest a among which [`CatEngine::top_k`] looks for its floor.
+const STEEPEST: usize = 32;
 
 #[cfg(test)]
 mod selection {
