@@ -685,7 +685,7 @@ impl EapTable {
         let e = if let (true, true, Some(h)) = (rows.is_empty(), linear == suff.items.len(), suff.step) {
             // Complete answers to weighted-score items only.
             let e = self.moments_by_ratios(score, h);
-            if e.se >= 0.5 * self.max_spacing {
+            if self.resolves(&e) {
                 return Ok(e);
             }
             self.score_weights(score, log_post);
@@ -778,7 +778,7 @@ impl EapTable {
             return None;
         }
         let e = self.moments_by_ratios(score, self.sufficient.step?);
-        (e.se >= 0.5 * self.max_spacing).then_some(e)
+        self.resolves(&e).then_some(e)
     }
 
     /// The prior's weights on the grid: the start of a [`RunningPosterior`] (one whose first
@@ -848,6 +848,13 @@ impl EapTable {
         self.resolved(answers, buf, e)
     }
 
+    /// Whether the grid resolves a posterior of these moments for certain: its SD is at least half of
+    /// every spacing (the fast path of [`EapTable::try_eap`]; below it, [`EapTable::refine`] decides).
+    #[inline]
+    fn resolves(&self, e: &Estimate) -> bool {
+        e.se >= 0.5 * self.max_spacing
+    }
+
     /// The grid's moments `e` of `answers` (whose posterior `weights` are), or, for a posterior the
     /// grid may not resolve, [`EapTable::refine`]'s.
     #[inline]
@@ -857,8 +864,7 @@ impl EapTable {
         weights: &[f64],
         e: Estimate,
     ) -> Result<Estimate, (EstimationError, Estimate)> {
-        // Fast path: the SD is at least half of every spacing.
-        if e.se >= 0.5 * self.max_spacing {
+        if self.resolves(&e) {
             return Ok(e);
         }
         self.refine(answers, weights, e)

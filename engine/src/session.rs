@@ -1399,7 +1399,7 @@ impl CatEngine {
         };
         let prunable = matches!(rule, SelectionRule::Mfi | SelectionRule::Mpwi);
         let mut floor = f64::NEG_INFINITY;
-        if rule == SelectionRule::Mfi && (1..=FLOOR_PROBES).contains(&k) && !theta.is_nan() {
+        if rule == SelectionRule::Mfi && (1..=FLOOR_PROBES).contains(&k) && theta.is_finite() {
             // The k candidates located nearest θ on either side among the steepest items.
             let at = self.steepest.partition_point(|&(b, _)| b < theta);
             let below = self.steepest[..at]
@@ -1416,11 +1416,8 @@ impl CatEngine {
                 offer(best, (self.criterion(rule, j, theta, weights), j));
             }
             if best.len() == k {
-                // The k-th best of these informations (a NaN one sets no floor).
-                floor = best
-                    .iter()
-                    .try_fold(f64::INFINITY, |m, &(i, _)| (!i.is_nan()).then_some(m.min(i)))
-                    .unwrap_or(f64::NEG_INFINITY);
+                // The k-th best of these informations (θ finite, so none is NaN).
+                floor = best[k - 1].0;
             }
             best.clear();
         }
